@@ -1,0 +1,3 @@
+from confsvc.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""Redis pub/sub bus: several confsvc nodes serving the same conferences."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from confsvc.bus import Handler
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "confsvc:events"
+
+
+class RedisBus:
+    def __init__(self, url: str, *, channel: str = CHANNEL) -> None:
+        self.url = url
+        self.channel = channel
+        self.node = secrets.token_hex(4)
+        self._redis: aioredis.Redis = aioredis.from_url(url)
+        self._handlers: list[Handler] = []
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    def on_publish(self, handler: Handler) -> None:
+        self._handlers.append(handler)
+
+    async def publish(self, conference: str, seq: int) -> None:
+        msg = json.dumps({"c": conference, "s": seq, "n": self.node})
+        try:
+            await self._redis.publish(self.channel, msg)
+        except (OSError, aioredis.RedisError) as exc:
+            # The store has the event; other nodes see it on their next catch-up.
+            log.warning("RedisBus(%s): publish failed: %s", self.node, exc)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name=f"redis-bus-{self.node}")
+        await asyncio.wait_for(self._ready.wait(), 10)
+
+    async def _listen(self) -> None:
+        pubsub: Any = self._redis.pubsub()
+        await pubsub.subscribe(self.channel)
+        self._ready.set()
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") != "message":
+                    continue
+                try:
+                    body = json.loads(message["data"])
+                    if body.get("n") == self.node:
+                        continue
+                    conference, seq = str(body["c"]), int(body["s"])
+                except (ValueError, KeyError, TypeError):
+                    log.warning("RedisBus(%s): ignored a malformed message", self.node)
+                    continue
+                for handler in self._handlers:
+                    try:
+                        await handler(conference, seq)
+                    except Exception:
+                        log.exception("RedisBus(%s): handler failed", self.node)
+        finally:
+            await pubsub.aclose()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self._redis.aclose()

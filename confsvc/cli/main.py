@@ -1,0 +1,394 @@
+"""The ``confsvc`` command: serve, demo, agenda check/export, invite, and the features' own.
+
+Features add subcommands through ``COMMANDS``: each is a module with
+``register(subparsers)`` that sets ``func`` on its parser; a missing module is skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from confsvc.config import Config
+
+SAMPLE_AGENDA = (
+    Path(__file__).resolve().parent.parent.parent / "agenda" / "weifang-olsztyn-2020.yaml"
+)
+
+COMMANDS: list[str] = []
+
+
+def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc.db") -> None:
+    p.add_argument(
+        "--db", default=default_db, help="SQLite file (default %(default)s) or postgresql://… DSN"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    p.add_argument("--port", type=int, default=8080, help="port (default %(default)s)")
+    p.add_argument(
+        "--secret-file",
+        type=Path,
+        default=None,
+        help="signing secret file (default: beside the SQLite file, or ./confsvc.secret)",
+    )
+    p.add_argument("--public-url", default=None, help="base URL for printed links")
+    p.add_argument("--redis", default=None, help="redis://… to share conferences between nodes")
+    p.add_argument(
+        "--allow-origin", action="append", default=[], help="extra origin allowed for WebSockets"
+    )
+    p.add_argument(
+        "--ice-address",
+        action="append",
+        default=[],
+        help="local address the media relay offers (repeat); default: all",
+    )
+    p.add_argument(
+        "--smtp-in", default=None, help="HOST:PORT for the SMTP receiver of expert replies"
+    )
+    p.add_argument("--smtp-out", default=None, help="smtp://user:pass@host:port for sending mail")
+    p.add_argument("--mail-domain", default="confsvc.localhost", help="domain of reply addresses")
+    p.add_argument("-v", "--verbose", action="store_true")
+
+
+def secret_path(db: str, given: Path | None) -> Path:
+    if given is not None:
+        return given
+    if "://" not in db and db != ":memory:":
+        return Path(db).expanduser().resolve().parent / "confsvc.secret"
+    return Path("confsvc.secret")
+
+
+def config_from(args: argparse.Namespace, agendas: list[Path]) -> Config:
+    return Config(
+        db=args.db,
+        host=args.host,
+        port=args.port,
+        agendas=agendas,
+        secret_file=secret_path(args.db, args.secret_file),
+        public_url=args.public_url,
+        redis=args.redis,
+        allowed_origins=args.allow_origin,
+        ice_addresses=args.ice_address,
+        smtp_in=args.smtp_in,
+        smtp_out=args.smtp_out,
+        mail_domain=args.mail_domain,
+    )
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("aiortc").setLevel(logging.WARNING)
+    logging.getLogger("aioice").setLevel(logging.WARNING)
+
+
+def _check_agendas(paths: list[Path]) -> list[Any] | None:
+    from confsvc.core.agenda import AgendaError, parse_agenda
+
+    agendas = []
+    ok = True
+    for path in paths:
+        try:
+            agendas.append(parse_agenda(path.read_bytes()))
+        except OSError as exc:
+            print(f"{path}:1:1: cannot read: {exc.strerror}", file=sys.stderr)
+            ok = False
+        except AgendaError as exc:
+            for problem in exc.problems:
+                print(problem.format(str(path)), file=sys.stderr)
+            ok = False
+    return agendas if ok else None
+
+
+# -- serve / demo --------------------------------------------------------------
+
+
+async def run_server(cfg: Config, *, on_ready: Any = None, demo_links: bool = False) -> None:
+    from aiohttp import web
+
+    from confsvc.http.accesslog import RedactingAccessLogger
+    from confsvc.http.app import create_app
+
+    app = create_app(cfg)
+    runner = web.AppRunner(
+        app,
+        access_log_class=RedactingAccessLogger,
+        access_log_format='%a "%r" %s %b %Tfs',
+        handle_signals=False,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, cfg.host, cfg.port)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        logging.getLogger("confsvc").info("serving on %s", cfg.base_url)
+        if on_ready is not None:
+            await on_ready(app)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _setup_logging(args.verbose)
+    if _check_agendas(args.agenda) is None:
+        return 1
+    cfg = config_from(args, args.agenda)
+    asyncio.run(run_server(cfg))
+    return 0
+
+
+def demo_links(app: Any, cfg: Config) -> list[tuple[str, str]]:
+    """(role, URL) for the host, moderator, each site, an expert, a participant and the public."""
+    from confsvc.core.roles import Role, issue_invite
+    from confsvc.http.keys import HUBS, SECRET
+
+    hubs = app[HUBS]
+    hub = hubs.loaded()[0]
+    agenda = hub.state.require_agenda()
+    secret = app[SECRET]
+    now = time.time()
+    links = []
+
+    def link(role: Role, label: str, **kw: Any) -> None:
+        _, token = issue_invite(secret, conference=hub.id, role=role, now=now, **kw)
+        links.append((label, f"{cfg.base_url}/j/{token}"))
+
+    link(Role.HOST, "host")
+    link(Role.MODERATOR, "moderator")
+    for site in agenda.sites:
+        link(Role.SITE, f"site:{site.id}", site=site.id)
+    if agenda.experts:
+        link(
+            Role.EXPERT,
+            f"expert:{agenda.experts[0].id}",
+            expert=agenda.experts[0].id,
+            name=agenda.experts[0].name,
+        )
+    link(Role.PARTICIPANT, "participant")
+    links.append(("public", f"{cfg.base_url}/c/{hub.id}/live"))
+    return links
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    _setup_logging(args.verbose)
+    agenda_path = args.agenda or SAMPLE_AGENDA
+    if _check_agendas([agenda_path]) is None:
+        return 1
+    cfg = config_from(args, [agenda_path])
+
+    async def ready(app: Any) -> None:
+        links = demo_links(app, cfg)
+        width = max(len(role) for role, _ in links)
+        print(f"confsvc demo: {agenda_path.name} on {cfg.base_url} (store {cfg.db})", flush=True)
+        for role, url in links:
+            print(f"{role:<{width}}  {url}", flush=True)
+        print("Open the links in a browser; Ctrl-C stops the server.", flush=True)
+        for hook in DEMO_HOOKS:
+            await hook(app, cfg, links, args)
+
+    asyncio.run(run_server(cfg, on_ready=ready))
+    return 0
+
+
+# Features may start things in the demo (e.g. the media bots): async fn(app, cfg, links, args).
+DEMO_HOOKS: list[Any] = []
+
+
+# -- agenda --------------------------------------------------------------------
+
+
+def cmd_agenda_check(args: argparse.Namespace) -> int:
+    agendas = _check_agendas(args.paths)
+    if agendas is None:
+        return 1
+    for path, agenda in zip(args.paths, agendas, strict=True):
+        print(
+            f"{path}: ok ({len(agenda.sites)} sites, {len(agenda.items)} items, {agenda.planned_total_minutes():g} minutes)"
+        )
+    return 0
+
+
+def cmd_agenda_export(args: argparse.Namespace) -> int:
+    from confsvc.agenda_export import export
+
+    agendas = _check_agendas([args.path])
+    if agendas is None:
+        return 1
+    text = export(agendas[0], args.format)
+    if args.output and args.output != "-":
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# -- invite --------------------------------------------------------------------
+
+
+async def _invite(args: argparse.Namespace) -> int:
+    from confsvc.core.registry import RULES
+    from confsvc.core.roles import Role, issue_invite
+    from confsvc.http.secret import load_or_create_secret
+    from confsvc.store import open_store
+
+    store = await open_store(args.db)
+    try:
+        conferences = await store.list_conferences()
+        cid = args.conference
+        if cid is None:
+            if len(conferences) != 1:
+                have = ", ".join(conferences) or "none"
+                print(
+                    f"confsvc invite: name the conference with --conference (the store has: {have})",
+                    file=sys.stderr,
+                )
+                return 1
+            cid = conferences[0]
+        if cid not in conferences:
+            print(f"confsvc invite: no conference {cid!r} in {args.db}", file=sys.stderr)
+            return 1
+        state = RULES.new_state(cid)
+        for event in await store.read(cid):
+            RULES.fold(state, event)
+        agenda = state.require_agenda()
+    finally:
+        await store.close()
+    role = Role(args.role)
+    if role is Role.SITE and (args.site is None or agenda.site(args.site) is None):
+        print(
+            f"confsvc invite: --site must be one of {', '.join(agenda.site_ids)}", file=sys.stderr
+        )
+        return 1
+    if role is not Role.SITE and args.site is not None:
+        print("confsvc invite: --site goes only with --role site", file=sys.stderr)
+        return 1
+    secret = load_or_create_secret(secret_path(args.db, args.secret_file))
+    invite, token = issue_invite(
+        secret,
+        conference=cid,
+        role=role,
+        site=args.site,
+        expert=args.expert,
+        name=args.name,
+        now=time.time(),
+        ttl_s=int(args.ttl_hours * 3600),
+    )
+    base = (args.public_url or f"http://{args.host}:{args.port}").rstrip("/")
+    label = role.value if invite.site is None else f"site:{invite.site}"
+    if args.json:
+        import json
+
+        print(
+            json.dumps(
+                {
+                    "role": label,
+                    "id": invite.id,
+                    "expires": invite.expires,
+                    "url": f"{base}/j/{token}",
+                }
+            )
+        )
+    else:
+        print(f"{label}  {base}/j/{token}")
+    return 0
+
+
+def cmd_invite(args: argparse.Namespace) -> int:
+    return asyncio.run(_invite(args))
+
+
+# -- main ----------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="confsvc", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the server for one or more agendas")
+    p.add_argument(
+        "--agenda",
+        type=Path,
+        action="append",
+        required=True,
+        help="agenda YAML (repeat for several)",
+    )
+    add_server_options(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="run the server on the sample agenda and print the links")
+    p.add_argument("--agenda", type=Path, default=None, help="agenda YAML (default: the sample)")
+    add_server_options(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("agenda", help="check or export agenda files")
+    asub = p.add_subparsers(dest="agenda_command", required=True)
+    c = asub.add_parser(
+        "check", help="validate agenda files; print every problem as PATH:LINE:COL: message"
+    )
+    c.add_argument("paths", type=Path, nargs="+")
+    c.set_defaults(func=cmd_agenda_check)
+    e = asub.add_parser("export", help="export an agenda as JSON, iCalendar or frab JSON")
+    e.add_argument("--format", choices=["json", "ics", "frab"], required=True)
+    e.add_argument("--output", "-o", default=None, help="file to write (default: standard output)")
+    e.add_argument("path", type=Path)
+    e.set_defaults(func=cmd_agenda_export)
+
+    p = sub.add_parser("invite", help="print a signed invite link")
+    p.add_argument(
+        "--role", required=True, choices=["host", "moderator", "site", "expert", "participant"]
+    )
+    p.add_argument("--site", default=None, help="site id, for --role site")
+    p.add_argument("--expert", default=None, help="expert id, for --role expert")
+    p.add_argument("--name", default=None, help="display name")
+    p.add_argument(
+        "--conference", default=None, help="conference id (default: the only one in the store)"
+    )
+    p.add_argument("--db", default="confsvc.db")
+    p.add_argument("--secret-file", type=Path, default=None)
+    p.add_argument("--ttl-hours", type=float, default=14 * 24)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--public-url", default=None)
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.set_defaults(func=cmd_invite)
+
+    for module_name in COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

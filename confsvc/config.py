@@ -1,0 +1,43 @@
+"""Server configuration: what ``confsvc serve`` and ``confsvc demo`` are told."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(kw_only=True)
+class Config:
+    db: str = "confsvc.db"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    agendas: list[Path] = field(default_factory=list)
+    secret_file: Path = Path("confsvc.secret")
+    # Base URL that links are printed with; defaults to http://host:port.
+    public_url: str | None = None
+    # Extra origins allowed to open WebSockets (the server's own origin always is).
+    allowed_origins: list[str] = field(default_factory=list)
+    redis: str | None = None
+    # WebRTC: ICE servers for browsers and the relay ([] = none, loopback/LAN only), and
+    # which local addresses the relay offers and which remote ones it accepts.
+    ice_servers: list[dict[str, object]] = field(default_factory=list)
+    ice_addresses: list[str] = field(default_factory=list)  # [] = every interface
+    max_video_kbps: int = 1200
+    # Mail.
+    smtp_in: str | None = None
+    mail_domain: str = "confsvc.localhost"
+    smtp_out: str | None = None
+    # Limits.
+    ws_max_msg_bytes: int = 64 * 1024
+    ws_rate_per_s: float = 20.0
+    ws_burst: int = 40
+    max_connections_per_invite: int = 8
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if host in ("0.0.0.0", "[::]"):
+            host = "127.0.0.1"
+        return f"http://{host}:{self.port}"

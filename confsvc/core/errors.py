@@ -1,0 +1,59 @@
+"""One error base for the core, with a status hint for the adapters.
+
+``BadRequest``: the caller sent something wrong (bad field, wrong state, no permission).
+``Conflict``: somebody else changed the conference first. ``Internal``: we did.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the core raises on purpose."""
+
+    code = "error"
+    status_hint = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def as_dict(self) -> dict[str, str]:
+        out = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            out["field"] = self.field
+        return out
+
+
+class BadRequest(DomainError):
+    code = "bad_request"
+    status_hint = 400
+
+
+class InvalidState(BadRequest):
+    """The command does not apply in the current state (names command and state)."""
+
+    code = "invalid_state"
+    status_hint = 409
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    status_hint = 403
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status_hint = 404
+
+
+class Conflict(DomainError):
+    """Another writer won: re-read and decide again."""
+
+    code = "conflict"
+    status_hint = 409
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+    status_hint = 429

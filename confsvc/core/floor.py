@@ -1,0 +1,122 @@
+"""Who holds the floor: the sites that are heard.
+
+Derived from the current agenda item, replaced by the host's override until the next
+item, and joined by the sites of the question on air (set by the question queue with a
+``floor.on_air`` event). The media layer only obeys ``current_floor``; it decides nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import cast
+
+from pydantic import Field
+
+from confsvc.core.conference import Args, CommandSpec, ConferenceState, NoArgs, Part
+from confsvc.core.errors import BadRequest, InvalidState
+from confsvc.core.events import Event, NewEvent, Principal
+from confsvc.core.roles import Role
+from confsvc.core.runofshow import PAUSED, RUNNING, ros
+
+
+@dataclass(slots=True)
+class FloorState:
+    override: list[str] | None = None
+    on_air: list[str] = field(default_factory=list)
+    # (at, sites) each time the floor changed: the report's "who held the floor when".
+    log: list[tuple[float, list[str]]] = field(default_factory=list)
+
+
+def floor_state(state: ConferenceState) -> FloorState:
+    return cast(FloorState, state.parts["floor"])
+
+
+def current_floor(state: ConferenceState) -> list[str]:
+    """The sites heard now, in agenda order of sites."""
+    r = ros(state)
+    if state.agenda is None or r.current is None or r.status not in (RUNNING, PAUSED):
+        return []
+    f = floor_state(state)
+    sites = set(f.override if f.override is not None else state.agenda.items[r.current].floor)
+    sites.update(f.on_air)
+    return [s for s in state.agenda.site_ids if s in sites]
+
+
+class GiveArgs(Args):
+    sites: list[str] = Field(max_length=64)
+
+
+def _give(state: ConferenceState, args: GiveArgs, who: Principal, now: float) -> list[NewEvent]:
+    agenda = state.require_agenda()
+    for site in args.sites:
+        if agenda.site(site) is None:
+            raise BadRequest(f"no site {site!r} in the agenda", field="args.sites")
+    if ros(state).status not in (RUNNING, PAUSED):
+        raise InvalidState(f"cannot give the floor when the conference is {ros(state).status}")
+    sites = [s for s in agenda.site_ids if s in set(args.sites)]
+    return [NewEvent(type="floor.given", data={"sites": sites})]
+
+
+def _clear(state: ConferenceState, args: NoArgs, who: Principal, now: float) -> list[NewEvent]:
+    if floor_state(state).override is None:
+        raise InvalidState("the floor follows the agenda already")
+    return [NewEvent(type="floor.cleared")]
+
+
+def on_air_event(sites: list[str]) -> NewEvent:
+    """For the question queue: these sites are heard while a question is on air ([] ends it)."""
+    return NewEvent(type="floor.on_air", data={"sites": sites})
+
+
+def _log(state: ConferenceState, event: Event) -> None:
+    f = floor_state(state)
+    now_floor = current_floor(state)
+    if not f.log or f.log[-1][1] != now_floor:
+        f.log.append((event.at, now_floor))
+
+
+def _on_given(state: ConferenceState, event: Event) -> None:
+    floor_state(state).override = list(event.data["sites"])
+    _log(state, event)
+
+
+def _on_cleared(state: ConferenceState, event: Event) -> None:
+    floor_state(state).override = None
+    _log(state, event)
+
+
+def _on_item_change(state: ConferenceState, event: Event) -> None:
+    floor_state(state).override = None
+    _log(state, event)
+
+
+def _on_on_air(state: ConferenceState, event: Event) -> None:
+    floor_state(state).on_air = list(event.data["sites"])
+    _log(state, event)
+
+
+HOST = frozenset({Role.HOST})
+
+PART = Part(
+    name="floor",
+    init=FloorState,
+    commands={
+        "floor.give": CommandSpec(
+            roles=HOST,
+            args=GiveArgs,
+            decide=_give,
+            doc="Give the floor to sites until the next item.",
+        ),
+        "floor.clear": CommandSpec(
+            roles=HOST, args=NoArgs, decide=_clear, doc="Let the agenda decide the floor again."
+        ),
+    },
+    reducers={
+        "floor.given": _on_given,
+        "floor.cleared": _on_cleared,
+        "floor.on_air": _on_on_air,
+        "ros.started": _on_item_change,
+        "ros.moved": _on_item_change,
+        "ros.ended": _on_item_change,
+    },
+)

@@ -1,0 +1,130 @@
+"""Roles and signed invite links.
+
+An invite is a token ``<payload>.<signature>``: the payload is base64url JSON with the
+conference, role, site, expiry and invite id; the signature is HMAC-SHA256 with the
+server's secret. Revocation is an event in the conference log (``invite.revoked``), so
+every node agrees on it. The secret itself is kept by the adapters, never here.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+
+from confsvc.core.errors import BadRequest, Forbidden
+
+
+class Role(enum.StrEnum):
+    HOST = "host"
+    MODERATOR = "moderator"
+    SITE = "site"
+    EXPERT = "expert"
+    PARTICIPANT = "participant"
+    PUBLIC = "public"
+    SYSTEM = "system"
+
+
+INVITE_ROLES = (Role.HOST, Role.MODERATOR, Role.SITE, Role.EXPERT, Role.PARTICIPANT)
+STAFF = frozenset({Role.HOST, Role.MODERATOR})
+DEFAULT_TTL_S = 14 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invite:
+    conference: str
+    role: Role
+    site: str | None
+    expires: int
+    id: str
+    name: str | None = None
+    expert: str | None = None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(secret: bytes, payload: str) -> str:
+    return _b64(hmac.new(secret, payload.encode("ascii"), hashlib.sha256).digest()[:20])
+
+
+def issue_invite(
+    secret: bytes,
+    *,
+    conference: str,
+    role: Role,
+    now: float,
+    site: str | None = None,
+    expert: str | None = None,
+    name: str | None = None,
+    ttl_s: int = DEFAULT_TTL_S,
+    invite_id: str | None = None,
+) -> tuple[Invite, str]:
+    """Make an invite and its token. ``site`` is required for, and only for, ``Role.SITE``."""
+    if role not in INVITE_ROLES:
+        raise BadRequest(f"no invites for role {role.value!r}", field="role")
+    if (role is Role.SITE) != (site is not None):
+        raise BadRequest("a site invite needs --site, and only a site invite takes one")
+    if ttl_s <= 0:
+        raise BadRequest("an invite must live for a positive number of seconds", field="ttl")
+    invite = Invite(
+        conference=conference,
+        role=role,
+        site=site,
+        expert=expert,
+        name=name,
+        expires=int(now) + ttl_s,
+        id=invite_id or secrets.token_hex(6),
+    )
+    body: dict[str, object] = {
+        "c": invite.conference,
+        "r": invite.role.value,
+        "e": invite.expires,
+        "i": invite.id,
+    }
+    if site is not None:
+        body["s"] = site
+    if expert is not None:
+        body["x"] = expert
+    if name is not None:
+        body["n"] = name
+    payload = _b64(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
+    return invite, f"{payload}.{_sign(secret, payload)}"
+
+
+class InviteError(Forbidden):
+    code = "bad_invite"
+
+
+def verify_invite(secret: bytes, token: str, *, now: float) -> Invite:
+    """Check signature and expiry (not revocation: that is in the conference state)."""
+    if not isinstance(token, str) or len(token) > 2048 or token.count(".") != 1:
+        raise InviteError("this link is not a confsvc invite")
+    payload, signature = token.split(".")
+    if not hmac.compare_digest(_sign(secret, payload), signature):
+        raise InviteError("this link's signature is not valid")
+    try:
+        body = json.loads(_unb64(payload))
+        invite = Invite(
+            conference=str(body["c"]),
+            role=Role(body["r"]),
+            site=body.get("s"),
+            expert=body.get("x"),
+            name=body.get("n"),
+            expires=int(body["e"]),
+            id=str(body["i"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        raise InviteError("this link is not a confsvc invite") from None
+    if invite.expires < now:
+        raise InviteError("this link has expired")
+    return invite

@@ -1,0 +1,1 @@
+"""HTTP adapter: aiohttp app factory, pages, the WebSocket protocol, SSE."""

@@ -1,0 +1,107 @@
+"""The aiohttp application factory.
+
+Every start/stop pair is one ``cleanup_ctx`` (store, bus, features). Features (media,
+questions, mail) plug in through ``FEATURES``: each is a ``setup(app)`` that adds routes,
+WebSocket message handlers, role pages and cleanup contexts of its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from confsvc.bus import Bus, LocalBus
+from confsvc.config import Config
+from confsvc.core.agenda import parse_agenda
+from confsvc.http import api, pages, ws
+from confsvc.http.i18n import WEB_DIR, I18n
+from confsvc.http.keys import (
+    CONFIG,
+    HUBS,
+    I18N,
+    ROLE_PAGES,
+    SECRET,
+    STORE,
+    WS_CLOSE_HOOKS,
+    WS_HANDLERS,
+)
+from confsvc.http.secret import load_or_create_secret
+from confsvc.service import Hubs
+from confsvc.store import describe, open_store
+
+log = logging.getLogger(__name__)
+
+# "module:function" of each feature's setup(app); a missing module is skipped.
+FEATURES: list[str] = []
+
+
+@web.middleware
+async def security_headers(
+    request: web.Request, handler: Callable[[web.Request], object]
+) -> web.StreamResponse:
+    response = await handler(request)  # type: ignore[misc]
+    assert isinstance(response, web.StreamResponse)
+    if not response.prepared:
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+def create_app(config: Config, *, secret: bytes | None = None) -> web.Application:
+    app = web.Application(middlewares=[security_headers], client_max_size=8 * 1024 * 1024)
+    app[CONFIG] = config
+    app[SECRET] = secret if secret is not None else load_or_create_secret(config.secret_file)
+    app[I18N] = I18n()
+    app[WS_HANDLERS] = {}
+    app[WS_CLOSE_HOOKS] = []
+    app[ROLE_PAGES] = {}
+    app.cleanup_ctx.append(_store_ctx)
+    app.router.add_get("/", pages.index, name="index")
+    app.router.add_get("/j/{token}", pages.join, name="join")
+    app.router.add_get("/c/{conference}/live", pages.live, name="live")
+    app.router.add_get("/c/{conference}/ws", ws.websocket, name="ws")
+    app.router.add_get("/healthz", api.healthz)
+    app.router.add_get("/api/v1/openapi.json", api.openapi)
+    app.router.add_get("/api/v1/conferences/{conference}/state", api.conference_state)
+    app.router.add_static("/static", WEB_DIR / "static", name="static")
+    for spec in FEATURES:
+        module_name, func = spec.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            log.debug("feature %s is not installed", module_name)
+            continue
+        getattr(module, func)(app)
+    return app
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    cfg = app[CONFIG]
+    store = await open_store(cfg.db)
+    bus: Bus
+    if cfg.redis:
+        from confsvc.bus.redis import RedisBus
+
+        bus = RedisBus(cfg.redis)
+    else:
+        bus = LocalBus()
+    await bus.start()
+    app[STORE] = store
+    hubs = Hubs(store, bus)
+    app[HUBS] = hubs
+    log.info("store %s", describe(cfg.db))
+    for path in cfg.agendas:
+        agenda = parse_agenda(path.read_bytes())
+        hub, what = await hubs.create_or_resume(agenda)
+        log.info("%r: %s from %s", hub, what, path)
+    try:
+        yield
+    finally:
+        await bus.close()
+        await store.close()

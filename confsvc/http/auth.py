@@ -1,0 +1,33 @@
+"""Turning an invite token into a principal, for pages and WebSockets."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from confsvc.core.events import Principal
+from confsvc.core.roles import Invite, InviteError, verify_invite
+from confsvc.http.keys import SECRET
+
+
+def check_invite(
+    app: web.Application, token: str, *, conference: str | None, revoked: set[str]
+) -> Invite:
+    """Verify signature, expiry, conference and revocation; ``InviteError`` says which failed."""
+    invite = verify_invite(app[SECRET], token, now=time.time())
+    if conference is not None and invite.conference != conference:
+        raise InviteError("this link is for another conference")
+    if invite.id in revoked:
+        raise InviteError("this link has been revoked")
+    return invite
+
+
+def principal_of(invite: Invite) -> Principal:
+    return Principal(role=invite.role, invite=invite.id, site=invite.site, name=invite.name)
+
+
+def principal_for_token(
+    app: web.Application, token: str, *, conference: str, revoked: set[str]
+) -> Principal:
+    return principal_of(check_invite(app, token, conference=conference, revoked=revoked))

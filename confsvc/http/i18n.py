@@ -1,0 +1,141 @@
+"""Languages: Babel catalogs (web/locale/<lang>/LC_MESSAGES/messages.po) and one Jinja2
+environment per language, with autoescape.
+
+Catalogs are compiled in memory when the server starts, so there is no build step. The
+language of a request comes from ``?lang=``, then ``Accept-Language``, then English.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+from babel import Locale
+from babel.dates import format_datetime, format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
+LOCALE_DIR = WEB_DIR / "locale"
+TEMPLATE_DIR = WEB_DIR / "templates"
+LANGUAGES = ("en", "pl", "zh")
+LANGUAGE_NAMES = {"en": "English", "pl": "Polski", "zh": "中文"}
+
+
+def load_translations(lang: str) -> NullTranslations:
+    """All ``*.po`` files of a language, merged: each feature keeps its own file."""
+    merged: NullTranslations | None = None
+    for po in sorted((LOCALE_DIR / lang / "LC_MESSAGES").glob("*.po")):
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=lang)
+        buf = io.BytesIO()
+        write_mo(buf, catalog)
+        buf.seek(0)
+        translations = Translations(buf)
+        if merged is None:
+            merged = translations
+        else:
+            merged.merge(translations)  # type: ignore[attr-defined]
+    return merged if merged is not None else NullTranslations()
+
+
+def pick_language(query: str | None, accept: str | None) -> str:
+    if query and query in LANGUAGES:
+        return query
+    if accept:
+        weighted = []
+        for part in accept.split(","):
+            bits = part.strip().split(";")
+            tag = bits[0].strip().lower()
+            q = 1.0
+            for b in bits[1:]:
+                if b.strip().startswith("q="):
+                    try:
+                        q = float(b.strip()[2:])
+                    except ValueError:
+                        q = 0.0
+            weighted.append((q, tag))
+        for _q, tag in sorted(weighted, key=lambda x: -x[0]):
+            base = tag.split("-")[0]
+            if base in LANGUAGES:
+                return base
+    return "en"
+
+
+class I18n:
+    def __init__(self, template_dirs: list[Path] | None = None) -> None:
+        self.translations = {lang: load_translations(lang) for lang in LANGUAGES}
+        loader = jinja2.FileSystemLoader([str(d) for d in (template_dirs or [TEMPLATE_DIR])])
+        self.envs: dict[str, jinja2.Environment] = {}
+        for lang in LANGUAGES:
+            env = jinja2.Environment(
+                loader=loader,
+                autoescape=jinja2.select_autoescape(["html", "xml", "svg"], default=True),
+                extensions=["jinja2.ext.i18n"],
+                undefined=jinja2.StrictUndefined,
+            )
+            env.install_gettext_translations(self.translations[lang], newstyle=True)  # type: ignore[attr-defined]
+            env.globals["lang"] = lang
+            env.globals["languages"] = LANGUAGE_NAMES
+            env.filters["when"] = _when_filter(lang)
+            env.filters["clock"] = _clock_filter(lang)
+            self.envs[lang] = env
+
+    def gettext(self, lang: str, message: str) -> str:
+        return self.translations.get(lang, self.translations["en"]).gettext(message)
+
+    def render(self, lang: str, template: str, **context: Any) -> str:
+        return self.envs[lang].get_template(template).render(**context)
+
+    def language_of(self, request: web.Request) -> str:
+        return pick_language(request.query.get("lang"), request.headers.get("Accept-Language"))
+
+
+def _locale(lang: str) -> Locale:
+    return Locale.parse({"zh": "zh_Hans_CN", "pl": "pl_PL", "en": "en_GB"}.get(lang, "en_GB"))
+
+
+def _when_filter(lang: str) -> Any:
+    loc = _locale(lang)
+
+    def when(ts: float | None, tz: str = "UTC") -> str:
+        if ts is None:
+            return "—"
+        moment = dt.datetime.fromtimestamp(ts, dt.UTC)
+        return format_datetime(moment, "medium", tzinfo=_zone(tz), locale=loc)
+
+    return when
+
+
+def _clock_filter(lang: str) -> Any:
+    loc = _locale(lang)
+
+    def clock(ts: float | None, tz: str = "UTC") -> str:
+        if ts is None:
+            return "—"
+        moment = dt.datetime.fromtimestamp(ts, dt.UTC)
+        return format_time(moment, "short", tzinfo=_zone(tz), locale=loc)
+
+    return clock
+
+
+def _zone(tz: str) -> Any:
+    import zoneinfo
+
+    return zoneinfo.ZoneInfo(tz)
+
+
+def render(
+    request: web.Request, template: str, *, status: int = 200, **context: Any
+) -> web.Response:
+    from confsvc.http.keys import I18N
+
+    i18n = request.app[I18N]
+    lang = context.pop("lang", None) or i18n.language_of(request)
+    html = i18n.render(lang, template, request_path=request.path, **context)
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")

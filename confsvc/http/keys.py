@@ -1,0 +1,32 @@
+"""Typed aiohttp application keys, all declared here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from confsvc.config import Config
+from confsvc.core.roles import Role
+from confsvc.http.i18n import I18n
+from confsvc.service import Hubs
+from confsvc.store import EventStore
+
+if TYPE_CHECKING:
+    from confsvc.http.ws import Connection
+
+WsHandler = Callable[["Connection", dict[str, Any]], Awaitable[None]]
+PageRenderer = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
+
+CONFIG = web.AppKey("config", Config)
+STORE = web.AppKey("store", EventStore)
+HUBS = web.AppKey("hubs", Hubs)
+SECRET = web.AppKey("secret", bytes)
+I18N: web.AppKey[I18n] = web.AppKey("i18n")
+# Extra WebSocket message types by feature (e.g. "rtc.offer" from confsvc.media).
+WS_HANDLERS = web.AppKey("ws_handlers", dict[str, WsHandler])
+# Called when a WebSocket connection closes (the media relay frees its peer).
+WS_CLOSE_HOOKS = web.AppKey("ws_close_hooks", list[Callable[["Connection"], Awaitable[None]]])
+# The page an invite link opens, by role.
+ROLE_PAGES = web.AppKey("role_pages", dict[Role, PageRenderer])

@@ -1,0 +1,249 @@
+"""Conference hubs: the adapter that runs commands against the core and the store.
+
+A ``Hub`` holds one conference's state on this node. ``execute`` decides with the core,
+appends with optimistic concurrency, folds, then tells its listeners (WebSocket and SSE
+connections, the media relay) and the bus (other nodes). When another writer got there
+first it catches up from the store and decides again, so two moderators never both win
+and the loser gets the core's reason. It holds no rules of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from confsvc.bus import Bus, LocalBus
+from confsvc.core.agenda import Agenda
+from confsvc.core.conference import (
+    Audience,
+    ConferenceState,
+    Message,
+    Rules,
+    agenda_loaded_event,
+    created_event,
+)
+from confsvc.core.errors import Conflict, NotFound
+from confsvc.core.events import SYSTEM, Command, Event, NewEvent, Principal
+from confsvc.core.registry import RULES
+from confsvc.core.runofshow import PLANNED, ros
+from confsvc.store import ConcurrencyError, EventStore, NewRecord, OutboxRow
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+OutboxHook = Callable[[ConferenceState, Sequence[NewEvent], float], list[OutboxRow]]
+EventHook = Callable[["Hub", list[Event]], Awaitable[None] | None]
+
+
+class Listener(Protocol):
+    """A live connection: it has a principal and takes serialized messages without blocking."""
+
+    principal: Principal
+
+    def deliver(self, text: str) -> None: ...
+
+
+def dumps(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+class Hub:
+    def __init__(
+        self,
+        *,
+        conference: str,
+        store: EventStore,
+        bus: Bus,
+        rules: Rules = RULES,
+        clock: Clock = time.time,
+        outbox_hooks: list[OutboxHook] | None = None,
+        event_hooks: list[EventHook] | None = None,
+    ) -> None:
+        self.id = conference
+        self.store = store
+        self.bus = bus
+        self.rules = rules
+        self.clock = clock
+        self.state = rules.new_state(conference)
+        self.listeners: set[Listener] = set()
+        self.outbox_hooks = outbox_hooks if outbox_hooks is not None else []
+        self.event_hooks = event_hooks if event_hooks is not None else []
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"Conference({self.id})"
+
+    # -- loading ---------------------------------------------------------------
+
+    async def catch_up(self) -> int:
+        """Fold whatever the store has past our seq (another node or process wrote it)."""
+        async with self._lock:
+            return await self._catch_up_locked()
+
+    async def _catch_up_locked(self) -> int:
+        events = await self.store.read(self.id, self.state.seq)
+        if events:
+            await self._apply(events)
+        return len(events)
+
+    # -- commands --------------------------------------------------------------
+
+    async def execute(self, who: Principal, command: Command) -> list[Event]:
+        """Run one command; raise the core's ``DomainError`` when it is refused."""
+        async with self._lock:
+            for _attempt in range(5):
+                now = self.clock()
+                new = self.rules.decide(self.state, who, command, now)
+                try:
+                    return await self._append_locked(who, new, now)
+                except ConcurrencyError:
+                    log.info("%r: another writer was first; catching up", self)
+                    await self._catch_up_locked()
+            raise Conflict("the conference is changing too fast; try again")
+
+    async def append_system(self, new: list[NewEvent]) -> list[Event]:
+        """Append events decided outside a command (agenda load, mail results)."""
+        async with self._lock:
+            return await self._append_locked(SYSTEM, new, self.clock())
+
+    async def _append_locked(self, who: Principal, new: list[NewEvent], now: float) -> list[Event]:
+        if not new:
+            return []
+        records = [NewRecord(type=e.type, at=now, actor=who.actor, data=e.data) for e in new]
+        outbox: list[OutboxRow] = []
+        for hook in self.outbox_hooks:
+            outbox.extend(hook(self.state, new, now))
+        events = await self.store.append(self.id, self.state.seq, records, outbox=outbox)
+        await self._apply(events)
+        await self.bus.publish(self.id, events[-1].seq)
+        return events
+
+    async def _apply(self, events: list[Event]) -> None:
+        messages: list[tuple[Message, int]] = []
+        for event in events:
+            self.rules.fold(self.state, event)
+            messages.extend((m, event.seq) for m in self.rules.messages(self.state, event))
+        self._broadcast(messages)
+        for hook in self.event_hooks:
+            try:
+                result = hook(self, events)
+                if result is not None:
+                    await result
+            except Exception:
+                log.exception("%r: event hook failed", self)
+
+    def _broadcast(self, messages: list[tuple[Message, int]]) -> None:
+        # When several events were folded at once (e.g. resume + move), only the newest
+        # of each coalescing message (a whole view) per audience is worth sending.
+        kept: list[tuple[Message, int]] = []
+        seen: set[tuple[str, Audience]] = set()
+        for m, seq in reversed(messages):
+            if m.coalesce:
+                key = (str(m.payload.get("type")), m.audience)
+                if key in seen:
+                    continue
+                seen.add(key)
+            kept.append((m, seq))
+        for m, seq in reversed(kept):
+            text = dumps({**m.payload, "seq": seq})
+            for listener in list(self.listeners):
+                if m.audience.includes(listener.principal):
+                    listener.deliver(text)
+
+    def snapshot(self, who: Principal) -> dict[str, Any]:
+        return self.rules.snapshot(self.state, who, self.clock())
+
+
+class Hubs:
+    """Every conference this node serves, loaded from the store on first use."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        bus: Bus | None = None,
+        *,
+        clock: Clock = time.time,
+        rules: Rules = RULES,
+    ) -> None:
+        self.store = store
+        self.bus = bus or LocalBus()
+        self.clock = clock
+        self.rules = rules
+        self.outbox_hooks: list[OutboxHook] = []
+        self.event_hooks: list[EventHook] = []
+        self._hubs: dict[str, Hub] = {}
+        self._loading: dict[str, asyncio.Lock] = {}
+        self.bus.on_publish(self._on_bus)
+
+    async def _on_bus(self, conference: str, seq: int) -> None:
+        hub = self._hubs.get(conference)
+        if hub is not None and hub.state.seq < seq:
+            await hub.catch_up()
+
+    async def get(self, conference: str) -> Hub:
+        """The conference's hub; ``NotFound`` if the store has no such conference."""
+        hub = self._hubs.get(conference)
+        if hub is not None:
+            return hub
+        lock = self._loading.setdefault(conference, asyncio.Lock())
+        async with lock:
+            hub = self._hubs.get(conference)
+            if hub is None:
+                hub = Hub(
+                    conference=conference,
+                    store=self.store,
+                    bus=self.bus,
+                    rules=self.rules,
+                    clock=self.clock,
+                    outbox_hooks=self.outbox_hooks,
+                    event_hooks=self.event_hooks,
+                )
+                await hub.catch_up()
+                if not hub.state.exists:
+                    raise NotFound(f"no conference {conference!r}")
+                self._hubs[conference] = hub
+        return hub
+
+    def loaded(self) -> list[Hub]:
+        return list(self._hubs.values())
+
+    async def create_or_resume(self, agenda: Agenda) -> tuple[Hub, str]:
+        """Create the agenda's conference, or resume it from the store.
+
+        Returns the hub and what happened: ``created``, ``resumed`` or ``agenda updated``
+        (a changed agenda file replaces the stored one only before the conference starts).
+        """
+        cid = agenda.conference.id
+        try:
+            hub = await self.get(cid)
+        except NotFound:
+            hub = Hub(
+                conference=cid,
+                store=self.store,
+                bus=self.bus,
+                rules=self.rules,
+                clock=self.clock,
+                outbox_hooks=self.outbox_hooks,
+                event_hooks=self.event_hooks,
+            )
+            await hub.catch_up()
+            if not hub.state.exists:
+                await hub.append_system([created_event(agenda)])
+                self._hubs[cid] = hub
+                return hub, "created"
+            self._hubs[cid] = hub
+        if hub.state.agenda == agenda:
+            return hub, "resumed"
+        if ros(hub.state).status == PLANNED:
+            await hub.append_system([agenda_loaded_event(agenda)])
+            return hub, "agenda updated"
+        log.warning(
+            "%r: the agenda file differs from the stored agenda, but the conference has "
+            "started; keeping the stored agenda",
+            hub,
+        )
+        return hub, "resumed (agenda file ignored: the conference has started)"

@@ -1,0 +1,167 @@
+"""PostgreSQL event store (asyncpg). Same contract as the SQLite store.
+
+An append is one statement: it inserts only if the log ends at ``expected_seq``, and the
+primary key ``(conference, seq)`` makes the loser of a race fail instead of both winning.
+With ``synchronous_commit`` on (PostgreSQL's default) a returned append is durable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from confsvc.core.events import Event
+from confsvc.store.base import ConcurrencyError, NewRecord, OutboxRow, StoreError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    conference TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    type TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    actor TEXT NOT NULL,
+    data JSONB NOT NULL,
+    PRIMARY KEY (conference, seq)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id BIGSERIAL PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    conference TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    payload JSONB NOT NULL,
+    status TEXT NOT NULL DEFAULT 'queued',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    sent_at DOUBLE PRECISION
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
+"""
+
+APPEND = """
+WITH cur AS (SELECT coalesce(max(seq), 0) AS s FROM events WHERE conference = $1)
+INSERT INTO events (conference, seq, type, at, actor, data)
+SELECT $1, $2 + u.ord, u.t, u.a, u.ac, u.d::jsonb
+FROM unnest($3::text[], $4::float8[], $5::text[], $6::text[]) WITH ORDINALITY
+     AS u(t, a, ac, d, ord), cur
+WHERE cur.s = $2
+RETURNING seq
+"""
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+class PostgresStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, dsn: str, *, min_size: int = 2, max_size: int = 10) -> PostgresStore:
+        try:
+            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from None
+        async with pool.acquire() as con:
+            # Several nodes may start at once: serialise the schema creation.
+            async with con.transaction():
+                await con.execute("SELECT pg_advisory_xact_lock(727274)")
+                await con.execute(SCHEMA)
+        return cls(pool)
+
+    async def append(
+        self,
+        conference: str,
+        expected_seq: int,
+        records: Sequence[NewRecord],
+        *,
+        outbox: Sequence[OutboxRow] = (),
+    ) -> list[Event]:
+        if not records:
+            return []
+        args = (
+            conference,
+            expected_seq,
+            [r.type for r in records],
+            [r.at for r in records],
+            [r.actor for r in records],
+            [_dumps(r.data) for r in records],
+        )
+        try:
+            async with self._pool.acquire() as con:
+                if outbox:
+                    async with con.transaction():
+                        seqs = await con.fetch(APPEND, *args)
+                        if len(seqs) == len(records):
+                            await con.executemany(
+                                "INSERT INTO outbox (key, conference, seq, payload, created_at) "
+                                "VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (key) DO NOTHING",
+                                [
+                                    (
+                                        m.key,
+                                        conference,
+                                        expected_seq + len(records),
+                                        _dumps(m.payload),
+                                        records[-1].at,
+                                    )
+                                    for m in outbox
+                                ],
+                            )
+                else:
+                    seqs = await con.fetch(APPEND, *args)
+        except asyncpg.UniqueViolationError:
+            raise ConcurrencyError(conference, expected_seq) from None
+        if len(seqs) != len(records):
+            raise ConcurrencyError(conference, expected_seq)
+        return [
+            Event(seq=expected_seq + i + 1, type=r.type, at=r.at, actor=r.actor, data=r.data)
+            for i, r in enumerate(records)
+        ]
+
+    async def read(self, conference: str, after_seq: int = 0) -> list[Event]:
+        async with self._pool.acquire() as con:
+            rows = await con.fetch(
+                "SELECT seq, type, at, actor, data::text FROM events "
+                "WHERE conference = $1 AND seq > $2 ORDER BY seq",
+                conference,
+                after_seq,
+            )
+        loads = json.loads
+        return [Event(seq=s, type=t, at=a, actor=ac, data=loads(d)) for s, t, a, ac, d in rows]
+
+    async def last_seq(self, conference: str) -> int:
+        async with self._pool.acquire() as con:
+            value = await con.fetchval(
+                "SELECT coalesce(max(seq), 0) FROM events WHERE conference = $1", conference
+            )
+        return int(value)
+
+    async def list_conferences(self) -> list[str]:
+        async with self._pool.acquire() as con:
+            rows = await con.fetch("SELECT DISTINCT conference FROM events ORDER BY conference")
+        return [r[0] for r in rows]
+
+    async def outbox_sql(self, sql: str, params: tuple[Any, ...] = (), *, write: bool) -> list[Any]:
+        """Run one statement on the outbox table (the mail sender owns its queries).
+
+        SQL is written with ``?`` placeholders, as for SQLite; they become ``$n`` here.
+        """
+        n = 0
+        out = []
+        for ch in sql:
+            if ch == "?":
+                n += 1
+                out.append(f"${n}")
+            else:
+                out.append(ch)
+        async with self._pool.acquire() as con:
+            rows = await con.fetch("".join(out), *params)
+        return [tuple(r) for r in rows]
+
+    async def close(self) -> None:
+        await self._pool.close()

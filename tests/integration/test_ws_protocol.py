@@ -1,0 +1,185 @@
+"""The conference WebSocket: hello, commands, live updates, bad input, roles, Origin."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import Running
+
+
+async def test_host_commands_reach_every_console(running: Running) -> None:
+    host_a = await running.ws("host")
+    host_b = await running.ws("host")
+    assert host_a.welcome["views"]["ros"]["status"] == "planned"
+    ack = await host_a.command("ros.start")
+    assert ack["type"] == "ack"
+    view = (await host_b.expect("ros"))["ros"]
+    assert (view["status"], view["current"]) == ("running", 0)
+    assert view["floor"] == ["warsaw"]
+    await host_a.command("ros.next")
+    view = (await host_b.expect("ros"))["ros"]
+    assert view["current"] == 1
+    assert view["floor"] == ["olsztyn"]
+
+
+async def test_public_viewer_gets_updates_but_cannot_command(running: Running) -> None:
+    public = await running.ws(None)
+    assert public.welcome["you"]["role"] == "public"
+    reply = await public.command("ros.start")
+    assert reply["type"] == "error"
+    assert reply["code"] == "forbidden"
+    assert "public" in reply["message"]
+    host = await running.ws("host")
+    await host.command("ros.start")
+    assert (await public.expect("ros"))["ros"]["status"] == "running"
+
+
+@pytest.mark.parametrize("role", ["moderator", "participant", "expert"])
+async def test_run_of_show_is_host_only(running: Running, role: str) -> None:
+    client = await running.ws(role)
+    for name in ("ros.start", "ros.next", "ros.end", "floor.give"):
+        reply = await client.command(name)
+        assert reply["type"] == "error", name
+        assert reply["code"] == "forbidden", name
+
+
+async def test_site_cannot_give_itself_the_floor(running: Running) -> None:
+    site = await running.ws("site", "warsaw")
+    reply = await site.command("floor.give", sites=["warsaw"])
+    assert reply["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        ("not json", "not JSON"),
+        ("[1, 2]", "JSON object"),
+        ('{"id": 1}', "missing field type"),
+        ('{"type": "frobnicate", "id": 2}', "unknown message type 'frobnicate'"),
+        ('{"type": "command", "id": 3}', "missing field name"),
+        ('{"type": "command", "id": 4, "name": "ros.nope"}', "unknown command 'ros.nope'"),
+        (
+            '{"type": "command", "id": 5, "name": "ros.extend", "args": {"minutes": "x"}}',
+            "args.minutes",
+        ),
+        (
+            '{"type": "command", "id": 6, "name": "ros.extend", "args": {"minutes": 1, "x": 2}}',
+            "args.x",
+        ),
+        ('{"type": "command", "id": 7, "name": "ros.start", "args": []}', "args must be an object"),
+    ],
+)
+async def test_bad_messages_get_an_error_that_names_the_problem(
+    running: Running, raw: str, needle: str
+) -> None:
+    host = await running.ws("host")
+    await host.sock.send_str(raw)
+    msg = await host.expect("error")
+    assert needle in msg["message"]
+    # The socket stays usable.
+    assert (await host.command("ros.start"))["type"] == "ack"
+
+
+async def test_command_in_wrong_state_names_the_state(running: Running) -> None:
+    host = await running.ws("host")
+    reply = await host.command("ros.next")
+    assert reply["code"] == "invalid_state"
+    assert "planned" in reply["message"]
+
+
+async def test_forged_token_is_refused_with_a_reason(running: Running) -> None:
+    token = running.token("host")
+    forged = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    sock = await running.client.ws_connect(f"/c/{running.conference}/ws")
+    await sock.send_json({"type": "hello", "token": forged})
+    msg = await sock.receive_json()
+    assert msg["type"] == "error"
+    assert msg["code"] == "bad_invite"
+    assert "signature" in msg["message"]
+    closing = await sock.receive()
+    assert closing.extra and "signature" in closing.extra
+
+
+async def test_expired_token_is_refused(running: Running) -> None:
+    from confsvc.core.roles import Role, issue_invite
+    from tests.conftest import SECRET
+
+    _, token = issue_invite(SECRET, conference=running.conference, role=Role.HOST, now=1000.0)
+    sock = await running.client.ws_connect(f"/c/{running.conference}/ws")
+    await sock.send_json({"type": "hello", "token": token})
+    msg = await sock.receive_json()
+    assert msg["message"] == "this link has expired"
+
+
+async def test_revoked_invite_stops_working(running: Running) -> None:
+    host = await running.ws("host")
+    mod_token = running.token("moderator")
+    mod = await running.ws(None, token=mod_token)
+    invite_id = mod.welcome["you"]["invite"]
+    assert (await host.command("invite.revoke", invite=invite_id))["type"] == "ack"
+    reply = await mod.command("ros.start")
+    assert reply["code"] == "forbidden"
+    assert "revoked" in reply["message"]
+    sock = await running.client.ws_connect(f"/c/{running.conference}/ws")
+    await sock.send_json({"type": "hello", "token": mod_token})
+    assert "revoked" in (await sock.receive_json())["message"]
+
+
+async def test_websocket_from_another_origin_is_refused(running: Running) -> None:
+    resp = await running.client.get(
+        f"/c/{running.conference}/ws",
+        headers={
+            "Origin": "http://evil.example",
+            "Connection": "Upgrade",
+            "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        },
+    )
+    assert resp.status == 403
+    same = await running.client.ws_connect(
+        f"/c/{running.conference}/ws", headers={"Origin": running.base_url}
+    )
+    await same.send_json({"type": "hello"})
+    assert (await same.receive_json())["type"] == "welcome"
+
+
+async def test_oversize_message_closes_with_reason(running: Running) -> None:
+    host = await running.ws("host")
+    await host.sock.send_str(json.dumps({"type": "ping", "pad": "x" * 70_000}))
+    msg = await host.sock.receive()
+    assert msg.type.name in ("CLOSE", "CLOSED", "ERROR")
+
+
+async def test_restart_changes_nothing_the_host_sees(confsvc_app) -> None:  # type: ignore[no-untyped-def]
+    first = await confsvc_app()
+    host = await first.ws("host")
+    await host.command("ros.start")
+    await host.command("ros.next")
+    await host.command("ros.extend", minutes=3)
+    before = (await first.hub()).snapshot
+    await host.close()
+    await first.client.close()
+    second = await confsvc_app()
+    host2 = await second.ws("host")
+    ros = host2.welcome["views"]["ros"]
+    assert (ros["status"], ros["current"]) == ("running", 1)
+    assert ros["items"][1]["extended_s"] == 180.0
+    assert before is not None
+
+
+async def test_pages_render_for_invite_and_refuse_forgery(running: Running) -> None:
+    resp = await running.client.get(f"/j/{running.token('host')}")
+    html = await resp.text()
+    assert resp.status == 200
+    assert 'data-cmd="ros.next"' in html
+    resp = await running.client.get("/j/abc.def")
+    assert resp.status == 403
+    assert "signature" in await resp.text()
+    resp = await running.client.get(f"/c/{running.conference}/live?lang=pl")
+    assert resp.status == 200
+    assert "Pytania i odpowiedzi na żywo" in await resp.text()
+    resp = await running.client.get("/c/nope/live")
+    assert resp.status == 404

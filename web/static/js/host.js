@@ -1,0 +1,110 @@
+// Host console: run-of-show buttons and the live agenda table.
+import { Conn, bootData, i18nData, pick } from "./conn.js";
+import { RosClock, fmtClock, fmtDuration, siteNames } from "./ros.js";
+
+const boot = bootData();
+const t = i18nData();
+const lang = boot.lang || document.documentElement.lang;
+const conn = new Conn(boot);
+const clock = new RosClock();
+const $ = (sel) => document.querySelector(sel);
+const firstTz = Object.values(boot.site_timezones || {})[0];
+
+function render() {
+  const v = clock.view;
+  if (!v) return;
+  const cur = v.current != null ? v.items[v.current] : null;
+  $("[data-ros-status]").textContent = t[v.status] || v.status;
+  $("[data-ros-status]").dataset.status = v.status;
+  $("[data-ros-title]").textContent = cur ? pick(cur.title, lang) : t.not_started;
+  $("[data-ros-planned]").textContent = fmtDuration(v.current_planned_s || 0);
+  $("[data-ros-floor]").textContent = siteNames(boot, v.floor, lang, t);
+  const buttons = document.querySelectorAll("button[data-cmd]");
+  const allowed = {
+    planned: ["ros.start"],
+    running: ["ros.previous", "ros.next", "ros.extend", "ros.pause", "ros.end", "floor.give", "floor.clear"],
+    paused: ["ros.resume", "ros.previous", "ros.next", "ros.extend", "ros.end", "floor.give", "floor.clear"],
+    ended: [],
+  }[v.status] || [];
+  for (const b of buttons) b.disabled = !allowed.includes(b.dataset.cmd);
+  const tbody = $("[data-ros-table] tbody");
+  tbody.replaceChildren();
+  v.items.forEach((item, i) => {
+    const tr = document.createElement("tr");
+    if (i === v.current) tr.className = "current";
+    else if (item.actual_end) tr.className = "done";
+    const planned = item.planned_s + item.extended_s;
+    const actual = i === v.current ? clock.elapsed() : item.actual_s;
+    const cells = [
+      String(i + 1),
+      pick(item.title, lang),
+      siteNames(boot, item.floor, lang, t),
+      fmtClock(item.planned_start, lang, firstTz),
+      fmtClock(item.actual_start, lang, firstTz),
+      fmtDuration(planned),
+      actual == null ? "—" : fmtDuration(actual),
+    ];
+    for (const text of cells) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.appendChild(td);
+    }
+    if (actual != null && actual > planned) tr.lastChild.classList.add("overrun");
+    const td = document.createElement("td");
+    if (i !== v.current && (v.status === "running" || v.status === "paused")) {
+      const b = document.createElement("button");
+      b.textContent = t.jump;
+      b.className = "small";
+      b.addEventListener("click", () => run("ros.jump", { item: item.id }));
+      td.appendChild(b);
+    }
+    tr.appendChild(td);
+    tbody.appendChild(tr);
+  });
+  tick();
+}
+
+function tick() {
+  if (!clock.view) return;
+  $("[data-ros-elapsed]").textContent = fmtDuration(clock.elapsed());
+  const over = clock.overrun();
+  const box = $("[data-ros-overrun]");
+  box.textContent = fmtDuration(over);
+  box.closest(".timer").classList.toggle("overrun", over > 0);
+  $("[data-ros-end]").textContent = fmtClock(clock.predictedEnd(), lang, firstTz);
+}
+
+function showError(msg) {
+  const el = $("[data-error]");
+  el.textContent = msg || "";
+  el.hidden = !msg;
+}
+
+async function run(name, args) {
+  showError("");
+  try {
+    await conn.command(name, args);
+  } catch (err) {
+    showError(err.message || String(err));
+  }
+}
+
+for (const b of document.querySelectorAll("button[data-cmd]")) {
+  b.addEventListener("click", () => {
+    const args = {};
+    if (b.dataset.minutes) args.minutes = Number(b.dataset.minutes);
+    if (b.dataset.sites !== undefined) args.sites = b.dataset.sites ? b.dataset.sites.split(",") : [];
+    run(b.dataset.cmd, args);
+  });
+}
+
+conn.on("status", ({ state }) => {
+  const el = $("[data-conn]");
+  el.textContent = t[state] || state;
+  el.dataset.state = state;
+});
+conn.on("welcome", (msg) => { if (msg.views.ros) { clock.update(msg.views.ros); render(); } });
+conn.on("ros", (msg) => { clock.update(msg.ros); render(); });
+setInterval(tick, 500);
+conn.open();
+window.confsvc = { conn, clock };
