@@ -21,11 +21,15 @@ export class Conn {
     this.backoff = 500;
     this.closedByUs = false;
     this.connected = false;
+    this.lastWelcome = null;
   }
 
+  // Subscribe to a message type. A "welcome" that came before is replayed at once,
+  // so modules that load late still get the snapshot.
   on(type, fn) {
     if (!this.handlers.has(type)) this.handlers.set(type, []);
     this.handlers.get(type).push(fn);
+    if (type === "welcome" && this.lastWelcome) fn(this.lastWelcome);
     return this;
   }
 
@@ -49,6 +53,7 @@ export class Conn {
       let msg;
       try { msg = JSON.parse(ev.data); } catch { return; }
       if (msg.type === "welcome") {
+        this.lastWelcome = msg;
         this.connected = true;
         this.backoff = 500;
         this.emit("status", { state: "connected" });

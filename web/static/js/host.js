@@ -1,11 +1,8 @@
 // Host console: run-of-show buttons and the live agenda table.
-import { Conn, bootData, i18nData, pick } from "./conn.js";
+import { pick } from "./conn.js";
+import { boot, conn, lang, t } from "./page.js";
 import { RosClock, fmtClock, fmtDuration, siteNames } from "./ros.js";
 
-const boot = bootData();
-const t = i18nData();
-const lang = boot.lang || document.documentElement.lang;
-const conn = new Conn(boot);
 const clock = new RosClock();
 const $ = (sel) => document.querySelector(sel);
 const firstTz = Object.values(boot.site_timezones || {})[0];
@@ -106,5 +103,4 @@ conn.on("status", ({ state }) => {
 conn.on("welcome", (msg) => { if (msg.views.ros) { clock.update(msg.views.ros); render(); } });
 conn.on("ros", (msg) => { clock.update(msg.ros); render(); });
 setInterval(tick, 500);
-conn.open();
-window.confsvc = { conn, clock };
+window.confsvc.clock = clock;

@@ -1,11 +1,8 @@
 // A read-only view of the run of show: the participant room and the public live page.
-import { Conn, bootData, i18nData, pick } from "./conn.js";
+import { pick } from "./conn.js";
+import { boot, conn, lang, t } from "./page.js";
 import { RosClock, fmtDuration, siteNames } from "./ros.js";
 
-const boot = bootData();
-const t = i18nData();
-const lang = boot.lang || document.documentElement.lang;
-const conn = new Conn(boot);
 const clock = new RosClock();
 const $ = (sel) => document.querySelector(sel);
 
@@ -38,5 +35,4 @@ conn.on("status", ({ state }) => {
 conn.on("welcome", (msg) => { if (msg.views.ros) { clock.update(msg.views.ros); render(); } });
 conn.on("ros", (msg) => { clock.update(msg.ros); render(); });
 setInterval(tick, 500);
-conn.open();
-window.confsvc = { conn, clock };
+window.confsvc.clock = clock;
