@@ -44,6 +44,7 @@ class Principal:
     invite: str
     site: str | None = None
     name: str | None = None
+    expert: str | None = None  # the expert's id, for expert links
 
     @property
     def actor(self) -> str:

@@ -5,10 +5,12 @@ A new area of rules adds its ``PART`` here; nothing else in the core needs to ch
 
 from __future__ import annotations
 
-from confsvc.core import floor, runofshow
+from confsvc.core import floor, followup, questions, runofshow
 from confsvc.core.conference import CONFERENCE_PART, Rules
 
 # The floor part folds after the run of show, since it reads the new current item.
-PARTS = [CONFERENCE_PART, runofshow.PART, floor.PART]
+PARTS = [CONFERENCE_PART, runofshow.PART, floor.PART, questions.PART]
+# Written answers fold last: they read the question queue's events.
+PARTS.append(followup.PART)
 
 RULES = Rules(PARTS)

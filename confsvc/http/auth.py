@@ -24,7 +24,9 @@ def check_invite(
 
 
 def principal_of(invite: Invite) -> Principal:
-    return Principal(role=invite.role, invite=invite.id, site=invite.site, name=invite.name)
+    return Principal(
+        role=invite.role, invite=invite.id, site=invite.site, name=invite.name, expert=invite.expert
+    )
 
 
 def principal_for_token(

@@ -1,0 +1,917 @@
+"""Written answers: experts, assignment and the life of each written question.
+
+Theory of operation: everything that decides the written-answer life lives here, and this
+file knows nothing of I/O (mail is composed, sent and received by ``confsvc.mail``).
+
+A question becomes a *written question* when the question queue defers it
+(``q.deferred``) or imports it from before the session (``source=pre_session``), and it
+stops being one when it is rejected or merged away. This part folds the queue's
+``q.*`` events itself, so it depends on nothing but their data.
+
+The life of a written question is the table ``TRANSITIONS``:
+``open → assigned → sent → answered → reviewed → published``. Mail results and replies
+arrive as system events decided by the mail adapter (``f.mail_sent``, ``f.mail_failed``,
+``f.mail_received``); a reply that cannot be tied to a question, or is an auto-reply or a
+bounce, is kept in the quarantine, never dropped. ``overdue`` and ``bounced`` are flags
+beside the status, not statuses. Reminders and the organiser's digest are decisions made
+from the state and a given ``now`` (``due_reminders``, ``digest_due``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from pydantic import Field
+
+from confsvc.core.conference import (
+    EVERYONE,
+    Args,
+    Audience,
+    CommandSpec,
+    ConferenceState,
+    Message,
+    Part,
+)
+from confsvc.core.errors import BadRequest, Forbidden, InvalidState, NotFound
+from confsvc.core.events import Event, NewEvent, Principal
+from confsvc.core.roles import STAFF, Role
+
+OPEN, ASSIGNED, SENT, ANSWERED, REVIEWED, PUBLISHED = (
+    "open",
+    "assigned",
+    "sent",
+    "answered",
+    "reviewed",
+    "published",
+)
+STATUSES = (OPEN, ASSIGNED, SENT, ANSWERED, REVIEWED, PUBLISHED)
+
+# status -> event that moves it -> next status. A command whose event is missing for the
+# current status is refused with an error naming both. Mail results that do not move the
+# status (a reminder sent, a second reply) are simply not in the table.
+TRANSITIONS: dict[str, dict[str, str]] = {
+    OPEN: {"f.assigned": ASSIGNED, "f.replied": ANSWERED},
+    ASSIGNED: {"f.assigned": ASSIGNED, "f.mail_sent": SENT, "f.replied": ANSWERED},
+    SENT: {"f.assigned": ASSIGNED, "f.replied": ANSWERED},
+    ANSWERED: {"f.replied": ANSWERED, "f.reviewed": REVIEWED},
+    REVIEWED: {"f.replied": REVIEWED, "f.reviewed": REVIEWED, "f.published": PUBLISHED},
+    PUBLISHED: {"f.replied": PUBLISHED, "f.reviewed": PUBLISHED},
+}
+
+# Reminder kinds: before the due date, and once the due date has passed.
+REMIND_BEFORE_S = 24 * 3600
+REMIND_OVERDUE_EVERY_S = 48 * 3600
+DIGEST_EVERY_S = 24 * 3600
+MAX_TEXT = 20_000
+MAX_REPLY_TEXT = 200_000
+
+
+@dataclass(slots=True)
+class ExpertInfo:
+    id: str
+    name: str
+    email: str
+    languages: list[str] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "email": self.email,
+            "languages": list(self.languages),
+            "topics": list(self.topics),
+        }
+
+
+@dataclass(slots=True)
+class Reply:
+    """One reply (by mail or the browser page), as received; the raw mail stays in the log."""
+
+    key: str  # Message-ID for mail, "web:<seq>" for the browser page
+    at: float
+    sender: str
+    text: str
+    via: str  # "mail" | "web"
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    seq: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "at": self.at,
+            "from": self.sender,
+            "text": self.text,
+            "via": self.via,
+            "attachments": self.attachments,
+            "seq": self.seq,
+        }
+
+
+@dataclass(slots=True)
+class WrittenQuestion:
+    id: str
+    text: str
+    language: str
+    name: str | None
+    site: str | None
+    source: str
+    email: str | None
+    tags: list[str] = field(default_factory=list)
+    translation: str | None = None
+    asked_at: float = 0.0
+    deferred: bool = False
+    rejected: bool = False
+    merged_into: str | None = None
+    status: str = OPEN
+    expert: str | None = None
+    due: float | None = None
+    assigned_at: float | None = None
+    bounced: str | None = None  # the reason of the last permanent failure or bounce
+    replies: list[Reply] = field(default_factory=list)
+    answer: str | None = None  # the reviewed (possibly edited) text that gets published
+    reviewed_by: str | None = None
+    published_at: float | None = None
+    reminders: list[tuple[str, float]] = field(default_factory=list)  # (kind, at)
+    path: list[tuple[str, float]] = field(default_factory=list)  # (status, at)
+
+    @property
+    def candidate(self) -> bool:
+        """Deferred or pre-session, and neither rejected nor merged away."""
+        return (
+            (self.deferred or self.source == "pre_session")
+            and not self.rejected
+            and self.merged_into is None
+        )
+
+    def overdue(self, now: float) -> bool:
+        return self.due is not None and self.status in (ASSIGNED, SENT) and now > self.due
+
+    def move(self, status: str, at: float) -> None:
+        if status != self.status:
+            self.status = status
+            self.path.append((status, at))
+
+
+@dataclass(slots=True)
+class Quarantined:
+    key: str  # Message-ID
+    at: float
+    sender: str
+    subject: str
+    reason: str
+    text: str
+    seq: int
+    auto: bool = False
+    question: str | None = None  # the question it claimed (if any)
+    assigned_to: str | None = None  # set once a moderator files it under a question
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "at": self.at,
+            "from": self.sender,
+            "subject": self.subject,
+            "reason": self.reason,
+            "text": self.text,
+            "seq": self.seq,
+            "auto": self.auto,
+            "question": self.question,
+            "assigned_to": self.assigned_to,
+        }
+
+
+@dataclass(slots=True)
+class FollowupState:
+    questions: dict[str, WrittenQuestion] = field(default_factory=dict)
+    added_experts: dict[str, ExpertInfo] = field(default_factory=dict)
+    quarantine: list[Quarantined] = field(default_factory=list)
+    seen_mail: set[str] = field(default_factory=set)  # Message-IDs stored once
+    failures: list[dict[str, Any]] = field(default_factory=list)  # mail that could not go
+    last_digest_at: float | None = None
+
+
+def fu(state: ConferenceState) -> FollowupState:
+    return cast(FollowupState, state.parts["followup"])
+
+
+def experts(state: ConferenceState) -> dict[str, ExpertInfo]:
+    """The agenda's experts, then those a moderator added (which may replace one)."""
+    out: dict[str, ExpertInfo] = {}
+    if state.agenda is not None:
+        for e in state.agenda.experts:
+            out[e.id] = ExpertInfo(
+                id=e.id,
+                name=e.name,
+                email=e.email,
+                languages=list(e.languages),
+                topics=list(e.topics),
+            )
+    out.update(fu(state).added_experts)
+    return out
+
+
+def written(state: ConferenceState) -> list[WrittenQuestion]:
+    """Every written question (candidates only), in the order they were asked."""
+    return [q for q in fu(state).questions.values() if q.candidate]
+
+
+def written_question(state: ConferenceState, qid: str) -> WrittenQuestion:
+    q = fu(state).questions.get(qid)
+    if q is None or not q.candidate:
+        raise NotFound(f"no written question {qid!r} (only deferred or pre-session ones)")
+    return q
+
+
+def _require(q: WrittenQuestion, event_type: str, command: str) -> None:
+    if event_type not in TRANSITIONS[q.status]:
+        raise InvalidState(f"{command}: question {q.id!r} is {q.status}")
+
+
+def suggest_expert(state: ConferenceState, q: WrittenQuestion) -> str | None:
+    """The expert whose topics share most tags with the question and who reads its language.
+
+    Language is required when any expert reads it; topic overlap ranks; ties go to the
+    expert with fewer open questions, then agenda order. ``None`` when nobody fits.
+    """
+    load: dict[str, int] = {}
+    for other in written(state):
+        if other.expert is not None and other.status in (ASSIGNED, SENT):
+            load[other.expert] = load.get(other.expert, 0) + 1
+    words = {t.lower() for t in q.tags} | {w.strip(".,;:?!()").lower() for w in q.text.split()}
+    everyone = list(experts(state).values())
+    speakers = [e for e in everyone if q.language in e.languages]
+    best: tuple[int, int, int] | None = None
+    choice: str | None = None
+    for order, e in enumerate(speakers or everyone):
+        overlap = len(words & {t.lower() for t in e.topics})
+        if overlap == 0 and not speakers:
+            continue  # neither language nor topic: no suggestion
+        key = (overlap, -load.get(e.id, 0), -order)
+        if best is None or key > best:
+            best, choice = key, e.id
+    return choice
+
+
+# -- commands ------------------------------------------------------------------
+
+
+class ExpertArgs(Args):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(pattern=r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$", max_length=254)
+    languages: list[str] = Field(default_factory=list, max_length=16)
+    topics: list[str] = Field(default_factory=list, max_length=64)
+
+
+def _add_expert(
+    state: ConferenceState, args: ExpertArgs, who: Principal, now: float
+) -> list[NewEvent]:
+    for text in (args.name, args.email):
+        _no_header_breaks(text, "args.name" if text is args.name else "args.email")
+    return [NewEvent(type="f.expert_added", data=args.model_dump())]
+
+
+class AssignOne(Args):
+    question: str = Field(min_length=1, max_length=64)
+    expert: str = Field(min_length=1, max_length=64)
+    due: float = Field(gt=0)
+
+
+def _assigned(state: ConferenceState, a: AssignOne, now: float, cmd: str) -> NewEvent:
+    q = written_question(state, a.question)
+    if a.expert not in experts(state):
+        raise NotFound(f"{cmd}: no expert {a.expert!r}")
+    _require(q, "f.assigned", cmd)
+    if a.due <= now:
+        raise BadRequest(f"{cmd}: the due date must be in the future", field="args.due")
+    return NewEvent(
+        type="f.assigned", data={"question": q.id, "expert": a.expert, "due": float(a.due)}
+    )
+
+
+def _assign(state: ConferenceState, args: AssignOne, who: Principal, now: float) -> list[NewEvent]:
+    return [_assigned(state, args, now, "f.assign")]
+
+
+class BatchArgs(Args):
+    items: list[AssignOne] = Field(min_length=1, max_length=500)
+
+
+def _assign_batch(
+    state: ConferenceState, args: BatchArgs, who: Principal, now: float
+) -> list[NewEvent]:
+    seen: set[str] = set()
+    out = []
+    for a in args.items:
+        if a.question in seen:
+            raise BadRequest(f"f.assign_batch: question {a.question!r} twice", field="args.items")
+        seen.add(a.question)
+        out.append(_assigned(state, a, now, "f.assign_batch"))
+    return out
+
+
+class DueArgs(Args):
+    question: str = Field(min_length=1, max_length=64)
+    due: float = Field(gt=0)
+
+
+def _set_due(state: ConferenceState, args: DueArgs, who: Principal, now: float) -> list[NewEvent]:
+    q = written_question(state, args.question)
+    if q.status not in (ASSIGNED, SENT):
+        raise InvalidState(f"f.set_due: question {q.id!r} is {q.status}")
+    return [NewEvent(type="f.due_changed", data={"question": q.id, "due": float(args.due)})]
+
+
+class AnswerArgs(Args):
+    question: str = Field(min_length=1, max_length=64)
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+
+
+def _answer_web(
+    state: ConferenceState, args: AnswerArgs, who: Principal, now: float
+) -> list[NewEvent]:
+    q = written_question(state, args.question)
+    if who.role is Role.EXPERT and (who.expert is None or who.expert != q.expert):
+        raise Forbidden(f"f.answer: question {q.id!r} is not assigned to you")
+    _require(q, "f.replied", "f.answer")
+    if not args.text.strip():
+        raise BadRequest("f.answer: the answer is empty", field="args.text")
+    sender = who.expert or who.actor
+    return [
+        NewEvent(
+            type="f.replied",
+            data={"question": q.id, "via": "web", "from": sender, "text": args.text},
+        )
+    ]
+
+
+class ReviewArgs(Args):
+    question: str = Field(min_length=1, max_length=64)
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+
+
+def _review(state: ConferenceState, args: ReviewArgs, who: Principal, now: float) -> list[NewEvent]:
+    q = written_question(state, args.question)
+    _require(q, "f.reviewed", "f.review")
+    return [NewEvent(type="f.reviewed", data={"question": q.id, "text": args.text})]
+
+
+class PublishArgs(Args):
+    question: str = Field(min_length=1, max_length=64)
+    text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
+
+
+def _publish(
+    state: ConferenceState, args: PublishArgs, who: Principal, now: float
+) -> list[NewEvent]:
+    """Publish the reviewed answer; from ``answered``, review (with ``text`` or the latest
+    reply) and publish in one step."""
+    q = written_question(state, args.question)
+    out: list[NewEvent] = []
+    status = q.status
+    if status == ANSWERED or (status == REVIEWED and args.text is not None):
+        text = args.text if args.text is not None else q.replies[-1].text
+        if not text.strip():
+            raise BadRequest(f"f.publish: question {q.id!r} has an empty answer", field="args.text")
+        out.append(NewEvent(type="f.reviewed", data={"question": q.id, "text": text}))
+        status = REVIEWED
+    if "f.published" not in TRANSITIONS[status]:
+        raise InvalidState(f"f.publish: question {q.id!r} is {q.status}")
+    out.append(NewEvent(type="f.published", data={"question": q.id}))
+    return out
+
+
+class FileArgs(Args):
+    key: str = Field(min_length=1, max_length=1000)
+    question: str = Field(min_length=1, max_length=64)
+
+
+def _file_quarantined(
+    state: ConferenceState, args: FileArgs, who: Principal, now: float
+) -> list[NewEvent]:
+    item = next((m for m in fu(state).quarantine if m.key == args.key), None)
+    if item is None:
+        raise NotFound(f"f.file: no quarantined mail {args.key!r}")
+    if item.assigned_to is not None:
+        raise InvalidState(f"f.file: mail {args.key!r} is already filed under {item.assigned_to}")
+    q = written_question(state, args.question)
+    _require(q, "f.replied", "f.file")
+    return [
+        NewEvent(
+            type="f.replied",
+            data={
+                "question": q.id,
+                "via": "mail",
+                "from": item.sender,
+                "text": item.text,
+                "key": item.key,
+                "quarantine": True,
+            },
+        )
+    ]
+
+
+# -- decisions for the mail adapter (given now) ------------------------------------
+
+
+def classify_reply(
+    state: ConferenceState,
+    *,
+    question: str | None,
+    how: str,
+    sender: str,
+    auto: bool,
+) -> tuple[str | None, str | None]:
+    """Where an inbound mail goes: ``(question, None)`` or ``(None|claimed, reason)``.
+
+    ``question`` is what the adapter matched (by signed address or our Message-ID in
+    ``In-Reply-To``/``References``; ``how`` says which, or why nothing matched). An
+    auto-reply or bounce never counts as an answer; a sender other than the assigned
+    expert goes to the quarantine, as does a question in no state to take a reply.
+    """
+    if auto:
+        return None, "auto-reply or bounce"
+    if question is None:
+        return None, how
+    q = fu(state).questions.get(question)
+    if q is None or not q.candidate:
+        return None, f"no written question {question!r}"
+    expert = experts(state).get(q.expert or "")
+    if expert is None:
+        return None, f"question {question!r} has no expert"
+    if sender.strip().lower() != expert.email.lower():
+        return None, f"sender {sender!r} is not the expert of {question!r}"
+    if "f.replied" not in TRANSITIONS[q.status]:
+        return None, f"question {question!r} is {q.status}"
+    return question, None
+
+
+def due_reminders(state: ConferenceState, now: float) -> list[NewEvent]:
+    """Reminders to send now: one a day before the due date, then every two days late."""
+    out: list[NewEvent] = []
+    for q in written(state):
+        if q.status not in (ASSIGNED, SENT) or q.due is None or q.expert is None:
+            continue
+        since = q.assigned_at or 0.0
+        mine = [at for kind, at in q.reminders if at >= since]
+        if now > q.due:
+            last = max((at for kind, at in q.reminders if at >= since and at > q.due), default=0.0)
+            if last == 0.0 or now - last >= REMIND_OVERDUE_EVERY_S:
+                out.append(NewEvent(type="f.reminded", data={"question": q.id, "kind": "overdue"}))
+        elif q.due - now <= REMIND_BEFORE_S and not mine and q.due - since > REMIND_BEFORE_S:
+            out.append(NewEvent(type="f.reminded", data={"question": q.id, "kind": "before"}))
+    return out
+
+
+def digest_due(state: ConferenceState, now: float) -> list[NewEvent]:
+    """The organiser's daily digest of what is open, when a day has passed since the last."""
+    f = fu(state)
+    if f.last_digest_at is not None and now - f.last_digest_at < DIGEST_EVERY_S:
+        return []
+    counts = view_counts(state, now)
+    if sum(counts[s] for s in (OPEN, ASSIGNED, SENT, ANSWERED, REVIEWED)) == 0:
+        return []
+    return [NewEvent(type="f.digest_sent", data={"counts": counts})]
+
+
+# -- fold ----------------------------------------------------------------------
+
+
+def _q(state: ConferenceState, event: Event) -> WrittenQuestion | None:
+    return fu(state).questions.get(str(event.data.get("question") or event.data.get("id")))
+
+
+def _on_asked(state: ConferenceState, event: Event) -> None:
+    d = event.data
+    qid = str(d["id"])
+    q = WrittenQuestion(
+        id=qid,
+        text=str(d.get("text", "")),
+        language=str(d.get("language") or "other"),
+        name=d.get("name"),
+        site=d.get("site"),
+        source=str(d.get("source") or "live"),
+        email=d.get("email"),
+        tags=[str(t) for t in d.get("tags") or []],
+        translation=d.get("translation"),
+        asked_at=event.at,
+    )
+    q.path.append((OPEN, event.at))
+    fu(state).questions[qid] = q
+
+
+def _on_deferred(state: ConferenceState, event: Event) -> None:
+    q = _q(state, event)
+    if q is not None:
+        q.deferred = True
+
+
+def _on_edited(state: ConferenceState, event: Event) -> None:
+    q = _q(state, event)
+    if q is not None and "text" in event.data:
+        q.text = str(event.data["text"])
+
+
+def _on_merged(state: ConferenceState, event: Event) -> None:
+    q = _q(state, event)
+    if q is not None:
+        q.merged_into = str(event.data.get("into"))
+
+
+def _on_rejected(state: ConferenceState, event: Event) -> None:
+    q = _q(state, event)
+    if q is not None:
+        q.rejected = True
+
+
+def _on_restored(state: ConferenceState, event: Event) -> None:
+    q = _q(state, event)
+    if q is not None:
+        q.rejected = False
+        q.merged_into = None
+
+
+def _on_translated(state: ConferenceState, event: Event) -> None:
+    q = _q(state, event)
+    if q is not None and event.data.get("text"):
+        q.translation = str(event.data["text"])
+
+
+def _on_tagged(state: ConferenceState, event: Event) -> None:
+    q = _q(state, event)
+    if q is not None and isinstance(event.data.get("tags"), list):
+        q.tags = [str(t) for t in event.data["tags"]]
+
+
+def _on_expert_added(state: ConferenceState, event: Event) -> None:
+    d = event.data
+    fu(state).added_experts[str(d["id"])] = ExpertInfo(
+        id=str(d["id"]),
+        name=str(d["name"]),
+        email=str(d["email"]),
+        languages=list(d.get("languages") or []),
+        topics=list(d.get("topics") or []),
+    )
+
+
+def _on_assigned(state: ConferenceState, event: Event) -> None:
+    q = _q(state, event)
+    if q is None:
+        return
+    q.expert = str(event.data["expert"])
+    q.due = float(event.data["due"])
+    q.assigned_at = event.at
+    q.bounced = None
+    q.path.append((ASSIGNED, event.at))
+    q.status = ASSIGNED
+
+
+def _on_due_changed(state: ConferenceState, event: Event) -> None:
+    q = _q(state, event)
+    if q is not None:
+        q.due = float(event.data["due"])
+
+
+def _on_mail_sent(state: ConferenceState, event: Event) -> None:
+    q = _q(state, event)
+    if q is None:
+        return
+    if event.data.get("kind") == "assignment" and q.status == ASSIGNED:
+        q.move(SENT, event.at)
+    if event.data.get("kind") in ("assignment", "reminder"):
+        q.bounced = None
+
+
+def _on_mail_failed(state: ConferenceState, event: Event) -> None:
+    f = fu(state)
+    f.failures.append({**event.data, "at": event.at})
+    q = _q(state, event)
+    if q is not None and event.data.get("permanent"):
+        q.bounced = str(event.data.get("error") or "permanent failure")
+
+
+def _on_replied(state: ConferenceState, event: Event) -> None:
+    q = _q(state, event)
+    if q is None:
+        return
+    d = event.data
+    key = str(d.get("key") or f"web:{event.seq}")
+    q.replies.append(
+        Reply(
+            key=key,
+            at=event.at,
+            sender=str(d.get("from") or ""),
+            text=str(d.get("text") or ""),
+            via=str(d.get("via") or "mail"),
+            attachments=list(d.get("attachments") or []),
+            seq=int(d.get("seq") or event.seq),
+        )
+    )
+    if d.get("quarantine"):
+        for m in fu(state).quarantine:
+            if m.key == key:
+                m.assigned_to = q.id
+    nxt = TRANSITIONS[q.status].get("f.replied")
+    if nxt is not None:
+        q.move(nxt, event.at)
+
+
+def _on_mail_received(state: ConferenceState, event: Event) -> None:
+    """A stored inbound mail: a reply to a question, or quarantined (with its reason)."""
+    f = fu(state)
+    d = event.data
+    key = str(d["message_id"])
+    if key in f.seen_mail:
+        return
+    f.seen_mail.add(key)
+    question = d.get("question")
+    if d.get("bounce_of") and isinstance(d.get("bounce_of"), str):
+        q = f.questions.get(str(d["bounce_of"]))
+        if q is not None:
+            q.bounced = "bounce report received"
+    if question is not None and d.get("reason") is None:
+        _on_replied(
+            state,
+            Event(
+                seq=event.seq,
+                type="f.replied",
+                at=event.at,
+                actor=event.actor,
+                data={
+                    "question": question,
+                    "via": "mail",
+                    "from": d.get("from"),
+                    "text": d.get("text"),
+                    "key": key,
+                    "attachments": d.get("attachments") or [],
+                },
+            ),
+        )
+        return
+    f.quarantine.append(
+        Quarantined(
+            key=key,
+            at=event.at,
+            sender=str(d.get("from") or ""),
+            subject=str(d.get("subject") or ""),
+            reason=str(d.get("reason") or "unmatched"),
+            text=str(d.get("text") or ""),
+            seq=event.seq,
+            auto=bool(d.get("auto")),
+            question=question,
+        )
+    )
+
+
+def _on_reviewed(state: ConferenceState, event: Event) -> None:
+    q = _q(state, event)
+    if q is None:
+        return
+    q.answer = str(event.data["text"])
+    q.reviewed_by = event.actor
+    nxt = TRANSITIONS[q.status].get("f.reviewed")
+    if nxt is not None:
+        q.move(nxt, event.at)
+
+
+def _on_published(state: ConferenceState, event: Event) -> None:
+    q = _q(state, event)
+    if q is None:
+        return
+    q.published_at = event.at
+    q.move(PUBLISHED, event.at)
+
+
+def _on_reminded(state: ConferenceState, event: Event) -> None:
+    q = _q(state, event)
+    if q is not None:
+        q.reminders.append((str(event.data["kind"]), event.at))
+
+
+def _on_digest(state: ConferenceState, event: Event) -> None:
+    fu(state).last_digest_at = event.at
+
+
+# -- views ---------------------------------------------------------------------
+
+
+def view_counts(state: ConferenceState, now: float) -> dict[str, int]:
+    counts = dict.fromkeys((*STATUSES, "overdue", "bounced", "quarantine", "total"), 0)
+    for q in written(state):
+        counts[q.status] += 1
+        counts["total"] += 1
+        if q.overdue(now):
+            counts["overdue"] += 1
+        if q.bounced:
+            counts["bounced"] += 1
+    counts["quarantine"] = sum(1 for m in fu(state).quarantine if m.assigned_to is None)
+    return counts
+
+
+def question_view(state: ConferenceState, q: WrittenQuestion, now: float) -> dict[str, Any]:
+    return {
+        "id": q.id,
+        "text": q.text,
+        "translation": q.translation,
+        "language": q.language,
+        "name": q.name,
+        "site": q.site,
+        "source": q.source,
+        "tags": list(q.tags),
+        "has_email": q.email is not None,
+        "status": q.status,
+        "expert": q.expert,
+        "due": q.due,
+        "overdue": q.overdue(now),
+        "bounced": q.bounced,
+        "replies": [r.as_dict() for r in q.replies],
+        "answer": q.answer,
+        "published_at": q.published_at,
+        "reminders": [list(r) for r in q.reminders],
+        "path": [list(p) for p in q.path],
+        "suggestion": suggest_expert(state, q) if q.status == OPEN else None,
+    }
+
+
+def staff_view(state: ConferenceState, now: float) -> dict[str, Any]:
+    return {
+        "questions": [question_view(state, q, now) for q in written(state)],
+        "experts": [e.as_dict() for e in experts(state).values()],
+        "counts": view_counts(state, now),
+        "quarantine": [m.as_dict() for m in fu(state).quarantine],
+        "now": now,
+    }
+
+
+def expert_view(state: ConferenceState, expert: str | None, now: float) -> dict[str, Any]:
+    mine = [q for q in written(state) if expert is not None and q.expert == expert]
+    return {
+        "expert": expert,
+        "questions": [
+            {
+                "id": q.id,
+                "text": q.text,
+                "translation": q.translation,
+                "language": q.language,
+                "site": q.site,
+                "status": q.status,
+                "due": q.due,
+                "overdue": q.overdue(now),
+                "answered": bool(q.replies),
+            }
+            for q in mine
+        ],
+    }
+
+
+def public_view(state: ConferenceState) -> dict[str, Any]:
+    """Published answers only: what anybody may read (no e-mail addresses, no names of
+    experts' mailboxes, no unpublished replies)."""
+    out = []
+    for q in written(state):
+        if q.status != PUBLISHED:
+            continue
+        e = experts(state).get(q.expert or "")
+        out.append(
+            {
+                "id": q.id,
+                "text": q.text,
+                "translation": q.translation,
+                "language": q.language,
+                "site": q.site,
+                "name": q.name,
+                "answer": q.answer,
+                "expert": e.name if e is not None else None,
+                "published_at": q.published_at,
+            }
+        )
+    out.sort(key=lambda a: a["published_at"] or 0.0)
+    return {"published": out}
+
+
+def report(state: ConferenceState) -> list[dict[str, Any]]:
+    """Every written question with its path through the statuses and its answer (for the
+    post-session report). Not for the public page: use ``public_view``."""
+    out = []
+    for q in written(state):
+        e = experts(state).get(q.expert or "")
+        out.append(
+            {
+                "id": q.id,
+                "text": q.text,
+                "language": q.language,
+                "site": q.site,
+                "source": q.source,
+                "status": q.status,
+                "expert": e.name if e is not None else q.expert,
+                "due": q.due,
+                "path": [{"status": s, "at": at} for s, at in q.path],
+                "replies": len(q.replies),
+                "answer": q.answer,
+                "published_at": q.published_at,
+            }
+        )
+    return out
+
+
+def _snapshot(state: ConferenceState, who: Principal, now: float) -> dict[str, Any] | None:
+    if who.role in STAFF or who.role is Role.SYSTEM:
+        return {**staff_view(state, now), **public_view(state)}
+    if who.role is Role.EXPERT:
+        return {**expert_view(state, who.expert, now), **public_view(state)}
+    return public_view(state)
+
+
+STAFF_AUDIENCE = Audience(roles=STAFF)
+_PUBLIC_EVENTS = {"f.published", "f.reviewed", "q.edited", "q.rejected", "q.merged"}
+
+
+def _messages(state: ConferenceState, event: Event) -> list[Message]:
+    if not event.type.startswith(("f.", "q.")):
+        return []
+    out = [
+        Message(
+            audience=STAFF_AUDIENCE,
+            payload={"type": "followup", "followup": staff_view(state, event.at)},
+            coalesce=True,
+        )
+    ]
+    if event.type in _PUBLIC_EVENTS:
+        out.append(
+            Message(
+                audience=EVERYONE,
+                payload={"type": "written", "written": public_view(state)},
+                coalesce=True,
+            )
+        )
+    return out
+
+
+def _no_header_breaks(text: str, fld: str) -> None:
+    if any(ch in text for ch in "\r\n\0"):
+        raise BadRequest(f"{fld}: line breaks and NUL are not allowed", field=fld)
+
+
+MOD = frozenset({Role.HOST, Role.MODERATOR})
+
+PART = Part(
+    name="followup",
+    init=FollowupState,
+    commands={
+        "f.expert.add": CommandSpec(
+            roles=MOD, args=ExpertArgs, decide=_add_expert, doc="Add (or replace) an expert."
+        ),
+        "f.assign": CommandSpec(
+            roles=MOD, args=AssignOne, decide=_assign, doc="Assign a question with a due date."
+        ),
+        "f.assign_batch": CommandSpec(
+            roles=MOD, args=BatchArgs, decide=_assign_batch, doc="Assign several at once."
+        ),
+        "f.set_due": CommandSpec(
+            roles=MOD, args=DueArgs, decide=_set_due, doc="Change a question's due date."
+        ),
+        "f.answer": CommandSpec(
+            roles=frozenset({Role.EXPERT, Role.HOST, Role.MODERATOR}),
+            args=AnswerArgs,
+            decide=_answer_web,
+            doc="Answer in the browser (the expert's page).",
+        ),
+        "f.review": CommandSpec(
+            roles=MOD, args=ReviewArgs, decide=_review, doc="Set the answer text to publish."
+        ),
+        "f.publish": CommandSpec(
+            roles=MOD, args=PublishArgs, decide=_publish, doc="Publish the reviewed answer."
+        ),
+        "f.file": CommandSpec(
+            roles=MOD,
+            args=FileArgs,
+            decide=_file_quarantined,
+            doc="File a quarantined mail as a reply to a question.",
+        ),
+    },
+    reducers={
+        "q.asked": _on_asked,
+        "q.deferred": _on_deferred,
+        "q.edited": _on_edited,
+        "q.merged": _on_merged,
+        "q.rejected": _on_rejected,
+        "q.restored": _on_restored,
+        "q.translated": _on_translated,
+        "q.tagged": _on_tagged,
+        "f.expert_added": _on_expert_added,
+        "f.assigned": _on_assigned,
+        "f.due_changed": _on_due_changed,
+        "f.mail_sent": _on_mail_sent,
+        "f.mail_failed": _on_mail_failed,
+        "f.mail_received": _on_mail_received,
+        "f.replied": _on_replied,
+        "f.reviewed": _on_reviewed,
+        "f.published": _on_published,
+        "f.reminded": _on_reminded,
+        "f.digest_sent": _on_digest,
+    },
+    snapshot=_snapshot,
+    messages=_messages,
+)
