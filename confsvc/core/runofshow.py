@@ -104,14 +104,18 @@ def planned_s(state: ConferenceState, index: int) -> float:
     return (agenda.items[index].minutes + ros(state).items[index].extended_min) * 60.0
 
 
-def current_elapsed_s(state: ConferenceState, now: float) -> float:
+def actual_s(state: ConferenceState, index: int, now: float) -> float:
+    """How long item ``index`` has actually run, pauses (the ongoing one too) left out."""
     r = ros(state)
-    if r.current is None:
-        return 0.0
-    elapsed = r.items[r.current].elapsed_s(now)
-    if r.paused_at is not None:
+    elapsed = r.items[index].elapsed_s(now)
+    if index == r.current and r.paused_at is not None:
         elapsed -= now - r.paused_at
     return max(0.0, elapsed)
+
+
+def current_elapsed_s(state: ConferenceState, now: float) -> float:
+    r = ros(state)
+    return 0.0 if r.current is None else actual_s(state, r.current, now)
 
 
 def overrun_s(state: ConferenceState, now: float) -> float:
@@ -303,7 +307,7 @@ def view(state: ConferenceState, now: float) -> dict[str, Any]:
     items = []
     for i, item in enumerate(agenda.items):
         run = r.items[i]
-        elapsed = current_elapsed_s(state, now) if i == r.current else run.elapsed_s(now)
+        elapsed = actual_s(state, i, now)
         items.append(
             {
                 "id": item.id,
