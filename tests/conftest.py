@@ -144,13 +144,14 @@ async def confsvc_app(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Call
     """``await confsvc_app(agenda_path=..., **config)`` starts confsvc on 127.0.0.1."""
 
     async def start(agenda_path: Path = SAMPLE, **overrides: Any) -> Running:
-        cfg = Config(
-            db=str(tmp_path / "confsvc.db"),
-            agendas=[agenda_path],
-            secret_file=tmp_path / "confsvc.secret",
-            ice_addresses=["127.0.0.1"],
+        settings: dict[str, Any] = {
+            "db": str(tmp_path / "confsvc.db"),
+            "agendas": [agenda_path],
+            "secret_file": tmp_path / "confsvc.secret",
+            "ice_addresses": ["127.0.0.1"],
             **overrides,
-        )
+        }
+        cfg = Config(**settings)
         app = create_app(cfg, secret=SECRET)
         client = await aiohttp_client(app, server_kwargs={"host": "127.0.0.1"})
         conference = parse_agenda(agenda_path.read_bytes()).conference.id
