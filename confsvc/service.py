@@ -208,6 +208,17 @@ class Hubs:
                 self._hubs[conference] = hub
         return hub
 
+    async def poll(self, interval_s: float = 1.0) -> None:
+        """Catch up every loaded conference whose log grew elsewhere (runs until cancelled)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            for hub in list(self._hubs.values()):
+                try:
+                    if await self.store.last_seq(hub.id) > hub.state.seq:
+                        await hub.catch_up()
+                except Exception:
+                    log.exception("%r: catch-up failed", hub)
+
     def loaded(self) -> list[Hub]:
         return list(self._hubs.values())
 

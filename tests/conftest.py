@@ -98,11 +98,18 @@ class Running:
 
 
 class WsClient:
+    """A test client of the conference WebSocket.
+
+    Messages not yet asked for wait in ``inbox``: ``expect(kind)`` takes the oldest of
+    that kind (from the inbox first), so replies and broadcasts can come in any order.
+    """
+
     def __init__(self, sock: ClientWebSocketResponse) -> None:
         self.sock = sock
         self.welcome: dict[str, Any] = {}
         self._id = 0
         self.seen: list[dict[str, Any]] = []
+        self.inbox: list[dict[str, Any]] = []
 
     async def recv(self, timeout: float = 10) -> dict[str, Any]:
         msg = await self.sock.receive_json(timeout=timeout)
@@ -110,20 +117,22 @@ class WsClient:
         return msg
 
     async def expect(self, kind: str, timeout: float = 10) -> dict[str, Any]:
-        """The next message of type ``kind`` (others are kept in ``seen``)."""
+        """The oldest message of type ``kind`` not taken yet."""
+        for i, msg in enumerate(self.inbox):
+            if msg.get("type") == kind:
+                return self.inbox.pop(i)
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
-                raise AssertionError(
-                    f"no {kind!r} message; saw {[m.get('type') for m in self.seen]}"
-                )
+                raise AssertionError(f"no {kind!r} message; saw {[m.get('type') for m in self.seen]}")
             msg = await self.recv(timeout=left)
             if msg.get("type") == kind:
                 return msg
+            self.inbox.append(msg)
 
     async def command(self, name: str, **args: Any) -> dict[str, Any]:
-        """Send a command and return its ack or error."""
+        """Send a command and return its ack or error (other messages go to the inbox)."""
         self._id += 1
         my = self._id
         await self.sock.send_json({"type": "command", "id": my, "name": name, "args": args})
@@ -131,6 +140,7 @@ class WsClient:
             msg = await self.recv()
             if msg.get("id") == my and msg.get("type") in ("ack", "error"):
                 return msg
+            self.inbox.append(msg)
 
     async def close(self) -> None:
         await self.sock.close()

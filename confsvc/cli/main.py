@@ -24,7 +24,7 @@ SAMPLE_AGENDA = (
     Path(__file__).resolve().parent.parent.parent / "agenda" / "weifang-olsztyn-2020.yaml"
 )
 
-COMMANDS: list[str] = []
+COMMANDS: list[str] = ["confsvc.cli.mail_cmd", "confsvc.cli.questions_cmd"]
 
 
 def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc.db") -> None:
@@ -114,7 +114,7 @@ def _check_agendas(paths: list[Path]) -> list[Any] | None:
 # -- serve / demo --------------------------------------------------------------
 
 
-async def run_server(cfg: Config, *, on_ready: Any = None, demo_links: bool = False) -> None:
+async def run_server(cfg: Config, *, on_ready: Any = None) -> None:
     from aiohttp import web
 
     from confsvc.http.accesslog import RedactingAccessLogger
@@ -153,8 +153,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_links(app: Any, cfg: Config) -> list[tuple[str, str]]:
+async def demo_links(app: Any, cfg: Config) -> list[tuple[str, str]]:
     """(role, URL) for the host, moderator, each site, an expert, a participant and the public."""
+    from confsvc.core.invites import issued_event
     from confsvc.core.roles import Role, issue_invite
     from confsvc.http.keys import HUBS, SECRET
 
@@ -164,10 +165,22 @@ def demo_links(app: Any, cfg: Config) -> list[tuple[str, str]]:
     secret = app[SECRET]
     now = time.time()
     links = []
+    issued = []
 
     def link(role: Role, label: str, **kw: Any) -> None:
-        _, token = issue_invite(secret, conference=hub.id, role=role, now=now, **kw)
+        invite, token = issue_invite(secret, conference=hub.id, role=role, now=now, **kw)
         links.append((label, f"{cfg.base_url}/j/{token}"))
+        issued.append(
+            issued_event(
+                {
+                    "id": invite.id,
+                    "role": role.value,
+                    "site": invite.site,
+                    "expires": invite.expires,
+                    "name": invite.name,
+                }
+            )
+        )
 
     link(Role.HOST, "host")
     link(Role.MODERATOR, "moderator")
@@ -182,6 +195,7 @@ def demo_links(app: Any, cfg: Config) -> list[tuple[str, str]]:
         )
     link(Role.PARTICIPANT, "participant")
     links.append(("public", f"{cfg.base_url}/c/{hub.id}/live"))
+    await hub.append_system(issued)
     return links
 
 
@@ -193,7 +207,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cfg = config_from(args, [agenda_path])
 
     async def ready(app: Any) -> None:
-        links = demo_links(app, cfg)
+        links = await demo_links(app, cfg)
         width = max(len(role) for role, _ in links)
         print(f"confsvc demo: {agenda_path.name} on {cfg.base_url} (store {cfg.db})", flush=True)
         for role, url in links:
@@ -242,33 +256,40 @@ def cmd_agenda_export(args: argparse.Namespace) -> int:
 
 
 async def _invite(args: argparse.Namespace) -> int:
-    from confsvc.core.registry import RULES
-    from confsvc.core.roles import Role, issue_invite
-    from confsvc.http.secret import load_or_create_secret
     from confsvc.store import open_store
 
     store = await open_store(args.db)
     try:
-        conferences = await store.list_conferences()
-        cid = args.conference
-        if cid is None:
-            if len(conferences) != 1:
-                have = ", ".join(conferences) or "none"
-                print(
-                    f"confsvc invite: name the conference with --conference (the store has: {have})",
-                    file=sys.stderr,
-                )
-                return 1
-            cid = conferences[0]
-        if cid not in conferences:
-            print(f"confsvc invite: no conference {cid!r} in {args.db}", file=sys.stderr)
-            return 1
-        state = RULES.new_state(cid)
-        for event in await store.read(cid):
-            RULES.fold(state, event)
-        agenda = state.require_agenda()
+        return await _invite_in(store, args)
     finally:
         await store.close()
+
+
+async def _invite_in(store: Any, args: argparse.Namespace) -> int:
+    from confsvc.core.invites import issued_event
+    from confsvc.core.registry import RULES
+    from confsvc.core.roles import Role, issue_invite
+    from confsvc.http.secret import load_or_create_secret
+    from confsvc.store import ConcurrencyError, NewRecord
+
+    conferences = await store.list_conferences()
+    cid = args.conference
+    if cid is None:
+        if len(conferences) != 1:
+            have = ", ".join(conferences) or "none"
+            print(
+                f"confsvc invite: name the conference with --conference (the store has: {have})",
+                file=sys.stderr,
+            )
+            return 1
+        cid = conferences[0]
+    if cid not in conferences:
+        print(f"confsvc invite: no conference {cid!r} in {args.db}", file=sys.stderr)
+        return 1
+    state = RULES.new_state(cid)
+    for event in await store.read(cid):
+        RULES.fold(state, event)
+    agenda = state.require_agenda()
     role = Role(args.role)
     if role is Role.SITE and (args.site is None or agenda.site(args.site) is None):
         print(
@@ -289,6 +310,27 @@ async def _invite(args: argparse.Namespace) -> int:
         now=time.time(),
         ttl_s=int(args.ttl_hours * 3600),
     )
+    # Record it in the log, so the host console lists it and can revoke it.
+    event = issued_event(
+        {
+            "id": invite.id,
+            "role": role.value,
+            "site": args.site,
+            "expires": invite.expires,
+            "name": args.name,
+        }
+    )
+    for _attempt in range(10):
+        seq = await store.last_seq(cid)
+        try:
+            await store.append(
+                cid,
+                seq,
+                [NewRecord(type=event.type, at=time.time(), actor="cli/invite", data=event.data)],
+            )
+            break
+        except ConcurrencyError:
+            continue
     base = (args.public_url or f"http://{args.host}:{args.port}").rstrip("/")
     label = role.value if invite.site is None else f"site:{invite.site}"
     if args.json:

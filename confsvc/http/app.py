@@ -7,6 +7,8 @@ WebSocket message handlers, role pages and cleanup contexts of its own.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -16,7 +18,7 @@ from aiohttp import web
 from confsvc.bus import Bus, LocalBus
 from confsvc.config import Config
 from confsvc.core.agenda import parse_agenda
-from confsvc.http import api, pages, ws
+from confsvc.http import api, invites, pages, ws
 from confsvc.http.i18n import WEB_DIR, I18n
 from confsvc.http.keys import (
     CONFIG,
@@ -68,6 +70,7 @@ def create_app(config: Config, *, secret: bytes | None = None) -> web.Applicatio
     app.router.add_get("/api/v1/openapi.json", api.openapi)
     app.router.add_get("/api/v1/conferences/{conference}/state", api.conference_state)
     app.router.add_static("/static", WEB_DIR / "static", name="static")
+    invites.setup(app)
     for spec in FEATURES:
         module_name, func = spec.split(":")
         try:
@@ -96,6 +99,8 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     hubs = Hubs(store, bus)
     app[HUBS] = hubs
     log.info("store %s", describe(cfg.db))
+    # Other processes (another node without a bus, ``confsvc invite``) may write too.
+    poller = asyncio.create_task(hubs.poll(), name="hubs-poll")
     for path in cfg.agendas:
         agenda = parse_agenda(path.read_bytes())
         hub, what = await hubs.create_or_resume(agenda)
@@ -103,5 +108,8 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        poller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poller
         await bus.close()
         await store.close()

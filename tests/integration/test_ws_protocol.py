@@ -183,3 +183,45 @@ async def test_pages_render_for_invite_and_refuse_forgery(running: Running) -> N
     assert "Pytania i odpowiedzi na żywo" in await resp.text()
     resp = await running.client.get("/c/nope/live")
     assert resp.status == 404
+
+
+async def test_host_creates_an_invite_that_works_and_can_be_revoked(running: Running) -> None:
+    host = await running.ws("host")
+    await host.sock.send_json({"type": "invite.create", "id": "a", "role": "site", "site": "olsztyn", "name": "Olsztyn room"})
+    listed = (await host.expect("invites"))["invites"]  # broadcast to hosts first
+    created = await host.expect("invite")  # then the token, to this connection only
+    assert created["invite"]["site"] == "olsztyn"
+    assert [(i["role"], i["site"], i["name"], i["revoked"]) for i in listed] == [
+        ("site", "olsztyn", "Olsztyn room", False)
+    ]
+    token = created["path"].removeprefix("/j/")
+    assert token not in json.dumps(listed)  # the log keeps the id, never the token
+    site = await running.ws(None, token=token)
+    assert site.welcome["you"] == {"role": "site", "site": "olsztyn", "invite": listed[0]["id"], "name": "Olsztyn room"}
+    await host.command("invite.revoke", invite=listed[0]["id"])
+    assert (await host.expect("invites"))["invites"][0]["revoked"] is True
+    resp = await running.client.get(created["path"])
+    assert resp.status == 403
+    assert "revoked" in await resp.text()
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"role": "king"}, "unknown role 'king'"),
+        ({"role": "site"}, "needs --site"),
+        ({"role": "participant", "ttl_hours": -1}, "ttl_hours"),
+    ],
+)
+async def test_bad_invite_requests_are_refused(running: Running, body: dict, needle: str) -> None:  # type: ignore[type-arg]
+    host = await running.ws("host")
+    await host.sock.send_json({"type": "invite.create", "id": "x", **body})
+    assert needle in (await host.expect("error"))["message"]
+
+
+async def test_only_the_host_creates_invites(running: Running) -> None:
+    mod = await running.ws("moderator")
+    await mod.sock.send_json({"type": "invite.create", "id": "x", "role": "host"})
+    err = await mod.expect("error")
+    assert err["code"] == "forbidden"
+    assert "invites" not in mod.welcome["views"]

@@ -104,3 +104,57 @@ conn.on("welcome", (msg) => { if (msg.views.ros) { clock.update(msg.views.ros); 
 conn.on("ros", (msg) => { clock.update(msg.ros); render(); });
 setInterval(tick, 500);
 window.confsvc.clock = clock;
+
+// -- invite links ---------------------------------------------------------------
+const inviteForm = document.querySelector("[data-invite-form]");
+function renderInvites(list) {
+  const tbody = document.querySelector("[data-invites] tbody");
+  tbody.replaceChildren();
+  for (const inv of list.slice().reverse()) {
+    const tr = document.createElement("tr");
+    if (inv.revoked) tr.className = "done";
+    const label = inv.site ? `${inv.role} · ${pick(boot.site_names[inv.site], lang) || inv.site}` : inv.role;
+    for (const text of [label, inv.name || "", new Date(inv.expires * 1000).toLocaleDateString(lang)]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.appendChild(td);
+    }
+    const td = document.createElement("td");
+    if (inv.revoked) {
+      td.textContent = t.revoked;
+    } else if (inv.id !== boot.invite) {
+      const b = document.createElement("button");
+      b.className = "small danger";
+      b.textContent = t.revoke;
+      b.addEventListener("click", () => run("invite.revoke", { invite: inv.id }));
+      td.appendChild(b);
+    }
+    tr.appendChild(td);
+    tbody.appendChild(tr);
+  }
+}
+conn.on("welcome", (msg) => {
+  boot.invite = msg.you.invite;
+  if (msg.views.invites) renderInvites(msg.views.invites.invites);
+});
+conn.on("invites", (msg) => renderInvites(msg.invites));
+conn.on("invite", (msg) => {
+  const url = location.origin + msg.path;
+  document.querySelector("[data-new-link-url]").value = url;
+  document.querySelector("[data-new-link]").hidden = false;
+});
+inviteForm.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const data = new FormData(inviteForm);
+  const msg = { type: "invite.create", id: `inv-${Date.now()}`, role: data.get("role") };
+  if (data.get("role") === "site") msg.site = data.get("site") || null;
+  if (data.get("name")) msg.name = data.get("name");
+  showError("");
+  conn.send(msg);
+});
+conn.on("error", (msg) => { if (typeof msg.id === "string" && msg.id.startsWith("inv-")) showError(msg.message); });
+document.querySelector("[data-copy]").addEventListener("click", async () => {
+  const input = document.querySelector("[data-new-link-url]");
+  input.select();
+  try { await navigator.clipboard.writeText(input.value); } catch { document.execCommand("copy"); }
+});
