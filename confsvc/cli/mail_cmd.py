@@ -1,0 +1,172 @@
+"""``confsvc mail …``: the mail adapter on its own (receiver, sender, reminders, status).
+
+``confsvc mail receive --listen 127.0.0.1:2525`` takes expert replies by SMTP;
+``confsvc mail send-due --smtp-out smtp://127.0.0.1:25`` sends what the outbox holds
+(``--loop`` keeps going); ``confsvc mail remind`` queues the reminders and digest due
+now; ``confsvc mail status`` prints the outbox counts as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from typing import Any
+
+from confsvc.config import Config
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("mail", help="send and receive the written-answer mail")
+    msub = p.add_subparsers(dest="mail_command", required=True)
+
+    def common(q: argparse.ArgumentParser) -> None:
+        from confsvc.cli.main import add_server_options
+
+        add_server_options(q)
+        q.add_argument("--organiser-email", default=None, help="address of the daily digest")
+        q.add_argument("--mail-from", default=None, help="From address (default confsvc@DOMAIN)")
+        q.add_argument("--imap", default=None, help="imaps://user:pass@host:993/INBOX to poll")
+
+    r = msub.add_parser("receive", help="run the SMTP receiver for expert replies")
+    common(r)
+    r.add_argument("--listen", required=True, help="HOST:PORT, e.g. 127.0.0.1:2525")
+    r.set_defaults(func=cmd_receive)
+
+    s = msub.add_parser("send-due", help="send the queued mail (until none is due)")
+    common(s)
+    s.add_argument("--loop", action="store_true", help="keep sending until stopped")
+    s.set_defaults(func=cmd_send_due)
+
+    m = msub.add_parser("remind", help="queue the reminders and the digest due now")
+    common(m)
+    m.set_defaults(func=cmd_remind)
+
+    st = msub.add_parser("status", help="print the outbox counts as JSON")
+    st.add_argument("--db", default="confsvc.db")
+    st.set_defaults(func=cmd_status)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    from confsvc.cli.main import config_from
+
+    cfg = config_from(args, [])
+    cfg.organiser_email = args.organiser_email
+    cfg.mail_from = args.mail_from
+    cfg.imap = args.imap
+    return cfg
+
+
+async def _service(cfg: Config) -> Any:
+    from confsvc.cli.main import secret_path
+    from confsvc.http.i18n import I18n
+    from confsvc.http.secret import load_or_create_secret
+    from confsvc.mail.service import MailService
+    from confsvc.service import Hubs
+    from confsvc.store import open_store
+
+    store = await open_store(cfg.db)
+    hubs = Hubs(store)
+    secret = load_or_create_secret(secret_path(cfg.db, cfg.secret_file))
+    return MailService(hubs, cfg, secret=secret, i18n=I18n())
+
+
+async def _until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _receive(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    cfg.smtp_in = args.listen
+    service = await _service(cfg)
+    try:
+        await service.start(send=False, tick_s=0)
+        print(f"confsvc mail: receiving on {args.listen} for @{cfg.mail_domain}", flush=True)
+        await _until_stopped()
+    finally:
+        await service.close()
+        await service.hubs.store.close()
+    return 0
+
+
+async def _send_due(args: argparse.Namespace) -> int:
+    from confsvc.mail.sender import Sender, SmtpSettings
+
+    cfg = _config(args)
+    if not cfg.smtp_out:
+        print("confsvc mail send-due: --smtp-out is required", file=sys.stderr)
+        return 2
+    service = await _service(cfg)
+    sender = Sender(service.outbox, SmtpSettings.from_url(cfg.smtp_out), on_result=service.record)
+    try:
+        recovered = await service.outbox.recover()
+        if recovered:
+            print(f"confsvc mail: {recovered} mail(s) left in 'sending' requeued", flush=True)
+        if args.loop:
+            await sender.start()
+            await _until_stopped()
+            await sender.close()
+        else:
+            n = await sender.drain()
+            print(json.dumps({"handled": n, **await service.outbox.counts()}), flush=True)
+    finally:
+        await service.close()
+        await service.hubs.store.close()
+    return 0
+
+
+async def _remind(args: argparse.Namespace) -> int:
+    service = await _service(_config(args))
+    try:
+        events = await service.tick()
+        print(json.dumps({"queued": [e.type for e in events]}), flush=True)
+    finally:
+        await service.close()
+        await service.hubs.store.close()
+    return 0
+
+
+async def _status(args: argparse.Namespace) -> int:
+    from confsvc.mail.outbox import Outbox
+    from confsvc.store import open_store
+
+    store = await open_store(args.db)
+    try:
+        print(json.dumps(await Outbox(store).counts()))
+    finally:
+        await store.close()
+    return 0
+
+
+def _run(coro: Any, verbose: bool = False) -> int:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return int(asyncio.run(coro))
+
+
+def cmd_receive(args: argparse.Namespace) -> int:
+    return _run(_receive(args), args.verbose)
+
+
+def cmd_send_due(args: argparse.Namespace) -> int:
+    return _run(_send_due(args), args.verbose)
+
+
+def cmd_remind(args: argparse.Namespace) -> int:
+    return _run(_remind(args), args.verbose)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    return _run(_status(args))

@@ -1,0 +1,50 @@
+"""The moderator's written-answers dashboard and the expert's answer page."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from confsvc.core import followup as F
+from confsvc.core.errors import DomainError, Forbidden
+from confsvc.core.roles import STAFF, verify_invite
+from confsvc.http.auth import check_invite
+from confsvc.http.i18n import render
+from confsvc.http.keys import HUBS, I18N, SECRET
+from confsvc.http.pages import error_page, page_context
+
+
+def _t(request: web.Request, text: str) -> str:
+    i18n = request.app[I18N]
+    return str(i18n.gettext(i18n.language_of(request), text))
+
+
+async def written_page(request: web.Request) -> web.StreamResponse:
+    """``GET /c/{conference}/written?t=<token>``: host and moderator links only."""
+    token = request.query.get("t", "")
+    try:
+        first = verify_invite(request.app[SECRET], token, now=time.time())
+        hub = await request.app[HUBS].get(request.match_info["conference"])
+        if first.conference != hub.id:
+            raise Forbidden("this link is for another conference")
+        invite = check_invite(request.app, token, conference=hub.id, revoked=hub.state.revoked)
+        if invite.role not in STAFF:
+            raise Forbidden(f"role {invite.role.value!r} may not open the written answers")
+    except DomainError as exc:
+        return error_page(
+            request, exc.status_hint, _t(request, "This link does not work"), exc.message
+        )
+    ctx = page_context(request, hub, invite, token)
+    ctx["boot"]["written"] = True
+    return render(request, "written.html", **ctx)
+
+
+async def expert_page(request: web.Request, info: Any) -> web.StreamResponse:
+    """The page an expert's invite link opens: their questions, a box to answer each."""
+    hub, invite, token = info["hub"], info["invite"], info["token"]
+    ctx = page_context(request, hub, invite, token)
+    expert = F.experts(hub.state).get(invite.expert or "")
+    ctx["boot"]["expert"] = invite.expert
+    return render(request, "expert.html", expert=expert, **ctx)

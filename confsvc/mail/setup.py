@@ -1,0 +1,30 @@
+"""Plugging mail into the web app: the service's lifetime, the dashboard and expert pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from confsvc.core.roles import Role
+from confsvc.http.keys import CONFIG, HUBS, I18N, ROLE_PAGES, SECRET
+from confsvc.mail import pages
+from confsvc.mail.service import MailService
+
+MAIL = web.AppKey("mail", MailService)
+
+
+def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(_mail_ctx)
+    app.router.add_get("/c/{conference}/written", pages.written_page, name="written")
+    app[ROLE_PAGES][Role.EXPERT] = pages.expert_page
+
+
+async def _mail_ctx(app: web.Application) -> AsyncIterator[None]:
+    service = MailService(app[HUBS], app[CONFIG], secret=app[SECRET], i18n=app[I18N])
+    app[MAIL] = service
+    await service.start()
+    try:
+        yield
+    finally:
+        await service.close()

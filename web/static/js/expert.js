@@ -1,0 +1,49 @@
+// The expert's answer page: the questions assigned to them, one box each.
+import { conn, boot, t } from "./page.js";
+
+const $ = (sel) => document.querySelector(sel);
+const sent = new Set();
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("data-")) node.setAttribute(k, v);
+    else node[k] = v;
+  }
+  for (const c of children) if (c != null) node.append(c);
+  return node;
+}
+
+function card(q) {
+  const box = el("section", { class: "card expert-q", "data-q": q.id });
+  box.append(el("h2", {}, q.id), el("p", { lang: q.language, class: "written-q" }, q.text));
+  if (q.translation) box.append(el("p", { class: "muted" }, `${t.translation}: ${q.translation}`));
+  if (q.due) box.append(el("p", { class: q.overdue ? "flag overdue" : "muted" }, `${t.due}: ${new Date(q.due * 1000).toLocaleString(boot.lang)}${q.overdue ? " · " + t.overdue : ""}`));
+  if (sent.has(q.id) || q.answered) {
+    box.append(el("p", { class: "ok", "data-thanks": q.id }, t.thanks));
+    return box;
+  }
+  const area = el("textarea", { rows: 6, "data-answer": q.id });
+  const send = el("button", { class: "primary", "data-send": q.id }, t.send);
+  send.addEventListener("click", async () => {
+    if (!area.value.trim()) return;
+    send.disabled = true;
+    try {
+      await conn.command("f.answer", { question: q.id, text: area.value });
+      sent.add(q.id);
+      box.replaceWith(card({ ...q, answered: true }));
+    } catch (err) {
+      const e = $("[data-error]"); e.textContent = err.message; e.hidden = false; send.disabled = false;
+    }
+  });
+  box.append(area, el("div", { class: "buttons" }, send));
+  return box;
+}
+
+conn.on("status", ({ state }) => { const n = $("[data-conn]"); n.textContent = t[state] || state; n.dataset.state = state; });
+conn.on("welcome", (msg) => {
+  const qs = (msg.views.followup && msg.views.followup.questions) || [];
+  $("[data-expert-questions]").replaceChildren(...qs.map(card));
+  $("[data-empty]").hidden = qs.length > 0;
+});
