@@ -27,6 +27,10 @@ class Config:
     smtp_in: str | None = None
     mail_domain: str = "confsvc.localhost"
     smtp_out: str | None = None
+    mail_from: str | None = None  # default: confsvc@<mail_domain>
+    organiser_email: str | None = None  # gets the daily digest of open written answers
+    imap: str | None = None  # imap(s)://user:pass@host:port/MAILBOX, polled for replies
+    mail_max_bytes: int = 10 * 1024 * 1024  # larger inbound mail is refused with 552
     # Limits.
     ws_max_msg_bytes: int = 64 * 1024
     ws_rate_per_s: float = 20.0
