@@ -272,11 +272,11 @@ class Composer:
         msg["Message-ID"] = mid
         msg["Auto-Submitted"] = "auto-generated"
         msg["X-Auto-Response-Suppress"] = "All"
-        msg["Content-Language"] = lang
         text = self.i18n.render(lang, f"mail/{kind}.txt", **ctx)
         html = self.i18n.render(lang, f"mail/{kind}.html", **ctx)
         msg.set_content(text, subtype="plain", charset="utf-8")
         msg.add_alternative(html, subtype="html", charset="utf-8")
+        msg["Content-Language"] = lang  # after set_content, which drops Content-* headers
         # Bounces come back to the question's signed address, so they flag the question.
         envelope_from = reply_to or self.s.mail_from
         return msg, envelope_from, [to.addr_spec]
