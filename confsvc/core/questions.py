@@ -131,6 +131,7 @@ class Question:
     reason: str | None = None
     answered_by: dict[str, str | None] | None = None
     on_air_at: float | None = None
+    answering: str | None = None  # the site answering while on air
     answered_at: float | None = None
     merged_into: str | None = None
     merged_from: list[str] = field(default_factory=list)
@@ -721,6 +722,7 @@ def _on_on_air(state: ConferenceState, event: Event) -> None:
     q = _question(state, event)
     _set_status(q, ON_AIR)
     q.on_air_at = event.at
+    q.answering = event.data.get("site")
     questions(state).on_air = q.id
 
 
@@ -817,6 +819,7 @@ def public_view(q: Question) -> dict[str, Any]:
         "language": q.language,
         "site": q.site,
         "votes": len(q.voters),
+        "answering": q.answering,
         "answered_by": q.answered_by,
         "on_air_at": q.on_air_at,
         "answered_at": q.answered_at,

@@ -1,0 +1,84 @@
+"""Questions as CSV and JSON, each with its whole history (for staff: e-mails included)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from typing import Any
+
+from confsvc.core.conference import ConferenceState
+from confsvc.core.questions import post_view, questions, staff_view
+
+CSV_FIELDS = (
+    "id",
+    "status",
+    "source",
+    "language",
+    "site",
+    "name",
+    "email",
+    "votes",
+    "askers",
+    "tags",
+    "pinned",
+    "asked_at",
+    "on_air_at",
+    "answered_at",
+    "answered_by",
+    "reason",
+    "merged_into",
+    "merged_from",
+    "text",
+    "original",
+    "edits",
+    "notes",
+    "history",
+)
+
+
+def _iso(ts: float | None) -> str:
+    return "" if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    # A spreadsheet runs cells that start with these as formulas (CSV injection).
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        text = "'" + text
+    return text
+
+
+def export_json(state: ConferenceState) -> dict[str, Any]:
+    qs = questions(state)
+    return {
+        "conference": state.id,
+        "seq": state.seq,
+        "questions": [staff_view(q) for q in qs.items.values()],
+        "posts": [post_view(p) for p in qs.posts],
+    }
+
+
+def export_csv(state: ConferenceState) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_FIELDS)
+    for q in questions(state).items.values():
+        v = staff_view(q)
+        by = v["answered_by"] or {}
+        row = {
+            **v,
+            "asked_at": _iso(v["asked_at"]),
+            "on_air_at": _iso(v["on_air_at"]),
+            "answered_at": _iso(v["answered_at"]),
+            "answered_by": by.get("site") or by.get("expert") or "",
+            "tags": " ".join(v["tags"]),
+            "pinned": "yes" if v["pinned"] else "",
+            "merged_from": " ".join(v["merged_from"]),
+            "edits": json.dumps(v["edits"], ensure_ascii=False),
+            "notes": json.dumps(v["notes"], ensure_ascii=False),
+            "history": json.dumps(v["history"], ensure_ascii=False),
+        }
+        writer.writerow([_cell(row[f]) for f in CSV_FIELDS])
+    return out.getvalue()

@@ -1,0 +1,119 @@
+// The public live page: the server renders it; Server-Sent Events keep it live.
+// No WebSocket here: every message addressed to everyone arrives on /live/events.
+// Other features' scripts can listen too: window "confsvc:live" events carry each message.
+import { bootData, i18nData, pick } from "./conn.js";
+import { RosClock, fmtDuration, siteNames } from "./ros.js";
+import { el, fmtTime, jsonData, langName, siteName } from "./questions_common.js";
+
+const boot = bootData();
+const t = i18nData();
+const lang = boot.lang || document.documentElement.lang;
+const experts = jsonData("q-experts");
+const tz = Object.values(boot.site_timezones || {})[0];
+const clock = new RosClock();
+const $ = (sel) => document.querySelector(sel);
+const state = { live: null, lastSeq: 0 };
+
+function renderRos() {
+  const v = clock.view;
+  if (!v) return;
+  const cur = v.current != null ? v.items[v.current] : null;
+  $("[data-ros-status]").textContent = t[v.status] || v.status;
+  $("[data-ros-status]").dataset.status = v.status;
+  $("[data-ros-title]").textContent = cur ? pick(cur.title, lang) : t.not_started;
+  $("[data-ros-planned]").textContent = fmtDuration(v.current_planned_s || 0);
+  $("[data-ros-floor]").textContent = siteNames(boot, v.floor, lang, t);
+  for (const li of document.querySelectorAll("[data-ros-agenda] li")) {
+    const i = v.items.findIndex((it) => it.id === li.dataset.item);
+    li.classList.toggle("current", i === v.current);
+    li.classList.toggle("done", i !== v.current && !!v.items[i].actual_end);
+  }
+  tick();
+}
+
+function tick() {
+  if (clock.view) $("[data-ros-elapsed]").textContent = fmtDuration(clock.elapsed());
+}
+
+function answeredBy(q) {
+  const by = q.answered_by || {};
+  if (by.site) return `${t.answered_by} ${siteName(boot, by.site, lang)}`;
+  if (by.expert) return `${t.answered_by} ${experts[by.expert] || by.expert}`;
+  return t.answered;
+}
+
+function renderLive() {
+  const live = state.live;
+  if (!live) return;
+  const box = $("[data-live-onair]");
+  box.classList.toggle("is-on-air", !!live.on_air);
+  box.replaceChildren(box.querySelector("h2"));
+  if (live.on_air) {
+    const q = live.on_air;
+    box.append(
+      el("blockquote", { class: "q-text", "data-onair-text": true, dataset: { q: q.id } }, q.text),
+      el("p", { class: "muted", "data-onair-meta": true },
+        [q.site ? `${siteName(boot, q.site, lang)} · ` : "", langName(t, q.language)].join("")),
+    );
+  } else {
+    box.append(el("p", { class: "muted", "data-onair-text": true }, t.no_on_air));
+  }
+  const answered = $("[data-live-answered]");
+  answered.replaceChildren(
+    ...(live.answered.length
+      ? live.answered.map((q) => el("li", { dataset: { q: q.id } },
+          el("p", { class: "q-text" }, q.text),
+          el("p", { class: "muted" }, [q.site ? `${siteName(boot, q.site, lang)} · ` : "", answeredBy(q)].join(""))))
+      : [el("li", { class: "muted empty" }, t.no_answered)]),
+  );
+  const posts = $("[data-live-posts]");
+  posts.replaceChildren(
+    ...(live.posts.length
+      ? live.posts.map((p) => el("li", { class: "post", dataset: { post: p.id } },
+          el("time", { class: "muted" }, fmtTime(p.at, lang, tz)),
+          el("p", { class: "post-text" }, p.text),
+          p.photo ? el("img", { class: "post-photo", src: `/c/${boot.conference}/live/photos/${p.id}`, alt: t.photo, loading: "lazy" }) : null))
+      : [el("li", { class: "muted empty" }, t.no_posts)]),
+  );
+}
+
+function status(kind) {
+  const node = $("[data-conn]");
+  node.textContent = t[kind] || kind;
+  node.dataset.state = kind;
+}
+
+function onMessage(msg) {
+  if (msg.type === "welcome") {
+    if (msg.views.ros) { clock.update(msg.views.ros); renderRos(); }
+    if (msg.views.questions) { state.live = msg.views.questions; renderLive(); }
+    status("connected");
+  } else if (msg.type === "ros") {
+    clock.update(msg.ros); renderRos();
+  } else if (msg.type === "q.live") {
+    state.live = { ...state.live, on_air: msg.on_air, answered: msg.answered, posts: msg.posts };
+    renderLive();
+  } else if (msg.type === "post") {
+    if (state.live && !state.live.posts.some((p) => p.id === msg.post.id)) {
+      state.live.posts = [msg.post, ...state.live.posts];
+      renderLive();
+    }
+  }
+  if (msg.seq) state.lastSeq = Math.max(state.lastSeq, msg.seq);
+  window.dispatchEvent(new CustomEvent("confsvc:live", { detail: msg }));
+}
+
+function connect() {
+  const source = new EventSource(`/c/${encodeURIComponent(boot.conference)}/live/events`);
+  status("connecting");
+  source.onmessage = (ev) => {
+    let msg;
+    try { msg = JSON.parse(ev.data); } catch { return; }
+    onMessage(msg);
+  };
+  source.onerror = () => status("reconnecting");  // EventSource retries by itself
+  window.confsvc = Object.assign(window.confsvc || {}, { live: state, source, clock });
+}
+
+connect();
+setInterval(tick, 500);

@@ -1,0 +1,340 @@
+// The moderator console: the live queue in tabs, filters, every action, shortcuts,
+// history, posts, CSV import and exports. Text only, never HTML, from questions.
+import { pick } from "./conn.js";
+import { boot, conn, lang, t } from "./page.js";
+import { el, fmtTime, jsonData, langName, siteName } from "./questions_common.js";
+
+const experts = jsonData("q-experts");
+const tz = Object.values(boot.site_timezones || {})[0];
+const TABS = ["pending", "approved", "on_air", "answered", "deferred", "rejected"];
+const $ = (sel) => document.querySelector(sel);
+const state = {
+  items: new Map(), onAir: null, posts: [], tab: "pending", selected: null,
+  open: null, // {id, kind}: the inline form that is open
+  history: new Set(),
+};
+window.confsvc = Object.assign(window.confsvc || {}, { moderator: state });
+
+// status -> the actions offered (the server decides; this only hides what cannot apply).
+const ACTIONS = {
+  pending: ["approve", "reject", "defer", "edit", "merge", "tag", "pin", "note"],
+  approved: ["put_on_air", "answer", "reject", "defer", "edit", "merge", "tag", "pin", "note"],
+  on_air: ["answer", "off_air", "defer", "edit", "tag", "pin", "note"],
+  answered: ["edit", "tag", "pin", "note"],
+  deferred: ["edit", "tag", "pin", "note"],
+  rejected: ["restore", "tag", "note"],
+  merged: ["note"],
+};
+const KEYS = { a: "approve", r: "reject", o: "put_on_air", s: "answer", d: "defer", e: "edit",
+  m: "merge", t: "tag", p: "pin", n: "note", u: "restore" };
+const NEEDS_FORM = new Set(["reject", "edit", "merge", "tag", "note", "put_on_air", "answer"]);
+
+function showError(msg) {
+  const node = $("[data-mod-error]");
+  node.textContent = msg || "";
+  node.hidden = !msg;
+}
+
+async function run(name, args) {
+  showError("");
+  try {
+    await conn.command(name, args);
+    return true;
+  } catch (err) {
+    showError(err.message || String(err));
+    return false;
+  }
+}
+
+// -- the list ------------------------------------------------------------------
+
+function visible() {
+  const f = {
+    site: $('[data-filter="site"]').value,
+    language: $('[data-filter="language"]').value,
+    tag: $('[data-filter="tag"]').value,
+    search: $('[data-filter="search"]').value.trim().toLowerCase(),
+  };
+  const sort = $("[data-sort]").value;
+  const n = (q) => Number(q.id.slice(2));
+  return [...state.items.values()]
+    .filter((q) => q.status === state.tab)
+    .filter((q) => !f.site || (f.site === "-" ? !q.site : q.site === f.site))
+    .filter((q) => !f.language || q.language === f.language)
+    .filter((q) => !f.tag || q.tags.includes(f.tag))
+    .filter((q) => !f.search || q.text.toLowerCase().includes(f.search) || (q.name || "").toLowerCase().includes(f.search))
+    .sort((a, b) => (b.pinned - a.pinned)
+      || (sort === "votes" ? b.votes - a.votes || n(a) - n(b) : sort === "time" ? n(b) - n(a) : n(a) - n(b)));
+}
+
+function metaLine(q) {
+  const bits = [q.id, q.name || t.anonymous];
+  if (q.site) bits.push(siteName(boot, q.site, lang));
+  bits.push(langName(t, q.language), t[q.source] || q.source, fmtTime(q.asked_at, lang, tz));
+  if (q.email) bits.push(q.email);
+  if (q.askers > 1) bits.push(`${q.askers} ${t.askers}`);
+  if (q.merged_from.length) bits.push(`${t.merged_from} ${q.merged_from.join(", ")}`);
+  if (q.answered_by) {
+    const by = q.answered_by.site ? siteName(boot, q.answered_by.site, lang) : experts[q.answered_by.expert] || q.answered_by.expert;
+    if (by) bits.push(`${t.answered_by}: ${by}`);
+  }
+  return bits.join(" · ");
+}
+
+function actionButton(q, action) {
+  const label = action === "pin" && q.pinned ? t.unpin : t[action];
+  return el("button", { type: "button", class: `small${action === "approve" || action === "put_on_air" ? " primary" : ""}${action === "reject" ? " danger" : ""}`,
+    dataset: { act: action }, onclick: () => act(q.id, action) }, label);
+}
+
+function renderForm(q) {
+  const kind = state.open && state.open.id === q.id ? state.open.kind : null;
+  if (!kind) return null;
+  const cancel = el("button", { type: "button", class: "small", onclick: () => { state.open = null; render(); } }, t.cancel);
+  const submit = el("button", { type: "submit", class: "small primary" }, t.save);
+  let field;
+  if (kind === "reject") field = el("input", { name: "v", maxlength: 500, placeholder: t.reason, "aria-label": t.reason });
+  else if (kind === "edit") field = el("textarea", { name: "v", rows: 3, maxlength: 1000, "aria-label": t.edit }, q.text);
+  else if (kind === "note") field = el("textarea", { name: "v", rows: 2, maxlength: 2000, placeholder: t.note_hint, "aria-label": t.note_hint });
+  else if (kind === "tag") field = el("input", { name: "v", value: q.tags.join(", "), placeholder: t.tags_hint, "aria-label": t.tags_hint });
+  else if (kind === "merge") {
+    const targets = [...state.items.values()].filter((o) => o.id !== q.id && ["pending", "approved", "on_air"].includes(o.status));
+    field = el("select", { name: "v", "aria-label": t.into },
+      ...targets.map((o) => el("option", { value: o.id }, `${o.id}: ${o.text.slice(0, 80)}`)));
+  } else if (kind === "put_on_air") {
+    field = el("select", { name: "v", "aria-label": t.answering_site }, el("option", { value: "" }, `${t.answering_site}: —`),
+      ...Object.keys(boot.site_names || {}).map((s) => el("option", { value: s }, `${t.answering_site}: ${siteName(boot, s, lang)}`)));
+  } else if (kind === "answer") {
+    field = el("select", { name: "v", "aria-label": t.answered_by }, el("option", { value: "" }, `${t.answered_by}: —`),
+      ...Object.keys(boot.site_names || {}).map((s) => el("option", { value: `site:${s}` }, `${t.answered_by}: ${siteName(boot, s, lang)}`)),
+      ...Object.entries(experts).map(([id, name]) => el("option", { value: `expert:${id}` }, `${t.answered_by}: ${name}`)));
+  }
+  const form = el("form", { class: "inline-form", dataset: { form: kind, key: `${q.id}:${kind}` } }, field, submit, cancel);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const v = field.value;
+    let ok = false;
+    if (kind === "reject") ok = await run("q.reject", { id: q.id, reason: v.trim() || null });
+    else if (kind === "edit") ok = await run("q.edit", { id: q.id, text: v });
+    else if (kind === "note") ok = await run("q.note", { id: q.id, text: v });
+    else if (kind === "tag") ok = await run("q.tag", { id: q.id, tags: v.split(",").map((s) => s.trim()).filter(Boolean) });
+    else if (kind === "merge") ok = await run("q.merge", { id: q.id, into: v });
+    else if (kind === "put_on_air") ok = await run("q.on_air", { id: q.id, site: v || null });
+    else if (kind === "answer") {
+      const [what, id] = v ? v.split(":") : [null, null];
+      ok = await run("q.answer", { id: q.id, site: what === "site" ? id : null, expert: what === "expert" ? id : null });
+    }
+    if (ok) { state.open = null; render(); }
+  });
+  form.addEventListener("keydown", (ev) => { if (ev.key === "Escape") { state.open = null; render(); } });
+  return form;
+}
+
+function renderHistory(q) {
+  if (!state.history.has(q.id)) return null;
+  const edits = q.edits.length
+    ? el("ol", { class: "edits" }, ...q.edits.map((e, i) => el("li", {},
+        el("span", { class: "muted" }, `${i === 0 ? t.original : fmtTime(e.at, lang, tz)} · ${e.actor}: `), e.text)))
+    : el("p", { class: "muted" }, `${t.original}: ${q.original}`);
+  const notes = q.notes.length
+    ? el("ul", { class: "notes" }, ...q.notes.map((n) => el("li", {}, el("span", { class: "muted" }, `${fmtTime(n.at, lang, tz)} · ${n.actor}: `), n.text)))
+    : el("p", { class: "muted" }, t.none);
+  const events = el("ol", { class: "events" }, ...q.history.map((h) => el("li", {},
+    el("span", { class: "muted" }, `${fmtTime(h.at, lang, tz)} · ${h.actor} · `), h.type,
+    Object.keys(h.data).length && h.type !== "q.asked" ? ` ${JSON.stringify(h.data)}` : "")));
+  return el("div", { class: "history", "data-history": true },
+    el("h4", {}, t.edits), edits, el("h4", {}, t.notes), notes, el("h4", {}, t.events), events);
+}
+
+function renderItem(q) {
+  const actions = (ACTIONS[q.status] || []).map((a) => actionButton(q, a));
+  actions.push(el("button", { type: "button", class: "small", dataset: { act: "history" }, "aria-expanded": state.history.has(q.id) ? "true" : "false",
+    onclick: () => act(q.id, "history") }, t.history));
+  return el("li", {
+    class: `mod-item${q.id === state.selected ? " selected" : ""}${q.pinned ? " pinned" : ""}`,
+    dataset: { q: q.id, status: q.status }, tabindex: "-1",
+    onclick: (ev) => { if (ev.target.closest("button,input,textarea,select,form")) return; state.selected = q.id; render(); },
+  },
+  el("div", { class: "q-votes", title: t.votes }, String(q.votes)),
+  el("div", { class: "q-body" },
+    el("p", { class: "q-text" }, q.text),
+    el("p", { class: "muted meta" }, metaLine(q)),
+    q.tags.length ? el("p", { class: "tags" }, ...q.tags.map((g) => el("span", { class: "tag" }, g))) : null,
+    q.pinned ? el("span", { class: "badge pin" }, t.pinned) : null,
+    q.status === "rejected" && q.reason ? el("p", { class: "q-reason" }, `${t.reason}: `, q.reason) : null,
+    q.notes.length ? el("p", { class: "note-last" }, `${t.note}: `, q.notes[q.notes.length - 1].text) : null,
+    el("div", { class: "buttons" }, ...actions),
+    renderForm(q),
+    renderHistory(q)));
+}
+
+function renderCounts() {
+  const counts = Object.fromEntries(TABS.map((s) => [s, 0]));
+  for (const q of state.items.values()) if (q.status in counts) counts[q.status]++;
+  for (const s of TABS) document.querySelector(`[data-count="${s}"]`).textContent = String(counts[s]);
+  for (const b of document.querySelectorAll("[data-tab]")) b.setAttribute("aria-selected", String(b.dataset.tab === state.tab));
+  const tagSel = $('[data-filter="tag"]');
+  const tags = [...new Set([...state.items.values()].flatMap((q) => q.tags))].sort();
+  const current = tagSel.value;
+  tagSel.replaceChildren(tagSel.options[0], ...tags.map((g) => el("option", { value: g }, g)));
+  tagSel.value = tags.includes(current) ? current : "";
+}
+
+function renderOnAir() {
+  const q = state.onAir ? state.items.get(state.onAir) : null;
+  $("[data-mod-onair]").classList.toggle("is-on-air", !!q);
+  $("[data-mod-onair-text]").textContent = q ? q.text : t.no_on_air;
+  $("[data-mod-onair-meta]").textContent = q ? metaLine(q) : "";
+}
+
+function renderPosts() {
+  $("[data-mod-posts]").replaceChildren(...state.posts.map((p) => el("li", { class: "post", dataset: { post: p.id } },
+    el("time", { class: "muted" }, fmtTime(p.at, lang, tz)), " ", p.text,
+    p.photo ? el("img", { class: "post-photo thumb", src: `/c/${boot.conference}/live/photos/${p.id}`, alt: "" }) : null)));
+}
+
+function render() {
+  const items = visible();
+  if (state.selected && !items.some((q) => q.id === state.selected)) state.selected = null;
+  if (!state.selected && items.length) state.selected = items[0].id;
+  const list = $("[data-mod-list]");
+  // Keep what is being typed in an open form when a live update redraws the list.
+  const before = list.querySelector(".inline-form");
+  const kept = before ? { key: before.dataset.key, value: before.elements.v.value,
+    focused: before.contains(document.activeElement) } : null;
+  list.replaceChildren(...(items.length ? items.map(renderItem) : [el("li", { class: "muted empty" }, t.empty)]));
+  renderCounts();
+  renderOnAir();
+  const form = list.querySelector(".inline-form");
+  if (form) {
+    const same = kept && kept.key === form.dataset.key;
+    if (same) form.elements.v.value = kept.value;
+    if (!same || kept.focused) form.elements.v.focus();
+  }
+}
+
+// -- actions -------------------------------------------------------------------
+
+function act(id, action) {
+  const q = state.items.get(id);
+  if (!q) return;
+  state.selected = id;
+  if (action === "history") {
+    if (state.history.has(id)) state.history.delete(id); else state.history.add(id);
+    render();
+    return;
+  }
+  if (!(ACTIONS[q.status] || []).includes(action)) return;
+  if (NEEDS_FORM.has(action)) { state.open = { id, kind: action }; render(); return; }
+  const command = { approve: "q.approve", defer: "q.defer", off_air: "q.off_air", restore: "q.restore" }[action];
+  if (command) run(command, { id });
+  else if (action === "pin") run("q.pin", { id, pinned: !q.pinned });
+}
+
+function setTab(tab) {
+  state.tab = tab;
+  state.selected = null;
+  state.open = null;
+  render();
+}
+
+for (const b of document.querySelectorAll("[data-tab]")) b.addEventListener("click", () => setTab(b.dataset.tab));
+for (const f of document.querySelectorAll("[data-filter], [data-sort]")) f.addEventListener("input", render);
+
+document.addEventListener("keydown", (ev) => {
+  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  if (ev.target.closest && ev.target.closest("input, textarea, select, [contenteditable]")) return;
+  const items = visible();
+  const at = items.findIndex((q) => q.id === state.selected);
+  if (ev.key === "j" || ev.key === "ArrowDown") { if (items.length) state.selected = items[Math.min(items.length - 1, at + 1)].id; render(); }
+  else if (ev.key === "k" || ev.key === "ArrowUp") { if (items.length) state.selected = items[Math.max(0, at - 1)].id; render(); }
+  else if (ev.key >= "1" && ev.key <= "6") setTab(TABS[Number(ev.key) - 1]);
+  else if (ev.key === "/") $('[data-filter="search"]').focus();
+  else if (ev.key === "?") { const d = $("[data-shortcuts]"); d.open = !d.open; }
+  else if (ev.key === "h" && state.selected) act(state.selected, "history");
+  else if (KEYS[ev.key] && state.selected) act(state.selected, KEYS[ev.key]);
+  else return;
+  ev.preventDefault();
+  const sel = document.querySelector(".mod-item.selected");
+  if (sel) sel.scrollIntoView({ block: "nearest" });
+});
+
+// -- forms over HTTP: posts with a photo, CSV import, exports ------------------
+
+async function postForm(url, form) {
+  const body = new FormData(form);
+  body.set("token", boot.token);
+  const resp = await fetch(url, { method: "POST", body });
+  const data = await resp.json().catch(() => ({ message: resp.statusText }));
+  if (!resp.ok) throw data;
+  return data;
+}
+
+$("[data-post-form]").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const err = $("[data-post-error]");
+  err.hidden = true;
+  try {
+    await postForm(`/c/${boot.conference}/posts`, ev.target);
+    ev.target.reset();
+  } catch (e) {
+    err.textContent = e.message || String(e);
+    err.hidden = false;
+  }
+});
+
+$("[data-import-form]").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const ok = $("[data-import-ok]");
+  const problems = $("[data-import-problems]");
+  ok.hidden = true;
+  problems.hidden = true;
+  try {
+    const data = await postForm(`/c/${boot.conference}/questions/import`, ev.target);
+    ok.textContent = `${t.imported} ${data.imported}`;
+    ok.hidden = false;
+    ev.target.reset();
+  } catch (e) {
+    problems.replaceChildren(...(e.problems || [e.message || String(e)]).map((p) => el("li", {}, p)));
+    problems.hidden = false;
+  }
+});
+
+for (const a of document.querySelectorAll("[data-export]")) {
+  a.href = `/c/${boot.conference}/questions/export.${a.dataset.export}?token=${encodeURIComponent(boot.token)}`;
+}
+
+// -- live ----------------------------------------------------------------------
+
+conn.on("status", ({ state: s }) => {
+  const node = $("[data-conn]");
+  node.textContent = t[s] || s;
+  node.dataset.state = s;
+});
+conn.on("welcome", (msg) => {
+  const v = msg.views.questions;
+  if (v) {
+    state.items = new Map((v.items || []).map((q) => [q.id, q]));
+    state.onAir = v.on_air ? v.on_air.id : null;
+    state.posts = v.posts || [];
+    renderPosts();
+  }
+  if (msg.views.ros) ros(msg.views.ros);
+  render();
+});
+conn.on("q.item", (msg) => {
+  state.items.set(msg.item.id, msg.item);
+  if (msg.item.status === "on_air") state.onAir = msg.item.id;
+  else if (state.onAir === msg.item.id) state.onAir = null;
+  if (state.open && state.open.id === msg.item.id && !(ACTIONS[msg.item.status] || []).includes(state.open.kind)) state.open = null;
+  render();
+});
+conn.on("post", (msg) => { state.posts = [msg.post, ...state.posts.filter((p) => p.id !== msg.post.id)]; renderPosts(); });
+conn.on("ros", (msg) => ros(msg.ros));
+
+function ros(v) {
+  const cur = v.current != null ? v.items[v.current] : null;
+  $("[data-ros-status]").textContent = t[v.status] || v.status;
+  $("[data-ros-status]").dataset.status = v.status;
+  $("[data-ros-title]").textContent = cur ? pick(cur.title, lang) : t.not_started;
+}

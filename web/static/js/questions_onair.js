@@ -1,0 +1,23 @@
+// The host console's on-air panel: the question on air, from the page's connection.
+import { boot, conn, lang } from "./page.js";
+import { jsonData, langName, siteName } from "./questions_common.js";
+
+const t = jsonData("onair-i18n");
+const panel = document.querySelector("[data-onair-panel]");
+
+function render(q) {
+  panel.classList.toggle("is-on-air", !!q);
+  panel.querySelector("[data-onair-text]").textContent = q ? q.text : t.none;
+  const bits = [];
+  if (q) {
+    if (q.site) bits.push(siteName(boot, q.site, lang));
+    bits.push(langName(t, q.language));
+    bits.push(`${q.votes} ${t.votes}`);
+    if (q.answering) bits.push(`${t.answering}: ${siteName(boot, q.answering, lang)}`);
+  }
+  panel.querySelector("[data-onair-meta]").textContent = bits.join(" · ");
+  panel.dataset.q = q ? q.id : "";
+}
+
+conn.on("welcome", (msg) => { if (msg.views.questions) render(msg.views.questions.on_air); });
+conn.on("q.live", (msg) => render(msg.on_air));
