@@ -37,7 +37,12 @@ from confsvc.store import describe, open_store
 log = logging.getLogger(__name__)
 
 # "module:function" of each feature's setup(app); a missing module is skipped.
-FEATURES: list[str] = ["confsvc.questions.setup:setup", "confsvc.mail.setup:setup"]
+FEATURES: list[str] = [
+    "confsvc.media.setup:setup",
+    "confsvc.questions.setup:setup",
+    "confsvc.mail.setup:setup",
+    "confsvc.report.web:setup",
+]
 
 
 @web.middleware

@@ -45,8 +45,13 @@ def test_agenda_check_prints_every_problem_and_exits_1(tmp_path: Path) -> None:
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 3
-    assert re.fullmatch(rf"{re.escape(str(bad))}:\d+:\d+: items\[0\]\.minutes: Input should be greater than 0", lines[0])
-    assert re.fullmatch(rf"{re.escape(str(bad))}:\d+:\d+: items\[1\]\.floor names unknown site 'gdansk'", lines[1])
+    assert re.fullmatch(
+        rf"{re.escape(str(bad))}:\d+:\d+: items\[0\]\.minutes: Input should be greater than 0",
+        lines[0],
+    )
+    assert re.fullmatch(
+        rf"{re.escape(str(bad))}:\d+:\d+: items\[1\]\.floor names unknown site 'gdansk'", lines[1]
+    )
     assert lines[2].startswith(f"{missing}:1:1: cannot read")
 
 
@@ -109,14 +114,24 @@ def test_demo_prints_links_that_work_then_invite_prints_one(tmp_path: Path) -> N
             parts = line.split()
             if len(parts) == 2 and parts[1].startswith("http://"):
                 links[parts[0]] = parts[1]
-        assert set(links) >= {"host", "moderator", "site:warsaw", "site:olsztyn", "site:weifang", "participant", "public"}
+        assert set(links) >= {
+            "host",
+            "moderator",
+            "site:warsaw",
+            "site:olsztyn",
+            "site:weifang",
+            "participant",
+            "public",
+        }
         with urllib.request.urlopen(links["host"], timeout=10) as resp:
             assert 'data-cmd="ros.next"' in resp.read().decode()
         with urllib.request.urlopen(links["public"], timeout=10) as resp:
             assert resp.status == 200
         secret = tmp_path / "confsvc.secret"
         assert (secret.stat().st_mode & 0o777) == 0o600
-        assert secret.read_text().strip() not in (tmp_path / "confsvc.db").read_bytes().decode("latin-1")
+        assert secret.read_text().strip() not in (tmp_path / "confsvc.db").read_bytes().decode(
+            "latin-1"
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

@@ -187,7 +187,15 @@ async def test_pages_render_for_invite_and_refuse_forgery(running: Running) -> N
 
 async def test_host_creates_an_invite_that_works_and_can_be_revoked(running: Running) -> None:
     host = await running.ws("host")
-    await host.sock.send_json({"type": "invite.create", "id": "a", "role": "site", "site": "olsztyn", "name": "Olsztyn room"})
+    await host.sock.send_json(
+        {
+            "type": "invite.create",
+            "id": "a",
+            "role": "site",
+            "site": "olsztyn",
+            "name": "Olsztyn room",
+        }
+    )
     listed = (await host.expect("invites"))["invites"]  # broadcast to hosts first
     created = await host.expect("invite")  # then the token, to this connection only
     assert created["invite"]["site"] == "olsztyn"
@@ -197,7 +205,12 @@ async def test_host_creates_an_invite_that_works_and_can_be_revoked(running: Run
     token = created["path"].removeprefix("/j/")
     assert token not in json.dumps(listed)  # the log keeps the id, never the token
     site = await running.ws(None, token=token)
-    assert site.welcome["you"] == {"role": "site", "site": "olsztyn", "invite": listed[0]["id"], "name": "Olsztyn room"}
+    assert site.welcome["you"] == {
+        "role": "site",
+        "site": "olsztyn",
+        "invite": listed[0]["id"],
+        "name": "Olsztyn room",
+    }
     await host.command("invite.revoke", invite=listed[0]["id"])
     assert (await host.expect("invites"))["invites"][0]["revoked"] is True
     resp = await running.client.get(created["path"])

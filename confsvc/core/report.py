@@ -1,0 +1,254 @@
+"""The post-session account: what happened, from the log alone.
+
+Owns the report's figures (actual times, overruns, who held the floor how long, every
+question's path and answer, counts that reconcile). Rendering (HTML with an SVG
+timeline, Markdown, JSON, CSV) is ``confsvc.report``'s job. ``public=True`` leaves out
+what only organisers see: pending and rejected questions, notes, e-mail addresses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confsvc.core import followup, runofshow
+from confsvc.core import questions as qmod
+from confsvc.core.conference import ConferenceState
+from confsvc.core.floor import floor_state
+
+# Which track a question belongs to; every question is in exactly one.
+TRACK_LIVE, TRACK_PRE, TRACK_WRITTEN = "live", "pre_session", "written"
+
+
+def _items(state: ConferenceState, now: float) -> list[dict[str, Any]]:
+    agenda = state.require_agenda()
+    r = runofshow.ros(state)
+    starts = runofshow.planned_starts(state)
+    out = []
+    for i, item in enumerate(agenda.items):
+        run = r.items[i]
+        planned = runofshow.planned_s(state, i)
+        actual = runofshow.actual_s(state, i, now) if run.segments else None
+        out.append(
+            {
+                "id": item.id,
+                "kind": item.kind,
+                "title": item.title,
+                "floor": item.floor,
+                "speaker": item.speaker,
+                "planned_start": starts[i],
+                "planned_s": item.minutes * 60.0,
+                "extended_s": run.extended_min * 60.0,
+                "actual_start": run.actual_start,
+                "actual_end": run.actual_end,
+                "actual_s": actual,
+                "overrun_s": max(0.0, actual - planned) if actual is not None else None,
+                "segments": [[s, e if e is not None else now] for s, e in run.segments],
+            }
+        )
+    return out
+
+
+def _floor_spans(state: ConferenceState, now: float) -> list[dict[str, Any]]:
+    """Who held the floor when: consecutive spans from the floor log."""
+    log = floor_state(state).log
+    r = runofshow.ros(state)
+    end_all = r.ended_at if r.ended_at is not None else now
+    spans = []
+    for n, (at, sites) in enumerate(log):
+        until = log[n + 1][0] if n + 1 < len(log) else end_all
+        if sites and until > at:
+            spans.append({"from": at, "until": until, "sites": list(sites)})
+    return spans
+
+
+def _pauses(state: ConferenceState, now: float) -> list[tuple[float, float]]:
+    return [
+        (float(p0 if p0 is not None else now), float(p1 if p1 is not None else now))
+        for p0, p1 in runofshow.ros(state).pauses
+    ]
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def _speaking(
+    state: ConferenceState, spans: list[dict[str, Any]], items: list[dict[str, Any]], now: float
+) -> dict[str, Any]:
+    """Seconds each site held the floor, pauses left out, in all and per item."""
+    pauses = _pauses(state, now)
+    per_site: dict[str, float] = {s: 0.0 for s in state.require_agenda().site_ids}
+    per_item: dict[str, dict[str, float]] = {}
+    for span in spans:
+        for item in items:
+            for seg0, seg1 in item["segments"]:
+                t = _overlap(span["from"], span["until"], seg0, seg1)
+                if t <= 0:
+                    continue
+                t -= sum(
+                    _overlap(max(span["from"], seg0), min(span["until"], seg1), p0, p1)
+                    for p0, p1 in pauses
+                )
+                for site in span["sites"]:
+                    per_site[site] = per_site.get(site, 0.0) + t
+                    row = per_item.setdefault(item["id"], {})
+                    row[site] = row.get(site, 0.0) + t
+    return {"per_site": per_site, "per_item": per_item}
+
+
+def _track(q: qmod.Question) -> str:
+    if q.source == "pre_session":
+        return TRACK_PRE
+    if q.status == qmod.DEFERRED:
+        return TRACK_WRITTEN
+    return TRACK_LIVE
+
+
+def _written_view(
+    state: ConferenceState, qid: str, now: float, public: bool
+) -> dict[str, Any] | None:
+    w = followup.fu(state).questions.get(qid)
+    if w is None or not w.candidate:
+        return None
+    expert = followup.experts(state).get(w.expert) if w.expert else None
+    view: dict[str, Any] = {
+        "status": w.status,
+        "expert": expert.name if expert else w.expert,
+        "due": w.due,
+        "overdue": w.overdue(now),
+        "bounced": w.bounced is not None,
+        "path": [{"status": s, "at": at} for s, at in w.path],
+        "answer": w.answer if w.published_at is not None or not public else None,
+        "published_at": w.published_at,
+        "replies": len(w.replies),
+    }
+    if not public:
+        view["bounce_reason"] = w.bounced
+    return view
+
+
+PRIVATE_STEPS = frozenset({"q.voted", "q.noted", "q.tagged", "q.pinned", "q.unpinned"})
+PUBLIC_STEPS = frozenset(
+    {"q.asked", "q.approved", "q.on_air", "q.off_air", "q.answered", "q.deferred", "q.merged"}
+)
+
+
+def _question_path(q: qmod.Question, public: bool) -> list[dict[str, Any]]:
+    """The steps of a question's life (votes left out; in public, only the visible ones)."""
+    return [
+        {"event": h["type"], "at": h["at"], **({} if public else {"actor": h["actor"]})}
+        for h in q.history
+        if h["type"] not in PRIVATE_STEPS and (not public or h["type"] in PUBLIC_STEPS)
+    ]
+
+
+def _questions(state: ConferenceState, now: float, public: bool) -> list[dict[str, Any]]:
+    out = []
+    for q in qmod.questions(state).items.values():
+        if public and q.status not in qmod.SHOWN | {qmod.DEFERRED}:
+            continue
+        written = _written_view(state, q.id, now, public)
+        answer = None
+        if q.answered_by is not None:
+            answer = {"live": True, **{k: v for k, v in q.answered_by.items()}}
+        if written is not None and written["answer"]:
+            answer = {"live": False, "text": written["answer"], "expert": written["expert"]}
+        row: dict[str, Any] = {
+            "id": q.id,
+            "track": _track(q),
+            "source": q.source,
+            "status": q.status,
+            "text": q.text,
+            "language": q.language,
+            "site": q.site,
+            "name": q.name,
+            "votes": len(q.voters),
+            "tags": list(q.tags),
+            "asked_at": q.asked_at,
+            "on_air_at": q.on_air_at,
+            "answered_at": q.answered_at,
+            "merged_into": q.merged_into,
+            "path": _question_path(q, public),
+            "written": written,
+            "answer": answer,
+        }
+        if not public:
+            row["email"] = q.email
+            row["original"] = q.original
+            row["notes"] = list(q.notes)
+            row["reason"] = q.reason
+        out.append(row)
+    return out
+
+
+def _counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    by_track = {TRACK_LIVE: 0, TRACK_PRE: 0, TRACK_WRITTEN: 0}
+    by_status: dict[str, int] = {}
+    answered_live = published = open_written = 0
+    for row in rows:
+        by_track[row["track"]] += 1
+        by_status[row["status"]] = by_status.get(row["status"], 0) + 1
+        if row["status"] == qmod.ANSWERED:
+            answered_live += 1
+        w = row["written"]
+        if w is not None:
+            if w["published_at"] is not None:
+                published += 1
+            else:
+                open_written += 1
+    return {
+        "total": len(rows),
+        "by_track": by_track,
+        "by_status": by_status,
+        "answered_live": answered_live,
+        "written_published": published,
+        "written_open": open_written,
+        "answered": answered_live + published,
+        "reconciles": sum(by_track.values()) == len(rows),
+    }
+
+
+def build(state: ConferenceState, now: float, *, public: bool = False) -> dict[str, Any]:
+    """The whole report as plain data (JSON-ready)."""
+    agenda = state.require_agenda()
+    r = runofshow.ros(state)
+    items = _items(state, now)
+    spans = _floor_spans(state, now)
+    rows = _questions(state, now, public)
+    on_air = [
+        {"id": row["id"], "at": row["on_air_at"], "site": row["site"]}
+        for row in rows
+        if row["on_air_at"] is not None
+    ]
+    open_written = [
+        {"id": row["id"], "text": row["text"], **(row["written"] or {})}
+        for row in rows
+        if row["written"] is not None and row["written"]["published_at"] is None
+    ]
+    return {
+        "public": public,
+        "generated_at": now,
+        "conference": {
+            "id": state.id,
+            "title": agenda.conference.title,
+            "languages": agenda.conference.languages,
+            "status": r.status,
+            "planned_start": agenda.conference.start.timestamp(),
+            "planned_end": runofshow.planned_starts(state)[-1] + agenda.items[-1].minutes * 60.0,
+            "actual_start": r.started_at,
+            "actual_end": r.ended_at,
+            "actual_s": (r.ended_at if r.ended_at is not None else now) - r.started_at
+            if r.started_at is not None
+            else None,
+            "paused_s": sum(p1 - p0 for p0, p1 in _pauses(state, now)),
+        },
+        "sites": [{"id": s.id, "name": s.name, "timezone": s.timezone} for s in agenda.sites],
+        "items": items,
+        "pauses": [list(p) for p in _pauses(state, now)],
+        "floor": spans,
+        "speaking": _speaking(state, spans, items, now),
+        "on_air": on_air,
+        "questions": rows,
+        "counts": _counts(rows),
+        "open_written": open_written,
+    }
