@@ -55,6 +55,13 @@ def clock(ts: float | None, tz: str) -> str:
     )
 
 
+def stamp(ts: float | None, tz: str) -> str:
+    if ts is None:
+        return "—"
+    moment = dt.datetime.fromtimestamp(ts, dt.UTC).astimezone(zoneinfo.ZoneInfo(tz))
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
 def render_html(i18n: I18n, data: dict[str, Any], lang: str, *, served: bool = False) -> str:
     svg = Markup(timeline(data, lang, _labels(i18n, lang)))  # noqa: S704 - every text in it is escaped
     return i18n.render(
@@ -64,6 +71,7 @@ def render_html(i18n: I18n, data: dict[str, Any], lang: str, *, served: bool = F
         svg=svg,
         duration=duration,
         clock=clock,
+        stamp=stamp,
         served=served,
         title_of=lambda loc: loc.get(lang) or loc.get("en") or next(iter(loc.values()), ""),
     )

@@ -21,6 +21,11 @@ def _title(localized: dict[str, str], lang: str) -> str:
     return localized.get(lang) or localized.get("en") or next(iter(localized.values()), "")
 
 
+def _short(text: str, limit: int = 30) -> str:
+    """Labels must fit beside the plot; the full title is in the bars' tooltips."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def timeline(report: dict[str, Any], lang: str, labels: dict[str, str]) -> str:
     items = report["items"]
     sites = report["sites"]
@@ -63,7 +68,7 @@ def timeline(report: dict[str, Any], lang: str, labels: dict[str, str]) -> str:
     for it in items:
         title = escape(_title(it["title"], lang))
         out.append(f'<g class="item-row" data-item="{escape(it["id"])}">')
-        out.append(f'<text x="4" y="{y + 17}" font-size="12" fill="#1d2330">{title[:38]}</text>')
+        out.append(f'<text x="4" y="{y + 17}" font-size="12" fill="#1d2330">{_short(title)}</text>')
         px, pw = x(it["planned_start"]), it["planned_s"] / span * PLOT_W
         out.append(
             f'<rect class="planned" x="{px:.1f}" y="{y + 3}" width="{max(pw, 1):.1f}" height="8" '
