@@ -1,0 +1,136 @@
+"""Browser: a participant asks; a moderator approves and puts it on air; the participant's
+page, the host console and the public page show it on air; the moderator marks it answered.
+HTML in the question stays text on every page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Running, artifact
+
+pytestmark = pytest.mark.browser
+
+QUESTION = 'How did Weifang trace contacts? <img src=x onerror="window.__xss=1"><b>bold</b>'
+
+
+async def connected(page: Any) -> None:
+    await page.wait_for_selector('[data-conn][data-state="connected"]', timeout=15_000)
+
+
+async def test_question_from_ask_to_on_air_to_answered(running: Running, browser: Any) -> None:
+    host_ws = await running.ws("host")
+    await host_ws.command("ros.start")
+    ctx = await browser.new_context()
+    participant = await ctx.new_page()
+    moderator = await ctx.new_page()
+    host = await ctx.new_page()
+    public = await ctx.new_page()
+    await participant.goto(running.link("participant") + "?lang=en")
+    await moderator.goto(running.link("moderator") + "?lang=en")
+    await host.goto(running.link("host") + "?lang=en")
+    await public.goto(f"{running.base_url}/c/{running.conference}/live?lang=en")
+    for page in (participant, moderator, host, public):
+        await connected(page)
+
+    # The participant asks; the language is guessed as they type.
+    await participant.fill("[data-q-text]", QUESTION)
+    assert await participant.input_value("[data-q-language]") == "en"
+    await participant.fill("[data-q-name]", "Anna")
+    await participant.click("[data-q-send]")
+    await participant.wait_for_selector('[data-q-mine] [data-q="q-1"][data-status="pending"]')
+    assert await participant.text_content('[data-q-mine] [data-q="q-1"] [data-q-status]') == (
+        "Waiting for a moderator"
+    )
+
+    # The moderator sees it pending, approves with the keyboard, puts it on air.
+    await moderator.wait_for_selector('[data-mod-list] [data-q="q-1"]')
+    assert await moderator.text_content('[data-count="pending"]') == "1"
+    assert await moderator.text_content('[data-q="q-1"] .q-text') == QUESTION
+    await moderator.click("h1")  # focus the page, not a field
+    await moderator.keyboard.press("a")
+    await moderator.wait_for_function(
+        "document.querySelector('[data-count=\"approved\"]').textContent === '1'"
+    )
+    await participant.wait_for_selector('[data-q-mine] [data-q="q-1"][data-status="approved"]')
+    await moderator.click('[data-tab="approved"]')
+    await moderator.click('[data-q="q-1"] [data-act="put_on_air"]')
+    await moderator.select_option('[data-q="q-1"] .inline-form select', "weifang")
+    await moderator.click('[data-q="q-1"] .inline-form button[type="submit"]')
+
+    # Everyone sees it on air.
+    await participant.wait_for_selector("[data-q-onair]:not([hidden])")
+    assert await participant.text_content("[data-q-onair-text]") == QUESTION
+    await participant.wait_for_selector('[data-q-mine] [data-q="q-1"][data-status="on_air"]')
+    await host.wait_for_function("document.querySelector('[data-onair-panel]').dataset.q === 'q-1'")
+    assert await host.text_content("[data-onair-panel] [data-onair-text]") == QUESTION
+    assert "answering: Weifang" in (await host.text_content("[data-onair-meta]") or "")
+    await public.wait_for_selector('[data-live-onair] [data-onair-text][data-q="q-1"]')
+    assert await public.text_content("[data-live-onair] [data-onair-text]") == QUESTION
+    await public.wait_for_function(
+        "document.querySelector('[data-ros-floor]').textContent.includes('Weifang')"
+    )
+    await moderator.wait_for_function(
+        "document.querySelector('[data-count=\"on_air\"]').textContent === '1'"
+    )
+
+    # The moderator marks it answered live by the Weifang site.
+    await moderator.click('[data-tab="on_air"]')
+    await moderator.click('[data-q="q-1"] [data-act="answer"]')
+    await moderator.select_option('[data-q="q-1"] .inline-form select', "site:weifang")
+    await moderator.click('[data-q="q-1"] .inline-form button[type="submit"]')
+    await public.wait_for_selector('[data-live-answered] [data-q="q-1"]')
+    assert await public.text_content("[data-live-onair] [data-onair-text]") == (
+        "No question is on air."
+    )
+    await participant.wait_for_selector('[data-q-mine] [data-q="q-1"][data-status="answered"]')
+    await host.wait_for_function("document.querySelector('[data-onair-panel]').dataset.q === ''")
+
+    # The markup in the question never became markup anywhere.
+    for page in (participant, moderator, host, public):
+        assert await page.evaluate("window.__xss") is None
+        assert await page.locator("img[src='x']").count() == 0
+    await public.screenshot(path=str(artifact("questions-public.png")), full_page=True)
+    await moderator.screenshot(path=str(artifact("questions-moderator.png")), full_page=True)
+    hub = await running.hub()
+    assert hub.state.parts["questions"].items["q-1"].answered_by == {
+        "site": "weifang",
+        "expert": None,
+    }
+    await ctx.close()
+
+
+async def test_moderator_loser_sees_why_and_reject_reason_reaches_asker(
+    running: Running, browser: Any
+) -> None:
+    token = running.token("participant")
+    alice = await running.ws(None, token=token)
+    await alice.command("q.ask", text="Is this a duplicate?")
+    ctx = await browser.new_context()
+    participant = await ctx.new_page()
+    await participant.goto(f"{running.base_url}/j/{token}?lang=pl")
+    moderator = await ctx.new_page()
+    await moderator.goto(running.link("moderator") + "?lang=en")
+    await connected(moderator)
+    await connected(participant)
+    await moderator.wait_for_selector('[data-q="q-1"] [data-act="approve"]')
+    # Another moderator approves first; this console's click then loses with a reason.
+    other = await running.ws("moderator")
+    await other.command("q.approve", id="q-1")
+    await moderator.evaluate(
+        "window.confsvc.conn.command('q.approve', {id: 'q-1'}).catch(e => { window.lost = e.message; })"
+    )
+    await moderator.wait_for_function("window.lost")
+    assert await moderator.evaluate("window.lost") == (
+        "q.approve: q-1 is approved; this needs a question that is pending"
+    )
+    await moderator.click('[data-tab="approved"]')
+    await moderator.click('[data-q="q-1"] [data-act="reject"]')
+    await moderator.fill('[data-q="q-1"] .inline-form input', "Answered in the talk <i>already</i>")
+    await moderator.press('[data-q="q-1"] .inline-form input', "Enter")
+    await participant.wait_for_selector('[data-q-mine] [data-q="q-1"][data-status="rejected"]')
+    assert await participant.text_content('[data-q-mine] [data-q="q-1"] .q-reason') == (
+        " Powód: Answered in the talk <i>already</i>"
+    )
+    await ctx.close()
