@@ -6,6 +6,13 @@ import { RosClock, fmtClock, fmtDuration, siteNames } from "./ros.js";
 const clock = new RosClock();
 const $ = (sel) => document.querySelector(sel);
 const firstTz = Object.values(boot.site_timezones || {})[0];
+// Sites in other time zones see their own clock beside the first site's.
+const otherZones = Object.entries(boot.site_timezones || {}).filter(([, tz]) => tz !== firstTz);
+function clockAllZones(ts) {
+  if (ts == null) return "—";
+  const extra = otherZones.map(([site, tz]) => `${pick(boot.site_names[site], lang)} ${fmtClock(ts, lang, tz)}`);
+  return [fmtClock(ts, lang, firstTz), ...extra].join(" · ");
+}
 
 function render() {
   const v = clock.view;
@@ -36,7 +43,7 @@ function render() {
       String(i + 1),
       pick(item.title, lang),
       siteNames(boot, item.floor, lang, t),
-      fmtClock(item.planned_start, lang, firstTz),
+      clockAllZones(item.planned_start),
       fmtClock(item.actual_start, lang, firstTz),
       fmtDuration(planned),
       actual == null ? "—" : fmtDuration(actual),

@@ -11,7 +11,7 @@ export function fmtDuration(s) {
 
 export function fmtClock(ts, lang, timeZone) {
   if (ts == null) return "—";
-  const opts = { hour: "2-digit", minute: "2-digit" };
+  const opts = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
   if (timeZone) opts.timeZone = timeZone;
   return new Intl.DateTimeFormat(lang, opts).format(new Date(ts * 1000));
 }
