@@ -229,16 +229,25 @@ def _require(q: WrittenQuestion, event_type: str, command: str) -> None:
         raise InvalidState(f"{command}: question {q.id!r} is {q.status}")
 
 
-def suggest_expert(state: ConferenceState, q: WrittenQuestion) -> str | None:
+def expert_load(state: ConferenceState) -> dict[str, int]:
+    """Open (assigned or sent) questions per expert."""
+    load: dict[str, int] = {}
+    for other in written(state):
+        if other.expert is not None and other.status in (ASSIGNED, SENT):
+            load[other.expert] = load.get(other.expert, 0) + 1
+    return load
+
+
+def suggest_expert(
+    state: ConferenceState, q: WrittenQuestion, load: dict[str, int] | None = None
+) -> str | None:
     """The expert whose topics share most tags with the question and who reads its language.
 
     Language is required when any expert reads it; topic overlap ranks; ties go to the
     expert with fewer open questions, then agenda order. ``None`` when nobody fits.
     """
-    load: dict[str, int] = {}
-    for other in written(state):
-        if other.expert is not None and other.status in (ASSIGNED, SENT):
-            load[other.expert] = load.get(other.expert, 0) + 1
+    if load is None:
+        load = expert_load(state)
     words = {t.lower() for t in q.tags} | {w.strip(".,;:?!()").lower() for w in q.text.split()}
     everyone = list(experts(state).values())
     speakers = [e for e in everyone if q.language in e.languages]
@@ -710,7 +719,12 @@ def view_counts(state: ConferenceState, now: float) -> dict[str, int]:
     return counts
 
 
-def question_view(state: ConferenceState, q: WrittenQuestion, now: float) -> dict[str, Any]:
+def question_view(
+    state: ConferenceState,
+    q: WrittenQuestion,
+    now: float,
+    load: dict[str, int] | None = None,
+) -> dict[str, Any]:
     return {
         "id": q.id,
         "text": q.text,
@@ -731,13 +745,14 @@ def question_view(state: ConferenceState, q: WrittenQuestion, now: float) -> dic
         "published_at": q.published_at,
         "reminders": [list(r) for r in q.reminders],
         "path": [list(p) for p in q.path],
-        "suggestion": suggest_expert(state, q) if q.status == OPEN else None,
+        "suggestion": suggest_expert(state, q, load) if q.status == OPEN else None,
     }
 
 
 def staff_view(state: ConferenceState, now: float) -> dict[str, Any]:
+    load = expert_load(state)
     return {
-        "questions": [question_view(state, q, now) for q in written(state)],
+        "questions": [question_view(state, q, now, load) for q in written(state)],
         "experts": [e.as_dict() for e in experts(state).values()],
         "counts": view_counts(state, now),
         "quarantine": [m.as_dict() for m in fu(state).quarantine],
@@ -829,16 +844,31 @@ _PUBLIC_EVENTS = {"f.published", "f.reviewed", "q.edited", "q.rejected", "q.merg
 
 
 def _messages(state: ConferenceState, event: Event) -> list[Message]:
+    """Staff get what changed (the question, the counts; the quarantine or the experts
+    when those changed), not the whole list: a batch of a thousand stays cheap. Everyone
+    gets the published answers when they change."""
     if not event.type.startswith(("f.", "q.")):
         return []
-    out = [
-        Message(
-            audience=STAFF_AUDIENCE,
-            payload={"type": "followup", "followup": staff_view(state, event.at)},
-            coalesce=True,
-        )
-    ]
-    if event.type in _PUBLIC_EVENTS:
+    f = fu(state)
+    qid = event.data.get("question") or event.data.get("id")
+    if event.type == "f.mail_received":
+        qid = event.data.get("question") if event.data.get("reason") is None else None
+    change: dict[str, Any] = {"type": "followup", "counts": view_counts(state, event.at)}
+    q = f.questions.get(str(qid)) if qid is not None else None
+    if q is not None:
+        if q.candidate:
+            change["questions"] = [question_view(state, q, event.at)]
+        else:
+            change["removed"] = [q.id]
+    if event.type in ("f.mail_received", "f.replied"):
+        change["quarantine"] = [m.as_dict() for m in f.quarantine]
+    if event.type == "f.expert_added":
+        change["experts"] = [e.as_dict() for e in experts(state).values()]
+    if q is None and "quarantine" not in change and "experts" not in change:
+        if event.type not in ("f.digest_sent",):
+            return []
+    out = [Message(audience=STAFF_AUDIENCE, payload=change)]
+    if event.type in _PUBLIC_EVENTS and (q is None or q.published_at is not None):
         out.append(
             Message(
                 audience=EVERYONE,

@@ -64,6 +64,9 @@ class Ingest:
         self._lock = asyncio.Lock()
 
     async def _hubs(self) -> list[Hub]:
+        loaded = sorted(self.hubs.loaded(), key=lambda h: h.id)
+        if loaded:  # the conferences this node serves (listing the store scans the log)
+            return loaded
         out = []
         for cid in await self.hubs.store.list_conferences():
             try:

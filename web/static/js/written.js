@@ -150,5 +150,18 @@ $("[data-add-expert]").addEventListener("submit", async (ev) => {
 
 conn.on("status", ({ state }) => { const n = $("[data-conn]"); n.textContent = t[state] || state; n.dataset.state = state; });
 conn.on("welcome", (msg) => { view = msg.views.followup; render(); });
-conn.on("followup", (msg) => { view = msg.followup; render(); });
+// Changes come one question at a time (plus counts, and the quarantine or the experts
+// when those changed): merge them into the view taken from the welcome snapshot.
+conn.on("followup", (msg) => {
+  if (!view) return;
+  for (const q of msg.questions || []) {
+    const i = view.questions.findIndex((x) => x.id === q.id);
+    if (i >= 0) view.questions[i] = q; else view.questions.push(q);
+  }
+  if (msg.removed) view.questions = view.questions.filter((q) => !msg.removed.includes(q.id));
+  if (msg.counts) view.counts = msg.counts;
+  if (msg.quarantine) view.quarantine = msg.quarantine;
+  if (msg.experts) view.experts = msg.experts;
+  render();
+});
 window.confsvc.written = { get view() { return view; } };
