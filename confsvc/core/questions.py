@@ -556,7 +556,8 @@ def _import(state: ConferenceState, args: ImportArgs, who: Principal, now: float
                 invite=None,
             )
         )
-    return out
+    ids = [e.data["id"] for e in out]
+    return [*out, NewEvent(type="q.imported", data={"ids": ids})]
 
 
 def _post(state: ConferenceState, args: PostArgs, who: Principal, now: float) -> list[NewEvent]:
@@ -901,6 +902,12 @@ def _messages(state: ConferenceState, event: Event) -> list[Message]:
     if not event.type.startswith("q."):
         return []
     qs = questions(state)
+    # An import is one message to each console (q.imported closes it), not one a row.
+    if event.type == "q.imported":
+        items = [staff_view(qs.items[qid]) for qid in event.data["ids"]]
+        return [Message(audience=STAFF_AUDIENCE, payload={"type": "q.batch", "items": items})]
+    if event.type == "q.asked" and event.data.get("source") == "pre_session":
+        return []
     ids = [event.data["id"]]
     if event.type == "q.merged":
         ids.append(event.data["into"])

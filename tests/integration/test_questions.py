@@ -320,9 +320,13 @@ async def test_csv_upload_imports_all_rows_or_none(running: Running) -> None:
     ]
     hub = await running.hub()
     assert hub.state.parts["questions"].items == {}
+    mod = await running.ws("moderator")
     resp = await running.client.post(url, data=_form(token, file=("q.csv", GOOD_CSV, "text/csv")))
     assert resp.status == 200
     assert await resp.json() == {"imported": 2, "ids": ["q-1", "q-2"]}
+    batch = await expect(mod, "q.batch")
+    assert [q["id"] for q in batch["items"]] == ["q-1", "q-2"]
+    assert [m["type"] for m in mod.seen].count("q.batch") == 1
     q2 = hub.state.parts["questions"].items["q-2"]
     assert (q2.source, q2.language, q2.status) == ("pre_session", "pl", "pending")
     participant = running.token("participant")

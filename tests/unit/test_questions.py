@@ -431,7 +431,7 @@ def test_csv_import_enters_the_same_life(w: World) -> None:
     rows, _ = qmod.parse_import_csv(
         "text,email,asker\n潍坊如何做核酸检测？,a@example.org,Olsztyn sanepid\n".encode()
     )
-    (ev,) = w.do(MOD, "q.import", rows=[r.model_dump() for r in rows])
+    ev, _imported = w.do(MOD, "q.import", rows=[r.model_dump() for r in rows])
     assert ev.data == {
         "id": "q-1",
         "text": "潍坊如何做核酸检测？",
@@ -476,3 +476,14 @@ def test_posts_check_the_photo(w: World) -> None:
     assert bad.message == "post.publish: the photo is not a image/jpeg image"
     bad = w.fails(MOD, "post.publish", text="x", photo={"type": "text/html", "data": png})
     assert "photo type 'text/html'" in bad.message
+
+
+def test_an_import_is_one_message_to_staff(w: World) -> None:
+    rows = [{"line": i + 2, "text": f"pre {i}"} for i in range(3)]
+    events = w.do(MOD, "q.import", rows=rows)
+    assert [e.type for e in events] == ["q.asked"] * 3 + ["q.imported"]
+    assert events[-1].data == {"ids": ["q-1", "q-2", "q-3"]}
+    assert qmod.PART.messages is not None
+    msgs = [m for e in events for m in qmod.PART.messages(w.state, e)]
+    assert [(m.payload["type"], m.audience) for m in msgs] == [("q.batch", qmod.STAFF_AUDIENCE)]
+    assert [q["id"] for q in msgs[0].payload["items"]] == ["q-1", "q-2", "q-3"]

@@ -329,6 +329,7 @@ conn.on("q.item", (msg) => {
   if (state.open && state.open.id === msg.item.id && !(ACTIONS[msg.item.status] || []).includes(state.open.kind)) state.open = null;
   render();
 });
+conn.on("q.batch", (msg) => { for (const q of msg.items) state.items.set(q.id, q); render(); });
 conn.on("post", (msg) => { state.posts = [msg.post, ...state.posts.filter((p) => p.id !== msg.post.id)]; renderPosts(); });
 conn.on("ros", (msg) => ros(msg.ros));
 
