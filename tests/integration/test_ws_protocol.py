@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -238,3 +239,50 @@ async def test_only_the_host_creates_invites(running: Running) -> None:
     err = await mod.expect("error")
     assert err["code"] == "forbidden"
     assert "invites" not in mod.welcome["views"]
+
+
+async def test_random_garbage_never_closes_the_socket_or_crashes(running: Running) -> None:
+    import random
+
+    rng = random.Random(20200526)
+    pieces: list[object] = [
+        None,
+        1,
+        -1,
+        1e300,
+        "x",
+        "",
+        [],
+        {},
+        True,
+        "q.ask",
+        "ros.next",
+        "command",
+    ]
+
+    def junk(depth: int = 0) -> object:
+        if depth > 2 or rng.random() < 0.4:
+            return rng.choice(pieces)
+        if rng.random() < 0.5:
+            return [junk(depth + 1) for _ in range(rng.randint(0, 3))]
+        return {
+            rng.choice(["type", "id", "name", "args", "token", "x"]): junk(depth + 1)
+            for _ in range(rng.randint(0, 4))
+        }
+
+    host = await running.ws("host")
+    errors = 0
+    for n in range(150):
+        msg = junk()
+        if isinstance(msg, dict) and msg.get("type") == "ping":
+            continue
+        await host.sock.send_str(json.dumps(msg) if n % 5 else "{" + json.dumps(msg))
+        reply = await host.recv()
+        if reply["type"] == "error":
+            errors += 1
+            assert reply["message"]
+        if n % 30 == 29:
+            await asyncio.sleep(1.6)  # stay under the rate limit
+    assert errors >= 100
+    assert (await host.command("ros.start"))["type"] in ("ack", "error")
+    assert not host.sock.closed
