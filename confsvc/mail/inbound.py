@@ -18,6 +18,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from email import policy
+from email.header import decode_header
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
@@ -87,7 +88,9 @@ class Inbound:
     bounce_refs: list[str] = field(default_factory=list)  # Message-IDs a DSN reports on
 
 
-def _header(msg: Message, name: str, problems: list[str]) -> str:
+def _header(msg: Message, name: str, problems: list[str], *, decode: bool = False) -> str:
+    """One header as text; with ``decode``, RFC 2047 encoded words are decoded (GB2312
+    words are read as GB18030, as clients put GBK bytes in them)."""
     try:
         value = msg.get(name)
     except Exception as exc:  # a header the parser cannot read
@@ -96,7 +99,34 @@ def _header(msg: Message, name: str, problems: list[str]) -> str:
     if value is None:
         return ""
     text = str(value)
+    if decode:
+        text = _decode_words(text, name, problems)
     return " ".join(text.replace("\0", "").split())
+
+
+def _decode_words(text: str, name: str, problems: list[str]) -> str:
+    try:
+        parts = decode_header(text)
+    except Exception as exc:
+        problems.append(f"header {name}: {type(exc).__name__}")
+        return text
+    out = []
+    for chunk, charset in parts:
+        if isinstance(chunk, str):
+            out.append(chunk)
+            continue
+        cs = CHARSET_ALIASES.get((charset or "ascii").lower(), (charset or "ascii").lower())
+        try:
+            out.append(chunk.decode(cs, errors="replace"))
+        except LookupError:
+            problems.append(f"header {name}: unknown charset {cs!r}")
+            out.append(chunk.decode("utf-8", errors="replace"))
+    # decode_header drops the spaces between an encoded word and plain text
+    return (
+        "".join(out)
+        if all(isinstance(c, bytes) for c, _ in parts)
+        else " ".join(o.strip() for o in out)
+    )
 
 
 def _ids(text: str) -> list[str]:
@@ -271,7 +301,7 @@ def parse_mail(
     """Read ``raw`` (never raises). ``rcpt_tos``/``mail_from`` are the SMTP envelope."""
     problems: list[str] = []
     try:
-        msg: Message = email.message_from_bytes(raw, policy=policy.default)
+        msg: Message = email.message_from_bytes(raw, policy=policy.compat32)
     except Exception as exc:  # pragma: no cover - the parser is lenient
         problems.append(f"unparseable: {type(exc).__name__}")
         msg = EmailMessage()
@@ -282,7 +312,10 @@ def parse_mail(
     message_id = (
         ids[0] if ids else f"<sha256.{hashlib.sha256(raw).hexdigest()[:40]}@confsvc.invalid>"
     )
-    name, sender = parseaddr(_header(msg, "From", problems))
+    # The address is taken from the raw header (addresses are never encoded words), and
+    # only the display name is decoded: a decoded name cannot smuggle in another address.
+    raw_name, sender = parseaddr(_header(msg, "From", problems))
+    name = _decode_words(raw_name, "From", problems) if "=?" in raw_name else raw_name
     recipients = [r.lower() for r in rcpt_tos or []]
     for hname in ("Delivered-To", "X-Original-To", "To", "Cc"):
         try:
@@ -343,7 +376,7 @@ def parse_mail(
         message_id=message_id,
         sender=sender.lower(),
         sender_name=name,
-        subject=_header(msg, "Subject", problems)[:500],
+        subject=_header(msg, "Subject", problems, decode=True)[:500],
         recipients=recipients,
         references=refs,
         auto=_is_auto(msg, mail_from, problems),

@@ -55,10 +55,14 @@ class MailWorld:
         }
         await hub.append_system([NewEvent(type="q.asked", data=data)])
 
-    async def assign(self, qid: str, expert: str = EPI) -> dict[str, Any]:
+    async def assign(self, qid: str, expert: str = EPI, *, sent: bool = True) -> dict[str, Any]:
+        """Assign; with ``sent``, wait until the sender has recorded the mail as sent."""
         mod = await self.running.ws("moderator")
         ack = await mod.command("f.assign", question=qid, expert=expert, due=time.time() + 86400)
         await mod.close()
+        if sent:
+            hub = await self.hub()
+            await until(lambda: F.fu(hub.state).questions[qid].status == "sent", what="sent")
         return ack
 
     async def q(self, qid: str) -> F.WrittenQuestion:
@@ -356,7 +360,7 @@ async def test_permanent_smtp_failure_is_recorded_on_the_question(
         running = await confsvc_app(smtp_out=f"smtp+plain://127.0.0.1:{sink.port}")
         world = MailWorld(running, sink, 0)
         await world.ask("q-1")
-        await world.assign("q-1")
+        await world.assign("q-1", sent=False)
         await until(lambda: _state(world).parts["followup"].questions["q-1"].bounced is not None)
         q = await world.q("q-1")
         assert q.bounced is not None and q.bounced.startswith("550")
@@ -371,7 +375,7 @@ async def test_temporary_smtp_failure_is_retried_later(confsvc_app: Callable[...
         running = await confsvc_app(smtp_out=f"smtp+plain://127.0.0.1:{sink.port}")
         world = MailWorld(running, sink, 0)
         await world.ask("q-1")
-        await world.assign("q-1")
+        await world.assign("q-1", sent=False)
         outbox = Outbox(running.app[MAIL].hubs.store)
         r: dict[str, Any] = {}
         for _ in range(500):

@@ -162,3 +162,30 @@ def test_garbage_never_raises(raw: bytes) -> None:
 def test_mime_shaped_garbage_never_raises(lines: list[bytes]) -> None:
     mail = parse_mail(b"".join(lines))
     assert isinstance(mail.problems, list)
+
+
+def test_an_encoded_display_name_cannot_smuggle_in_another_sender() -> None:
+    raw = (
+        "From: =?utf-8?q?epidemiology=40weifang-health.example.org_=3Cepidemiology=40"
+        "weifang-health.example.org=3E?= <attacker@evil.example>\r\n"
+        f"To: {TO}\r\nSubject: =?gb2312?B?u9i4tKO6zsrM4g==?=\r\n\r\nhi\r\n"
+    ).encode()
+    mail = parse_mail(raw)
+    assert mail.sender == "attacker@evil.example"
+    assert "epidemiology@weifang-health.example.org" in mail.sender_name
+    assert mail.subject == "回复：问题"
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+def test_subjects_and_names_are_decoded(client: str) -> None:
+    build, answer = CLIENTS[client]
+    mail = parse_mail(build(to=TO, sender="a@b.org", in_reply_to="<a@b>", answer=answer))
+    expected = {
+        "chinese_gbk": ("回复：问题 q-1", "潍坊卫健委"),
+        "thunderbird_pl": ("Re: Pytanie do odpowiedzi pisemnej [q-1]", "Jan Kowalski"),
+        "gmail": ("Re: Question for a written answer [q-1]", "Epidemiology"),
+        "outlook": ("RE: Question for a written answer [q-1]", "Dr Li"),
+        "html_only": ("Re: Question", ""),
+    }
+    assert (mail.subject, mail.sender_name) == expected[client]
+    assert mail.problems == []
