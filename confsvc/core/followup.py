@@ -468,9 +468,15 @@ def due_reminders(state: ConferenceState, now: float) -> list[NewEvent]:
         if now > q.due:
             last = max((at for kind, at in q.reminders if at >= since and at > q.due), default=0.0)
             if last == 0.0 or now - last >= REMIND_OVERDUE_EVERY_S:
-                out.append(NewEvent(type="f.reminded", data={"question": q.id, "kind": "overdue"}))
+                out.append(
+                    NewEvent(
+                        type="f.reminded", data={"question": q.id, "kind": "overdue", "now": now}
+                    )
+                )
         elif q.due - now <= REMIND_BEFORE_S and not mine and q.due - since > REMIND_BEFORE_S:
-            out.append(NewEvent(type="f.reminded", data={"question": q.id, "kind": "before"}))
+            out.append(
+                NewEvent(type="f.reminded", data={"question": q.id, "kind": "before", "now": now})
+            )
     return out
 
 
@@ -482,7 +488,7 @@ def digest_due(state: ConferenceState, now: float) -> list[NewEvent]:
     counts = view_counts(state, now)
     if sum(counts[s] for s in (OPEN, ASSIGNED, SENT, ANSWERED, REVIEWED)) == 0:
         return []
-    return [NewEvent(type="f.digest_sent", data={"counts": counts})]
+    return [NewEvent(type="f.digest_sent", data={"counts": counts, "now": now})]
 
 
 # -- fold ----------------------------------------------------------------------
@@ -693,14 +699,20 @@ def _on_published(state: ConferenceState, event: Event) -> None:
     q.move(PUBLISHED, event.at)
 
 
+def _decided_at(event: Event) -> float:
+    """When a reminder or digest was decided (the ``now`` it was decided for)."""
+    value = event.data.get("now")
+    return float(value) if isinstance(value, (int, float)) else event.at
+
+
 def _on_reminded(state: ConferenceState, event: Event) -> None:
     q = _q(state, event)
     if q is not None:
-        q.reminders.append((str(event.data["kind"]), event.at))
+        q.reminders.append((str(event.data["kind"]), _decided_at(event)))
 
 
 def _on_digest(state: ConferenceState, event: Event) -> None:
-    fu(state).last_digest_at = event.at
+    fu(state).last_digest_at = _decided_at(event)
 
 
 # -- views ---------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -44,6 +45,11 @@ class MailService:
         clock: Callable[[], float] = time.time,
         base_url: str | None = None,
     ) -> None:
+        # Settings that ``confsvc serve`` has no flags for may come from the environment.
+        if cfg.organiser_email is None:
+            cfg.organiser_email = os.environ.get("CONFSVC_ORGANISER_EMAIL") or None
+        if cfg.imap is None:
+            cfg.imap = os.environ.get("CONFSVC_IMAP") or None
         self.hubs = hubs
         self.cfg = cfg
         self.clock = clock

@@ -389,3 +389,23 @@ async def test_temporary_smtp_failure_is_retried_later(confsvc_app: Callable[...
         assert q.bounced is None
     finally:
         await stop_sink(sink)
+
+
+async def test_overdue_reminder_and_digest_go_out(world: MailWorld) -> None:
+    await world.ask("q-1")
+    await world.assign("q-1")
+    service = world.running.app[MAIL]
+    events = await service.tick(now=time.time() + 2 * 86400)
+    assert [(e.type, e.data.get("kind")) for e in events] == [
+        ("f.reminded", "overdue"),
+        ("f.digest_sent", None),
+    ]
+    mails = await world.sink.wait_for(3)
+    by_rcpt = {tuple(m.rcpt_tos): m.msg for m in mails[1:]}
+    reminder = by_rcpt[(EPI_MAIL,)]
+    assert str(reminder["Reply-To"]) == world.reply_to("q-1")
+    assert "此问题的答复期限已过" in reminder.get_body(("plain",)).get_content()
+    digest = by_rcpt[("organiser@weifang-fao.example.org",)]
+    text = digest.get_body(("plain",)).get_content()
+    assert "q-1" in text and "/written?t=" in text
+    assert await service.tick(now=time.time() + 2 * 86400 + 60) == []  # not again so soon
