@@ -24,7 +24,12 @@ SAMPLE_AGENDA = (
     Path(__file__).resolve().parent.parent.parent / "agenda" / "weifang-olsztyn-2020.yaml"
 )
 
-COMMANDS: list[str] = ["confsvc.cli.mail_cmd", "confsvc.cli.questions_cmd", "confsvc.cli.report_cmd"]
+COMMANDS: list[str] = [
+    "confsvc.cli.mail_cmd",
+    "confsvc.cli.questions_cmd",
+    "confsvc.cli.report_cmd",
+    "confsvc.cli.media_cmd",
+]
 
 
 def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc.db") -> None:

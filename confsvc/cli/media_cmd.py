@@ -1,0 +1,128 @@
+"""``confsvc bot``, ``confsvc loadtest`` and ``confsvc demo --bots``: headless media clients."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from typing import Any
+
+from confsvc.config import Config
+
+
+def _ice_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ice-address",
+        action="append",
+        default=None,
+        help="local address the bot offers for ICE (repeat); default 127.0.0.1 for a "
+        "loopback server, else all",
+    )
+
+
+def _ice_for(url: str, given: list[str] | None) -> list[str]:
+    if given:
+        return given
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    return ["127.0.0.1"] if host in ("127.0.0.1", "localhost") else []
+
+
+def cmd_bot(args: argparse.Namespace) -> int:
+    from confsvc.core.errors import DomainError
+    from confsvc.media.bot import run_bot
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    try:
+        result = asyncio.run(
+            run_bot(args.link, args.seconds, _ice_for(args.link, args.ice_address))
+        )
+    except (DomainError, ConnectionError, OSError, TimeoutError) as exc:
+        print(f"confsvc bot: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        for site, c in result.get("sites", {}).items():
+            print(
+                f"{site:<10} video {c['video_frames']:>5}  audio {c['audio_frames']:>5}  "
+                f"keyframes {c['keyframes']:>3}  first frame {c['first_frame_ms']} ms"
+            )
+        if "sent" in result:
+            print(f"{result['site']}: sent {result['sent']}")
+        print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def cmd_loadtest(args: argparse.Namespace) -> int:
+    from confsvc.core.errors import DomainError
+    from confsvc.media.bot import run_loadtest
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    try:
+        result = asyncio.run(
+            run_loadtest(
+                args.link, args.participants, args.seconds, _ice_for(args.link, args.ice_address)
+            )
+        )
+    except (DomainError, ConnectionError, OSError, TimeoutError) as exc:
+        print(f"confsvc loadtest: {exc}", file=sys.stderr)
+        return 1
+    for i, row in enumerate(result["subscribers"]):
+        cells = "  ".join(
+            f"{s}: {v['video_fps']:>4} fps, {v['video_loss_pct']:>4} % lost" for s, v in row.items()
+        )
+        print(f"subscriber {i + 1:>3}  {cells}")
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+async def demo_bots(app: Any, cfg: Config, links: list[tuple[str, str]], args: Any) -> None:
+    """``confsvc demo --bots``: a site bot for each site link, stopped with the server."""
+    if not getattr(args, "bots", False):
+        return
+    from confsvc.media.bot import SiteBot, parse_link
+    from confsvc.media.setup import BOTS
+
+    log = logging.getLogger("confsvc.demo")
+    bots = app[BOTS]  # closed by the relay's cleanup, before the relay itself
+    for role, url in links:
+        if role.startswith("site:"):
+            bot = SiteBot(parse_link(url), ice_addresses=list(cfg.ice_addresses))
+            try:
+                await bot.start()
+            except Exception as exc:
+                log.warning("site bot %s did not start: %s", role, exc)
+                await bot.close()
+                continue
+            bots.append(bot)
+            log.info("site bot %s is publishing", role)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("bot", help="join with an invite link as a headless media client")
+    p.add_argument("--link", required=True, help="invite link: a site publishes, others watch")
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--json", action="store_true", help="print only the JSON result")
+    _ice_option(p)
+    p.set_defaults(func=cmd_bot)
+
+    p = sub.add_parser("loadtest", help="N subscriber bots: per-subscriber frame rates and loss")
+    p.add_argument("--link", required=True, help="a participant (or other viewer) invite link")
+    p.add_argument("--participants", type=int, default=10)
+    p.add_argument("--seconds", type=float, default=10.0)
+    _ice_option(p)
+    p.set_defaults(func=cmd_loadtest)
+
+    demo = sub.choices.get("demo")
+    if demo is not None:
+        demo.add_argument(
+            "--bots", action="store_true", help="start a publishing bot for every site"
+        )
+    from confsvc.cli import main
+
+    if demo_bots not in main.DEMO_HOOKS:
+        main.DEMO_HOOKS.append(demo_bots)

@@ -1,0 +1,309 @@
+"""Headless clients that join like a browser does, over the conference WebSocket.
+
+``SiteBot`` publishes the synthetic pattern and tone of ``pattern.py``; ``ViewerBot``
+subscribes to every site and counts what arrives, without decoding (it taps the encoded
+frames the same way the relay does). Used by ``confsvc bot``, ``confsvc loadtest``, the
+demo and the tests. Only the invite link is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from confsvc.core.errors import BadRequest
+from confsvc.media import aiortc_internals as internals
+from confsvc.media import pattern
+from confsvc.media.relay import codec_preferences, ice_configuration
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    base: str
+    token: str
+    conference: str
+    role: str
+    site: str | None
+
+    @property
+    def ws_url(self) -> str:
+        scheme = "wss" if self.base.startswith("https") else "ws"
+        return f"{scheme}{self.base[self.base.index(':') :]}/c/{self.conference}/ws"
+
+
+def parse_link(url: str) -> Link:
+    """``http://host:port/j/<token>``; the token's payload names conference, role and site."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.path.startswith("/j/"):
+        raise BadRequest(f"not an invite link: {url!r} (expected http://HOST/j/TOKEN)")
+    token = parts.path[3:]
+    try:
+        payload = token.split(".")[0]
+        body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        conference, role, site = str(body["c"]), str(body["r"]), body.get("s")
+    except (ValueError, KeyError, IndexError):
+        raise BadRequest("the invite link's token cannot be read") from None
+    return Link(f"{parts.scheme}://{parts.netloc}", token, conference, role, site)
+
+
+@dataclass
+class SiteCounts:
+    video_frames: int = 0
+    audio_frames: int = 0
+    keyframes: int = 0
+    first_frame_ms: float | None = None
+    video_bytes: int = 0
+    audio_bytes: int = 0
+    first_at: float | None = None
+    last_at: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "video_frames": self.video_frames,
+            "audio_frames": self.audio_frames,
+            "keyframes": self.keyframes,
+            "first_frame_ms": self.first_frame_ms,
+        }
+
+
+@dataclass
+class BotBase:
+    link: Link
+    ice_addresses: list[str] = field(default_factory=list)
+    session: aiohttp.ClientSession | None = None
+    ws: aiohttp.ClientWebSocketResponse | None = None
+    pc: RTCPeerConnection | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    state: str = "new"
+    started: float = 0.0
+    _reader: asyncio.Task[None] | None = None
+    _waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = field(default_factory=dict)
+
+    async def _open(self) -> None:
+        self.started = time.monotonic()
+        self.session = aiohttp.ClientSession()
+        self.ws = await self.session.ws_connect(
+            self.link.ws_url, heartbeat=20, timeout=aiohttp.ClientWSTimeout(ws_close=2.0)
+        )
+        await self.ws.send_json({"type": "hello", "token": self.link.token})
+        self._reader = asyncio.create_task(self._read())
+        await self.expect("welcome")
+        await self.ws.send_json({"type": "rtc.config"})
+        self.config = await self.expect("rtc.config")
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        async for msg in self.ws:
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                continue
+            data = json.loads(msg.data)
+            self.messages.append(data)
+            del self.messages[:-200]
+            kind = data.get("type")
+            if kind == "rtc.state":
+                self.state = data.get("state", self.state)
+            for fut in self._waiters.pop(kind, []):
+                if not fut.done():
+                    fut.set_result(data)
+            if kind == "error":
+                for waiters in self._waiters.values():
+                    for fut in waiters:
+                        if not fut.done():
+                            fut.set_exception(BadRequest(f"server: {data.get('message')}"))
+                self._waiters.clear()
+        for waiters in self._waiters.values():
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_exception(ConnectionError("the WebSocket closed"))
+
+    async def expect(self, kind: str, timeout: float = 15.0) -> dict[str, Any]:
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(kind, []).append(fut)
+        return await asyncio.wait_for(fut, timeout)
+
+    async def _negotiate(self, publish: bool, subscribe: list[str]) -> dict[str, Any]:
+        assert self.pc is not None and self.ws is not None
+        with internals.local_addresses(self.ice_addresses):
+            await self.pc.setLocalDescription(await self.pc.createOffer())
+        await self.ws.send_json(
+            {
+                "type": "rtc.offer",
+                "sdp": self.pc.localDescription.sdp,
+                "publish": publish,
+                "subscribe": subscribe,
+            }
+        )
+        connected = asyncio.ensure_future(self.expect("rtc.state"))
+        try:
+            answer = await self.expect("rtc.answer")
+            await self.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+            state = await connected
+        finally:
+            connected.cancel()
+        if state.get("state") != "connected":
+            raise ConnectionError(f"media connection {state.get('state')}: {state.get('reason')}")
+        return answer
+
+    async def close(self) -> None:
+        if self.pc is not None:
+            await self.pc.close()
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self.session is not None:
+            await self.session.close()
+
+
+class SiteBot(BotBase):
+    """Publishes a test pattern with the city's name and a tone."""
+
+    video: pattern.EncodedLoopTrack | None = None
+    audio: pattern.EncodedLoopTrack | None = None
+
+    async def start(self, *, kbps: int = 1000, noise: int = 0, lang: str = "en") -> None:
+        if self.link.role != "site" or not self.link.site:
+            raise BadRequest("a site bot needs a site link")
+        await self._open()
+        site = next((s for s in self.config["sites"] if s["id"] == self.link.site), None)
+        names = site["name"] if site else {}
+        city = names.get(lang) or names.get("en") or self.link.site
+        hz = 330.0 + 110.0 * [s["id"] for s in self.config["sites"]].index(self.link.site)
+        loop = asyncio.get_running_loop()
+        video, audio = await loop.run_in_executor(
+            None, lambda: (pattern.video_track(city, kbps, noise), pattern.audio_track(hz))
+        )
+        self.video, self.audio = video, audio
+        self.pc = RTCPeerConnection(ice_configuration(self.config.get("ice_servers", [])))
+        for track in (audio, video):
+            t = self.pc.addTransceiver(track, direction="sendonly")
+            t.setCodecPreferences(codec_preferences(track.kind))
+            if track.kind == "video":
+                internals.on_keyframe_request(t.sender, video.restart_loop)
+        await self._negotiate(True, [])
+
+
+class ViewerBot(BotBase):
+    """Subscribes to every site and counts encoded frames per site (no decoding)."""
+
+    counts: dict[str, SiteCounts]
+    receivers: dict[tuple[str, str], Any]
+
+    async def start(self, sites: list[str] | None = None) -> None:
+        await self._open()
+        wanted = sites if sites is not None else [s["id"] for s in self.config["sites"]]
+        self.counts = {s: SiteCounts() for s in wanted}
+        self.receivers = {}
+        self.pc = RTCPeerConnection(ice_configuration(self.config.get("ice_servers", [])))
+        for site in wanted:
+            for kind in ("audio", "video"):
+                t = self.pc.addTransceiver(kind, direction="recvonly")
+                t.setCodecPreferences(codec_preferences(kind))
+                internals.tap_receiver(t.receiver, self._counter(site, kind))
+                self.receivers[(site, kind)] = t.receiver
+        await self._negotiate(False, wanted)
+
+    def _counter(self, site: str, kind: str) -> Any:
+        c = self.counts[site]
+
+        def count(packet: Any, keyframe: bool) -> None:
+            now = time.monotonic()
+            size = packet.size
+            if kind == "video":
+                if c.first_frame_ms is None:
+                    c.first_frame_ms = round((now - self.started) * 1000, 1)
+                    c.first_at = now
+                c.video_frames += 1
+                c.video_bytes += size
+                c.keyframes += int(keyframe)
+                c.last_at = now
+            else:
+                c.audio_frames += 1
+                c.audio_bytes += size
+
+        return count
+
+    async def packets(self, site: str, kind: str) -> tuple[int, int]:
+        """(received, lost) RTP packets of one slot, from the receiver's RTCP statistics."""
+        received = lost = 0
+        for stat in (await self.receivers[(site, kind)].getStats()).values():
+            if stat.type == "inbound-rtp":
+                received += stat.packetsReceived
+                lost += max(0, stat.packetsLost)
+        return received, lost
+
+    def report(self) -> dict[str, Any]:
+        return {"sites": {site: c.as_dict() for site, c in self.counts.items()}}
+
+
+async def run_bot(url: str, seconds: float, ice_addresses: list[str]) -> dict[str, Any]:
+    """``confsvc bot``: publish (site link) or subscribe (any other link) for ``seconds``."""
+    link = parse_link(url)
+    bot: SiteBot | ViewerBot
+    if link.role == "site":
+        bot = SiteBot(link, ice_addresses=ice_addresses)
+        try:
+            await bot.start()
+            await asyncio.sleep(seconds)
+            assert bot.video is not None and bot.audio is not None
+            return {
+                "site": link.site,
+                "state": bot.state,
+                "sent": {"video_frames": bot.video.sent, "audio_frames": bot.audio.sent},
+            }
+        finally:
+            await bot.close()
+    bot = ViewerBot(link, ice_addresses=ice_addresses)
+    try:
+        await bot.start()
+        await asyncio.sleep(seconds)
+        return bot.report()
+    finally:
+        await bot.close()
+
+
+async def run_loadtest(
+    url: str, participants: int, seconds: float, ice_addresses: list[str], warmup: float = 2.0
+) -> dict[str, Any]:
+    """N viewer bots on one link set: per-subscriber frame rates and loss."""
+    link = parse_link(url)
+    bots = [ViewerBot(link, ice_addresses=ice_addresses) for _ in range(participants)]
+    try:
+        await asyncio.gather(*(b.start() for b in bots))
+        await asyncio.sleep(warmup)
+        before = [{s: (c.video_frames, c.audio_frames) for s, c in b.counts.items()} for b in bots]
+        rtp0 = [{s: await b.packets(s, "video") for s in b.counts} for b in bots]
+        t0 = time.monotonic()
+        await asyncio.sleep(seconds)
+        span = time.monotonic() - t0
+        rows = []
+        for i, b in enumerate(bots):
+            row: dict[str, Any] = {}
+            for s, c in b.counts.items():
+                v0, a0 = before[i][s]
+                got, lost = await b.packets(s, "video")
+                got, lost = got - rtp0[i][s][0], lost - rtp0[i][s][1]
+                row[s] = {
+                    "video_fps": round((c.video_frames - v0) / span, 1),
+                    "audio_fps": round((c.audio_frames - a0) / span, 1),
+                    "video_loss_pct": round(100 * lost / (got + lost), 2) if got + lost else 0.0,
+                }
+            rows.append(row)
+        return {"subscribers": rows, "seconds": round(span, 1)}
+    finally:
+        await asyncio.gather(*(b.close() for b in bots), return_exceptions=True)

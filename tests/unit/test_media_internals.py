@@ -1,0 +1,112 @@
+"""The aiortc private names confsvc.media relies on are still there and behave as assumed.
+
+If this fails after an aiortc upgrade, the relay cannot forward encoded frames: read
+MEDIA-NOTES.md and confsvc/media/aiortc_internals.py before changing anything.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import aioice.ice
+import aiortc
+import av
+import pytest
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import get_encoder
+from aiortc.rtcpeerconnection import RTCPeerConnection as PC
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+from confsvc.media import aiortc_internals as internals
+
+
+def test_aiortc_is_the_version_the_internals_were_checked_on() -> None:
+    assert aiortc.__version__ == internals.CHECKED_AIORTC
+    internals.check_version()
+
+
+def test_receiver_still_has_a_private_decoder_queue_and_thread() -> None:
+    src = inspect.getsource(RTCRtpReceiver)
+    assert "self.__decoder_queue: queue.Queue = queue.Queue()" in src
+    assert "self.__decoder_queue.put((codec, encoded_frame))" in src
+    assert "self.__decoder_queue.put(None)" in src
+    assert "async def _send_rtcp_pli(self, media_ssrc: int)" in src
+    assert "await self._send_rtcp_pli(packet.ssrc)" in src
+
+
+def test_track_event_still_fires_before_receive_starts_the_decoder() -> None:
+    src = inspect.getsource(PC.setRemoteDescription)
+    # The track event is emitted, then __connect() (which calls receive()) is scheduled.
+    assert src.index('self.emit("track"') < src.index("asyncio.ensure_future(self.__connect())")
+    connect = inspect.getsource(PC._RTCPeerConnection__connect)
+    assert "transceiver.receiver.receive(" in connect
+    receive = inspect.getsource(RTCRtpReceiver.receive)
+    assert "self.__decoder_queue" in receive and "threading.Thread" in receive
+
+
+def test_sender_packs_anything_that_is_not_a_frame_and_handles_pli_via_send_keyframe() -> None:
+    src = inspect.getsource(RTCRtpSender._next_encoded_frame)
+    assert "self.__encoder.pack(data)" in src
+    rtcp = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert "self._send_keyframe()" in rtcp
+
+
+def test_vp8_and_opus_pack_encoded_packets_without_encoding() -> None:
+    vp8 = get_encoder(RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96))
+    packet = av.Packet(b"\x10" + b"\x00" * 3000)
+    packet.pts = 3000
+    from fractions import Fraction
+
+    packet.time_base = Fraction(1, 90000)
+    payloads, ts = vp8.pack(packet)
+    assert ts == 3000 and len(payloads) >= 3
+    opus = get_encoder(
+        RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, payloadType=111, channels=2)
+    )
+    a = av.Packet(b"\x78" * 60)
+    a.pts, a.time_base = 960, Fraction(1, 48000)
+    assert opus.pack(a) == ([b"\x78" * 60], 960)
+
+
+def test_aioice_still_picks_host_addresses_through_get_host_addresses() -> None:
+    src = inspect.getsource(aioice.ice.Connection.gather_candidates)
+    assert "get_host_addresses(" in src
+
+
+async def test_tap_turns_jitter_frames_into_packets_and_lets_the_stop_sentinel_through() -> None:
+    pc = RTCPeerConnection()
+    t = pc.addTransceiver("video", direction="recvonly")
+    got: list[tuple[bytes, int, bool]] = []
+    internals.tap_receiver(t.receiver, lambda p, k: got.append((bytes(p), int(p.pts), k)))
+    tap = t.receiver._RTCRtpReceiver__decoder_queue
+    codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    tap.put((codec, internals.JitterFrame(data=b"\x10abc", timestamp=9000)))
+    tap.put((codec, internals.JitterFrame(data=b"\x11abc", timestamp=12000)))
+    assert got == [(b"\x10abc", 9000, True), (b"\x11abc", 12000, False)]
+    tap.put(None)
+    assert tap.get_nowait() is None
+    await pc.close()
+
+
+async def test_local_addresses_policy_offers_loopback_only() -> None:
+    pc = RTCPeerConnection()
+    pc.addTransceiver("audio", direction="recvonly")
+    with internals.local_addresses(["127.0.0.1"]):
+        await pc.setLocalDescription(await pc.createOffer())
+    cands = [x for x in pc.localDescription.sdp.splitlines() if x.startswith("a=candidate:")]
+    assert cands and all(x.split()[4] == "127.0.0.1" for x in cands)
+    await pc.close()
+
+
+def test_tap_refuses_a_receiver_whose_decoder_already_runs() -> None:
+    class Fake:
+        _RTCRtpReceiver__decoder_queue = None
+        _RTCRtpReceiver__decoder_thread = object()
+
+    with pytest.raises(internals.InternalsMoved):
+        internals.tap_receiver(Fake(), lambda p, k: None)  # type: ignore[arg-type]
+
+
+def test_vp8_keyframe_bit() -> None:
+    assert internals.is_vp8_keyframe(b"\x10\x02") and not internals.is_vp8_keyframe(b"\x11")
+    assert not internals.is_vp8_keyframe(b"")
