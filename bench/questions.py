@@ -74,68 +74,156 @@ def load_main(kind: str, base: str, n: int, pipe: Any) -> None:
     asyncio.run(load(kind, base, n, pipe))
 
 
-async def load(kind: str, base: str, n: int, pipe: Any) -> None:
-    import aiohttp
+ON_AIR = b'{"type":"q.live","on_air":{"id":"'
 
-    arrivals: dict[str, list[float]] = {}  # question -> [count, last arrival]
 
-    def note(text: str | bytes) -> None:
-        now = time.time()
-        msg = json.loads(text)
-        on_air = msg.get("on_air")
-        if on_air:
-            slot = arrivals.setdefault(on_air["id"], [0, 0.0])
+class Arrivals:
+    """question -> [clients that got it, last arrival]: what one load process saw."""
+
+    def __init__(self) -> None:
+        self.by_question: dict[str, list[float]] = {}
+
+    def scan(self, buf: bytearray, now: float) -> None:
+        """Note every complete on-air marker in ``buf``; drop what was read."""
+        pos = 0
+        while True:
+            at = buf.find(ON_AIR, pos)
+            if at < 0:
+                break
+            start = at + len(ON_AIR)
+            end = buf.find(b'"', start)
+            if end < 0:
+                pos = at
+                break
+            slot = self.by_question.setdefault(buf[start:end].decode(), [0, 0.0])
             slot[0] += 1
             slot[1] = max(slot[1], now)
+            pos = end
+        keep = max(pos, len(buf) - len(ON_AIR) - 16)
+        del buf[:keep]
 
-    ready = 0
-    sem = asyncio.Semaphore(64)
-    session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, force_close=True),
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
-    )
 
-    async def ws_client() -> None:
-        nonlocal ready
-        async with sem:
-            ws = await session.ws_connect(f"{base}/c/{CONFERENCE}/ws", max_msg_size=0)
-            await ws.send_str('{"type":"hello"}')
-            first = await ws.receive()
-            assert '"welcome"' in first.data[:40], first.data[:200]
-        ready += 1
-        async for msg in ws:
-            if msg.data.startswith('{"type":"q.live"'):
-                note(msg.data)
+class SseClient(asyncio.Protocol):
+    """A public-page reader that only looks for the on-air marker in the byte stream
+    (cheap, so the load generator measures the server, not itself)."""
 
-    async def sse_reader() -> None:
-        nonlocal ready
-        async with sem:
-            resp = await session.get(f"{base}/c/{CONFERENCE}/live/events")
-            resp.content._high_water = 1 << 20  # the welcome line is a few kB
-            while not (await resp.content.readline()).startswith(b"data: "):
-                pass
-        ready += 1
-        async for line in resp.content:
-            if line.startswith(b'data: {"type":"q.live"'):
-                note(line[6:])
+    def __init__(self, request: bytes, arrivals: Arrivals, ready: asyncio.Future[None]) -> None:
+        self.request, self.arrivals, self.ready = request, arrivals, ready
+        self.buf = bytearray()
 
-    client = ws_client if kind == "ws" else sse_reader
-    tasks = [asyncio.create_task(client()) for _ in range(n)]
-    loop = asyncio.get_running_loop()
-    while ready < n:
-        failed = [t for t in tasks if t.done() and t.exception() is not None]
-        if failed:
-            pipe.send(("failed", repr(failed[0].exception())))
+    def connection_made(self, transport: Any) -> None:
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        if not self.ready.done():
+            if b'"type":"welcome"' in data:
+                self.ready.set_result(None)
             return
-        await asyncio.sleep(0.05)
-    pipe.send(("ready", ready))
+        self.buf += data
+        self.arrivals.scan(self.buf, now)
+
+
+class WsClient(asyncio.Protocol):
+    """A public WebSocket client: handshake, hello, then frames (answers pings)."""
+
+    def __init__(self, request: bytes, arrivals: Arrivals, ready: asyncio.Future[None]) -> None:
+        self.request, self.arrivals, self.ready = request, arrivals, ready
+        self.buf = bytearray()
+        self.upgraded = False
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        transport.write(self.request)
+
+    def send(self, opcode: int, payload: bytes) -> None:
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        assert len(payload) < 126
+        self.transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        self.buf += data
+        if not self.upgraded:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            assert self.buf.startswith(b"HTTP/1.1 101"), bytes(self.buf[:100])
+            del self.buf[: end + 4]
+            self.upgraded = True
+            self.send(1, b'{"type":"hello"}')
+        buf = self.buf
+        while len(buf) >= 2:
+            opcode, length, off = buf[0] & 0x0F, buf[1] & 0x7F, 2
+            if length == 126:
+                if len(buf) < 4:
+                    return
+                length, off = int.from_bytes(buf[2:4], "big"), 4
+            elif length == 127:
+                if len(buf) < 10:
+                    return
+                length, off = int.from_bytes(buf[2:10], "big"), 10
+            if len(buf) < off + length:
+                return
+            if opcode == 1:
+                if buf.startswith(ON_AIR, off):
+                    end = buf.find(b'"', off + len(ON_AIR))
+                    slot = self.arrivals.by_question.setdefault(
+                        buf[off + len(ON_AIR) : end].decode(), [0, 0.0]
+                    )
+                    slot[0] += 1
+                    slot[1] = max(slot[1], now)
+                elif not self.ready.done() and buf.startswith(b'{"type":"welcome"', off):
+                    self.ready.set_result(None)
+            elif opcode == 9:
+                self.send(10, bytes(buf[off : off + length]))
+            del buf[: off + length]
+
+
+async def load(kind: str, base: str, n: int, pipe: Any) -> None:
+    import base64
+
+    host, port = base.removeprefix("http://").split(":")
+    arrivals = Arrivals()
+    loop = asyncio.get_running_loop()
+    sem = asyncio.Semaphore(64)
+    transports: list[Any] = []
+    if kind == "ws":
+        key = base64.b64encode(os.urandom(16)).decode()
+        request = (
+            f"GET /c/{CONFERENCE}/ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+        factory: Any = WsClient
+    else:
+        request = (
+            f"GET /c/{CONFERENCE}/live/events HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            "Accept: text/event-stream\r\n\r\n"
+        ).encode()
+        factory = SseClient
+
+    async def connect() -> None:
+        async with sem:
+            ready: asyncio.Future[None] = loop.create_future()
+            transport, _ = await loop.create_connection(
+                lambda: factory(request, arrivals, ready), host, int(port)
+            )
+            transports.append(transport)
+            await asyncio.wait_for(ready, 60)
+
+    results = await asyncio.gather(*(connect() for _ in range(n)), return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        pipe.send(("failed", f"{len(failed)} of {n} failed: {failed[0]!r}"))
+        return
+    pipe.send(("ready", n))
     await loop.run_in_executor(None, pipe.recv)  # "stop"
-    alive = sum(1 for t in tasks if not t.done())
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await session.close()
-    pipe.send(("result", arrivals, alive))
+    alive = sum(1 for t in transports if not t.is_closing())
+    for t in transports:
+        t.close()
+    pipe.send(("result", arrivals.by_question, alive))
 
 
 # -- the moderator -------------------------------------------------------------------

@@ -23,14 +23,14 @@ from confsvc.http.i18n import render
 from confsvc.http.keys import HUBS, ROLE_PAGES
 from confsvc.http.pages import page_context
 from confsvc.questions.export import export_csv, export_json
-from confsvc.questions.sse import READERS, close_readers, live_events
+from confsvc.questions.sse import FANOUT, Fanout, close_readers, live_events
 from confsvc.service import Hub
 
 MAX_UPLOAD = 4 * 1024 * 1024
 
 
 def setup(app: web.Application) -> None:
-    app[READERS] = set()
+    app[FANOUT] = Fanout()
     app.on_shutdown.append(close_readers)
     app[ROLE_PAGES][Role.MODERATOR] = moderator_page
     app.router.add_get("/c/{conference}/live/events", live_events, name="live_events")

@@ -1,9 +1,12 @@
 """Server-Sent Events for the public live page: each reader is a hub listener.
 
-A reader is the public principal with a bounded queue and its own writer (the handler
-coroutine), so a slow reader never slows the others; one that falls too far behind is
-dropped and its browser reconnects (EventSource does that by itself) to a fresh
-snapshot. Not for anything private: readers are always ``PUBLIC``.
+Thousands of readers get the same few messages, so delivery is cheap by design: the hub
+calls ``deliver`` (which never blocks) on each reader; the reader keeps the text, and
+once per turn of the event loop every reader with something pending gets one write
+straight to its socket (one system call for all it got from one command). A reader
+whose socket stops draining (more than ``MAX_BUFFER`` unsent) is dropped; its browser's
+EventSource reconnects to a fresh snapshot. Readers are always ``PUBLIC``: nothing
+private is ever addressed to them.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from aiohttp import web
 
@@ -22,43 +26,95 @@ from confsvc.service import dumps
 
 log = logging.getLogger(__name__)
 
-QUEUE_LIMIT = 256
 KEEPALIVE_S = 15.0
-READERS: web.AppKey[set[SseReader]] = web.AppKey("questions_sse_readers")
-
-
-class SseReader:
-    """One public page's event stream: ``deliver`` never blocks."""
-
-    def __init__(self, conference: str) -> None:
-        self.principal: Principal = PUBLIC
-        self.conference = conference
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_LIMIT)
-        self.closed = False
-
-    def __repr__(self) -> str:
-        return f"SseReader({self.conference}, {id(self):x})"
-
-    def deliver(self, text: str) -> None:
-        if self.closed:
-            return
-        try:
-            self.queue.put_nowait(text)
-        except asyncio.QueueFull:
-            log.info("%r: too slow, dropping it", self)
-            self.close()
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.queue = asyncio.Queue(1)
-        self.queue.put_nowait(None)
+MAX_BUFFER = 512 * 1024
 
 
 def frame(text: str) -> bytes:
     # JSON from dumps() has no raw newlines, so one data line per message.
     return b"data: " + text.encode("utf-8") + b"\n\n"
+
+
+class Fanout:
+    """The app's SSE readers, and the one flush per loop turn that writes to them."""
+
+    def __init__(self) -> None:
+        self.readers: set[SseReader] = set()
+        self._dirty: list[SseReader] = []
+        self._last: tuple[str, bytes] = ("", b"")
+
+    def frame(self, text: str) -> bytes:
+        # The hub hands every reader the same string: encode it once.
+        if self._last[0] is not text:
+            self._last = (text, frame(text))
+        return self._last[1]
+
+    def mark(self, reader: SseReader) -> None:
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._dirty.append(reader)
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for reader in dirty:
+            reader.flush()
+
+    def close_all(self) -> None:
+        for reader in list(self.readers):
+            reader.close()
+
+
+FANOUT: web.AppKey[Fanout] = web.AppKey("questions_sse_fanout")
+
+
+class SseReader:
+    """One public page's event stream."""
+
+    def __init__(self, conference: str, fanout: Fanout, transport: Any, chunked: bool) -> None:
+        self.principal: Principal = PUBLIC
+        self.conference = conference
+        self.fanout = fanout
+        self.transport = transport
+        self.chunked = chunked
+        self.pending: list[bytes] = []
+        self.closed = False
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def __repr__(self) -> str:
+        return f"SseReader({self.conference}, {id(self):x})"
+
+    def deliver(self, text: str) -> None:
+        self.send(self.fanout.frame(text))
+
+    def send(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if not self.pending:
+            self.fanout.mark(self)
+        self.pending.append(data)
+
+    def flush(self) -> None:
+        if self.closed or not self.pending:
+            return
+        data = b"".join(self.pending)
+        self.pending.clear()
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            self.close()
+            return
+        if transport.get_write_buffer_size() > MAX_BUFFER:
+            log.info("%r: too slow, dropping it", self)
+            self.close()
+            return
+        if self.chunked:
+            data = b"%x\r\n%b\r\n" % (len(data), data)
+        transport.write(data)
+
+    def close(self) -> None:
+        self.closed = True
+        self.pending.clear()
+        if not self.done.done():
+            self.done.set_result(None)
 
 
 async def live_events(request: web.Request) -> web.StreamResponse:
@@ -74,38 +130,29 @@ async def live_events(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",
         }
     )
+    chunked = request.version >= (1, 1)
+    if chunked:
+        resp.enable_chunked_encoding()
     await resp.prepare(request)
-    reader = SseReader(hub.id)
-    readers = request.app[READERS]
-    welcome = {"type": "welcome", "conference": hub.id, "seq": hub.state.seq}
+    fanout = request.app[FANOUT]
+    welcome: dict[str, Any] = {"type": "welcome", "conference": hub.id, "seq": hub.state.seq}
     welcome["views"] = hub.snapshot(PUBLIC)
+    # The first write goes through aiohttp (it sends the headers); the rest go straight
+    # to the socket, framed as chunks the same way.
+    await resp.write(b"retry: 2000\n" + frame(dumps(welcome)))
+    reader = SseReader(hub.id, fanout, request.transport, chunked)
     hub.listeners.add(reader)
-    readers.add(reader)
+    fanout.readers.add(reader)
     try:
-        await resp.write(b"retry: 2000\n" + frame(dumps(welcome)))
-        while True:
+        while not reader.closed:
             try:
-                text = await asyncio.wait_for(reader.queue.get(), KEEPALIVE_S)
+                await asyncio.wait_for(asyncio.shield(reader.done), KEEPALIVE_S)
             except TimeoutError:
-                await resp.write(b": keepalive\n\n")
-                continue
-            if text is None:
-                break
-            chunk = [frame(text)]
-            while not reader.queue.empty():  # write what piled up in one go
-                more = reader.queue.get_nowait()
-                if more is None:
-                    reader.closed = True
-                    break
-                chunk.append(frame(more))
-            await resp.write(b"".join(chunk))
-            if reader.closed:
-                break
-    except (ConnectionError, RuntimeError) as exc:
-        log.debug("%r: reader went away: %s", reader, exc)
+                reader.send(b": keepalive\n\n")
     finally:
         hub.listeners.discard(reader)
-        readers.discard(reader)
+        fanout.readers.discard(reader)
+        reader.close()
     with contextlib.suppress(ConnectionError, RuntimeError):
         await resp.write_eof()
     return resp
@@ -113,6 +160,4 @@ async def live_events(request: web.Request) -> web.StreamResponse:
 
 async def close_readers(app: web.Application) -> None:
     """On shutdown: end every stream, so the server need not wait for them."""
-    readers: set[SseReader] = app[READERS]
-    for reader in list(readers):
-        reader.close()
+    app[FANOUT].close_all()
