@@ -3,6 +3,7 @@ publishes, and the public live page shows the answer (live, without reloading)."
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ from confsvc.core.events import NewEvent
 from confsvc.mail.addresses import reply_address
 from tests.conftest import SECRET, artifact
 from tests.fixtures.mail.clients import CLIENTS
-from tests.fixtures.mail.smtp import free_port, start_sink, stop_sink
+from tests.fixtures.mail.smtp import free_port, start_sink, stop_sink, until
 
 pytestmark = pytest.mark.browser
 
@@ -61,6 +62,14 @@ async def test_assign_reply_by_smtp_publish_shows_on_public_page(
         await mod.click('[data-assign="q-1"]')
         [out] = await sink.wait_for(1)
         await mod.wait_for_selector('tr[data-q="q-1"] .badge[data-status="sent"]', timeout=10_000)
+        await mod.fill('[data-due-edit="q-1"]', "2030-01-15")
+        await until(
+            lambda: (
+                hub.state.parts["followup"].questions["q-1"].due
+                == dt.datetime(2030, 1, 15, 18, 0).timestamp()
+            ),
+            what="the new due date",
+        )
 
         await public.goto(f"{running.base_url}/c/{running.conference}/live?lang=en")
         await public.wait_for_selector("[data-written-empty]:not([hidden])", timeout=10_000)

@@ -72,6 +72,15 @@ function row(q) {
   });
   const expertCell = el("td", {}, canAssign ? pick : expertName(q.expert), canAssign ? assign : null);
   const due = el("td", {}, q.due ? new Date(q.due * 1000).toLocaleDateString(boot.lang) : "—");
+  if (q.due && (q.status === "assigned" || q.status === "sent")) {
+    const d = new Date(q.due * 1000);
+    const pad = (n) => String(n).padStart(2, "0");
+    const change = el("input", { type: "date", "data-due-edit": q.id, value: `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}` });
+    change.addEventListener("change", () => {
+      if (change.value) run("f.set_due", { question: q.id, due: new Date(change.value + "T18:00:00").getTime() / 1000 });
+    });
+    due.replaceChildren(change);
+  }
   // answer: replies (originals), the editable answer, publish
   const ans = el("td", { class: "answer" });
   if (!q.replies.length) ans.append(el("span", { class: "muted" }, t.none));
