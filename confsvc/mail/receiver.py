@@ -17,6 +17,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from confsvc.mail.ingest import Ingest
 
 log = logging.getLogger(__name__)
+# aiosmtpd logs every SMTP command at INFO (signed reply addresses included): keep quiet.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 class ReplyHandler:
