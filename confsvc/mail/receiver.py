@@ -21,6 +21,18 @@ log = logging.getLogger(__name__)
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
+class ReplySMTP(SMTP):
+    """aiosmtpd's SMTP with a size refusal that says what the limit is."""
+
+    async def push(self, status: Any) -> None:
+        if isinstance(status, str) and status.startswith("552 ") and self.data_size_limit:
+            status = (
+                f"552 5.3.4 Message too big: replies to confsvc may be at most "
+                f"{self.data_size_limit} bytes; please send large files as links"
+            )
+        await super().push(status)
+
+
 class ReplyHandler:
     def __init__(self, ingest: Ingest, domain: str) -> None:
         self.ingest = ingest
@@ -56,7 +68,7 @@ async def start_receiver(
     handler = ReplyHandler(ingest, domain)
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: SMTP(
+        lambda: ReplySMTP(
             handler,
             hostname=domain,
             data_size_limit=max_bytes,

@@ -319,6 +319,7 @@ async def test_huge_mail_is_refused_with_552(confsvc_app: Callable[..., Any], si
             port=port,
         )
     assert info.value.code == 552
+    assert "at most 50000 bytes" in info.value.message
     hub = await running.hub()
     assert F.fu(hub.state).quarantine == []
 
