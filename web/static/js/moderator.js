@@ -126,7 +126,11 @@ function renderForm(q) {
     }
     if (ok) { state.open = null; render(); }
   });
-  form.addEventListener("keydown", (ev) => { if (ev.key === "Escape") { state.open = null; render(); } });
+  form.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") { state.open = null; render(); }
+    // Enter on a select saves too, so "o Enter" puts the question on air from the keyboard.
+    else if (ev.key === "Enter" && ev.target.tagName === "SELECT") { ev.preventDefault(); form.requestSubmit(); }
+  });
   return form;
 }
 
