@@ -9,9 +9,9 @@ problem, and the socket stays open.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
+import struct
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,7 +27,7 @@ from confsvc.service import Hub, dumps
 
 log = logging.getLogger(__name__)
 
-QUEUE_LIMIT = 512
+WRITE_BUFFER_LIMIT = 1024 * 1024  # bytes waiting for a client before it is dropped
 HELLO_TIMEOUT_S = 10.0
 
 
@@ -47,18 +47,57 @@ class TokenBucket:
         return False
 
 
-class Connection:
-    """One WebSocket: its principal, its hub and its outgoing queue."""
+def text_frame(text: str) -> bytes:
+    """One unmasked, uncompressed WebSocket text frame (RFC 6455 section 5.2).
 
-    def __init__(self, ws: web.WebSocketResponse, hub: Hub, principal: Principal) -> None:
+    Server frames are the same bytes for every client, so a broadcast builds each frame
+    once and writes it to every socket (see ``Connection.deliver``).
+    """
+    data = text.encode("utf-8")
+    n = len(data)
+    if n < 126:
+        header = struct.pack("!BB", 0x81, n)
+    elif n < 65536:
+        header = struct.pack("!BBH", 0x81, 126, n)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, n)
+    return header + data
+
+
+class _FrameCache:
+    """The frame of the text being broadcast: a hub hands the same str to every listener."""
+
+    text: str | None = None
+    frame: bytes = b""
+
+    def get(self, text: str) -> bytes:
+        if text is not self.text:
+            self.text, self.frame = text, text_frame(text)
+        return self.frame
+
+
+_frames = _FrameCache()
+
+
+class Connection:
+    """One WebSocket: its principal, its hub, and writes that never wait.
+
+    ``deliver`` writes the frame straight to the socket's transport: no task and no
+    queue per connection, so a broadcast to thousands costs one ``write`` each. A client
+    that stops reading lets its transport buffer grow; past ``WRITE_BUFFER_LIMIT`` it is
+    closed with a reason, so one slow browser never holds the room back.
+    """
+
+    def __init__(
+        self, ws: web.WebSocketResponse, hub: Hub, principal: Principal, transport: Any
+    ) -> None:
         self.ws = ws
         self.hub = hub
         self.principal = principal
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_LIMIT)
+        self.transport = transport
         self.closed = False
         self.state: dict[str, Any] = {}  # per-feature data (e.g. the media peer)
         self._closer: asyncio.Future[Any] | None = None
-        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{id(self)}")
 
     def __repr__(self) -> str:
         return f"Connection({self.hub.id}, {self.principal.actor})"
@@ -66,37 +105,24 @@ class Connection:
     def deliver(self, text: str) -> None:
         if self.closed:
             return
-        try:
-            self.queue.put_nowait(text)
-        except asyncio.QueueFull:
+        transport = self.transport
+        if transport is None or transport.is_closing() or self.ws.closed:
+            self.closed = True
+            return
+        if transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
             log.warning("%r: too slow, closing", self)
             self.closed = True
-            self.queue = asyncio.Queue(1)
-            self.queue.put_nowait(None)
             self._closer = asyncio.ensure_future(
                 self.ws.close(code=1008, message=b"too slow: messages piled up")
             )
+            return
+        transport.write(_frames.get(text))
 
     def send(self, payload: dict[str, Any]) -> None:
         self.deliver(dumps(payload))
 
-    async def _write_loop(self) -> None:
-        try:
-            while True:
-                text = await self.queue.get()
-                if text is None or self.ws.closed:
-                    return
-                await self.ws.send_str(text)
-        except (ConnectionError, RuntimeError) as exc:
-            log.debug("%r: writer stopped: %s", self, exc)
-
     async def close(self) -> None:
         self.closed = True
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(None)
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
 
 
 def origin_allowed(request: web.Request) -> bool:
@@ -148,7 +174,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await ws.send_str(dumps(_error(None, refused)))
         await ws.close(code=1008, message=b"too many connections for this link")
         return ws
-    conn = Connection(ws, hub, principal)
+    conn = Connection(ws, hub, principal, request.transport)
     conn.send(
         {
             "type": "welcome",
