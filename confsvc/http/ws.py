@@ -79,11 +79,35 @@ class _FrameCache:
 _frames = _FrameCache()
 
 
+class _Flusher:
+    """Writes what each connection got during one turn of the event loop in one system
+    call: an on-air change (question, floor, run of show) is three frames but one write."""
+
+    def __init__(self) -> None:
+        self.due: list[Connection] = []
+        self.scheduled = False
+
+    def mark(self, conn: Connection) -> None:
+        self.due.append(conn)
+        if not self.scheduled:
+            self.scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        due, self.due, self.scheduled = self.due, [], False
+        for conn in due:
+            conn.flush()
+
+
+_flusher = _Flusher()
+
+
 class Connection:
     """One WebSocket: its principal, its hub, and writes that never wait.
 
-    ``deliver`` writes the frame straight to the socket's transport: no task and no
-    queue per connection, so a broadcast to thousands costs one ``write`` each. A client
+    ``deliver`` queues the frame; once per turn of the event loop everything queued goes
+    to the socket's transport in one ``write``: no task per connection, so a broadcast
+    to thousands costs one write each. A client
     that stops reading lets its transport buffer grow; past ``WRITE_BUFFER_LIMIT`` it is
     closed with a reason, so one slow browser never holds the room back.
     """
@@ -98,6 +122,7 @@ class Connection:
         self.closed = False
         self.state: dict[str, Any] = {}  # per-feature data (e.g. the media peer)
         self._closer: asyncio.Future[Any] | None = None
+        self._pending: list[bytes] = []
 
     def __repr__(self) -> str:
         return f"Connection({self.hub.id}, {self.principal.actor})"
@@ -116,7 +141,15 @@ class Connection:
                 self.ws.close(code=1008, message=b"too slow: messages piled up")
             )
             return
-        transport.write(_frames.get(text))
+        if not self._pending:
+            _flusher.mark(self)
+        self._pending.append(_frames.get(text))
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if self.closed or not pending or self.transport is None or self.transport.is_closing():
+            return
+        self.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def send(self, payload: dict[str, Any]) -> None:
         self.deliver(dumps(payload))
