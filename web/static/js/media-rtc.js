@@ -1,0 +1,219 @@
+// One WebRTC connection to the confsvc relay, signalled over the page's conference
+// WebSocket (rtc.config, rtc.offer -> rtc.answer, rtc.state, rtc.leave; docs/media.md).
+// Publishing (a site) sends one audio and one video track; subscribing receives an audio
+// and a video slot per site. Reconnects by itself after a network drop.
+
+const CODECS = { audio: ["audio/opus"], video: ["video/VP8", "video/rtx"] };
+
+function preferCodecs(transceiver, kind) {
+  if (!transceiver.setCodecPreferences || !RTCRtpReceiver.getCapabilities) return;
+  const caps = RTCRtpReceiver.getCapabilities(kind);
+  if (!caps) return;
+  const want = CODECS[kind].map((m) => m.toLowerCase());
+  const codecs = caps.codecs.filter((c) => want.includes(c.mimeType.toLowerCase()));
+  if (codecs.length) transceiver.setCodecPreferences(codecs);
+}
+
+function waitForIce(pc, ms) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(timer); pc.removeEventListener("icegatheringstatechange", check); resolve(); };
+    const check = () => { if (pc.iceGatheringState === "complete") done(); };
+    const timer = setTimeout(done, ms);
+    pc.addEventListener("icegatheringstatechange", check);
+  });
+}
+
+export class MediaSession {
+  // opts: { conn, publish: bool, stream: () => MediaStream|null, subscribe: bool,
+  //         maxKbps, onTrack(site, kind, track), onState(state, reason), onSites(live) }
+  constructor(opts) {
+    this.opts = opts;
+    this.conn = opts.conn;
+    this.pc = null;
+    this.slots = {};
+    this.state = "idle";
+    this.wanted = false;
+    this.retry = 1000;
+    this.timer = null;
+    this.firstFrameMs = {};
+    this.startedAt = 0;
+    this.waiters = new Map();
+    this.conn.on("rtc.config", (m) => this._resolve("rtc.config", m));
+    this.conn.on("rtc.answer", (m) => this._resolve("rtc.answer", m));
+    this.conn.on("rtc.state", (m) => this._onServerState(m));
+    this.conn.on("rtc.sites", (m) => this.opts.onSites && this.opts.onSites(m.live));
+    this.conn.on("error", (m) => {
+      if (String(m.id || "").startsWith("rtc-")) this._reject(m);
+    });
+    // A new WebSocket means the server freed our peer: start again.
+    this.conn.on("welcome", () => { if (this.wanted) this._restart(200); });
+  }
+
+  _resolve(type, msg) {
+    const w = this.waiters.get(type);
+    if (w) { this.waiters.delete(type); w.resolve(msg); }
+  }
+
+  _reject(err) {
+    for (const w of this.waiters.values()) w.reject(err);
+    this.waiters.clear();
+  }
+
+  _wait(type, ms = 10000) {
+    return new Promise((resolve, reject) => {
+      this.waiters.set(type, { resolve, reject });
+      setTimeout(() => reject({ code: "timeout", message: `no ${type} from the server` }), ms);
+    });
+  }
+
+  _setState(state, reason) {
+    this.state = state;
+    if (this.opts.onState) this.opts.onState(state, reason || "");
+  }
+
+  async start() {
+    this.wanted = true;
+    if (!this.conn.connected) return;  // "welcome" will start us
+    await this._connect();
+  }
+
+  async _connect() {
+    this._close();
+    this._setState("negotiating");
+    this.startedAt = performance.now();
+    try {
+      this.conn.send({ type: "rtc.config", id: "rtc-config" });
+      const config = await this._wait("rtc.config");
+      const sites = config.sites.map((s) => s.id);
+      const pc = new RTCPeerConnection({ iceServers: config.ice_servers || [], bundlePolicy: "max-bundle" });
+      this.pc = pc;
+      let senders = [];
+      if (this.opts.publish) {
+        const stream = this.opts.stream();
+        if (!stream) throw { code: "no_media", message: "no camera or microphone" };
+        for (const kind of ["audio", "video"]) {
+          const track = stream.getTracks().find((t) => t.kind === kind);
+          if (!track) continue;
+          const t = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+          preferCodecs(t, kind);
+          senders.push(t.sender);
+        }
+      }
+      const subscribe = this.opts.subscribe ? sites : [];
+      for (const site of subscribe) {
+        for (const kind of ["audio", "video"]) preferCodecs(pc.addTransceiver(kind, { direction: "recvonly" }), kind);
+      }
+      pc.ontrack = (ev) => {
+        const slot = this.slots[ev.transceiver.mid];
+        if (slot && this.opts.onTrack) this.opts.onTrack(slot.site, slot.kind, ev.track);
+      };
+      pc.onconnectionstatechange = () => this._onPcState();
+      await pc.setLocalDescription(await pc.createOffer());
+      await waitForIce(pc, 3000);  // the relay does not trickle: send every candidate at once
+      this.conn.send({ type: "rtc.offer", id: "rtc-offer", sdp: pc.localDescription.sdp, publish: !!this.opts.publish, subscribe });
+      const answer = await this._wait("rtc.answer");
+      if (pc !== this.pc) return;
+      this.slots = answer.slots || {};
+      if (this.opts.onSites) this.opts.onSites(answer.live || []);
+      await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+      for (const sender of senders) {
+        if (sender.track && sender.track.kind === "video") await this._capBitrate(sender, config.max_video_kbps);
+      }
+      this._setState("connecting");
+    } catch (err) {
+      this._setState("failed", err && err.message ? err.message : String(err));
+      this._restart();
+    }
+  }
+
+  async _capBitrate(sender, kbps) {
+    const cap = this.opts.maxKbps || kbps;
+    if (!cap || !sender.getParameters) return;
+    const params = sender.getParameters();
+    if (!params.encodings || !params.encodings.length) params.encodings = [{}];
+    params.encodings[0].maxBitrate = cap * 1000;
+    try { await sender.setParameters(params); this.bitrateCapKbps = cap; } catch (err) { console.warn("maxBitrate", err); }
+  }
+
+  _onPcState() {
+    const pc = this.pc;
+    if (!pc) return;
+    const s = pc.connectionState;
+    if (s === "connected") { this.retry = 1000; this._setState("connected"); }
+    else if (s === "failed") { this._setState("failed", "the media connection failed"); this._restart(); }
+    else if (s === "disconnected") {
+      this._setState("reconnecting", "the network dropped");
+      // Give ICE a moment to recover by itself before starting over.
+      setTimeout(() => { if (this.pc === pc && pc.connectionState !== "connected") this._restart(0); }, 3000);
+    }
+  }
+
+  _onServerState(msg) {
+    if (msg.state === "failed" || (msg.state === "closed" && msg.reason !== "left")) {
+      this._setState("failed", msg.reason);
+      this._restart();
+    }
+  }
+
+  _restart(delay) {
+    if (!this.wanted) return;
+    clearTimeout(this.timer);
+    const wait = delay != null ? delay : this.retry;
+    this.retry = Math.min(this.retry * 2, 15000);
+    this.timer = setTimeout(() => { if (this.wanted && this.conn.connected) this._connect(); }, wait);
+  }
+
+  _close() {
+    if (this.pc) {
+      this.pc.ontrack = null;
+      this.pc.onconnectionstatechange = null;
+      this.pc.close();
+      this.pc = null;
+    }
+  }
+
+  stop() {
+    this.wanted = false;
+    clearTimeout(this.timer);
+    this._close();
+    this.conn.send({ type: "rtc.leave" });
+    this._setState("idle");
+  }
+
+  // Per site: frames decoded, bytes received per kind, packets lost, and a quality word.
+  async sample() {
+    const out = {};
+    if (!this.pc) return out;
+    const byMid = this.slots;
+    const stats = await this.pc.getStats();
+    stats.forEach((s) => {
+      if (s.type !== "inbound-rtp" || s.mid == null) return;
+      const slot = byMid[s.mid];
+      if (!slot) return;
+      const o = out[slot.site] || (out[slot.site] = { framesDecoded: 0, videoBytes: 0, audioBytes: 0, packetsLost: 0, packetsReceived: 0, fps: 0 });
+      if (slot.kind === "video") {
+        o.framesDecoded = s.framesDecoded || 0;
+        o.videoBytes = s.bytesReceived || 0;
+        o.fps = s.framesPerSecond || 0;
+      } else {
+        o.audioBytes = s.bytesReceived || 0;
+      }
+      o.packetsLost += s.packetsLost || 0;
+      o.packetsReceived += s.packetsReceived || 0;
+    });
+    return out;
+  }
+}
+
+export function quality(prev, cur) {
+  // "good" / "fair" / "poor" / "none", from loss since the last sample and frame rate.
+  if (!cur || (!cur.videoBytes && !cur.audioBytes)) return "none";
+  const lost = cur.packetsLost - (prev ? prev.packetsLost : 0);
+  const got = cur.packetsReceived - (prev ? prev.packetsReceived : 0);
+  const loss = got + lost > 0 ? lost / (got + lost) : 0;
+  if (got === 0) return "none";
+  if (loss > 0.05 || (cur.fps && cur.fps < 10)) return "poor";
+  if (loss > 0.01 || (cur.fps && cur.fps < 20)) return "fair";
+  return "good";
+}

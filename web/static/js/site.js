@@ -1,0 +1,140 @@
+// The site page: camera and microphone preview, device pickers, join/leave, and whether
+// the agenda lets this room be heard right now (the server enforces it either way).
+import { pick } from "./conn.js";
+import { MediaSession } from "./media-rtc.js";
+import { boot, conn, lang, t } from "./page.js";
+import { RosClock, fmtDuration, siteNames } from "./ros.js";
+
+const m = JSON.parse(document.getElementById("media-i18n").textContent);
+const $ = (sel) => document.querySelector(sel);
+const preview = $("[data-preview]");
+const cameraSel = $("[data-camera]");
+const micSel = $("[data-microphone]");
+const joinBtn = $("[data-join]");
+const leaveBtn = $("[data-leave]");
+const errorBox = $("[data-site-error]");
+const onAir = $("[data-on-air]");
+const mediaStatus = $("[data-media-status]");
+const clock = new RosClock();
+let stream = null;
+let joined = false;
+let floor = [];
+const media = { state: "idle", live: "off", bitrateCapKbps: null };
+window.confsvc = Object.assign(window.confsvc || {}, { media });
+
+function showError(text) {
+  errorBox.textContent = text;
+  errorBox.hidden = !text;
+}
+
+function cameraError(err) {
+  const name = err && err.name;
+  if (name === "NotFoundError" || name === "OverconstrainedError") return m.no_camera;
+  if (name === "NotAllowedError" || name === "SecurityError") return m.denied;
+  if (name === "NotReadableError" || name === "AbortError") return m.busy;
+  return `${m.camera_failed} ${err && err.message ? err.message : err}`;
+}
+
+async function openDevices() {
+  if (!navigator.mediaDevices) { showError(m.insecure); return false; }
+  const constraints = {
+    audio: micSel.value ? { deviceId: { exact: micSel.value } } : true,
+    video: cameraSel.value ? { deviceId: { exact: cameraSel.value }, width: 640, height: 480 } : { width: 640, height: 480 },
+  };
+  try {
+    const next = await navigator.mediaDevices.getUserMedia(constraints);
+    if (stream) for (const tr of stream.getTracks()) tr.stop();
+    stream = next;
+    preview.srcObject = stream;
+    showError("");
+    await listDevices();
+    return true;
+  } catch (err) {
+    showError(cameraError(err));
+    return false;
+  }
+}
+
+async function listDevices() {
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  const fill = (sel, kind, current) => {
+    const keep = sel.value || current;
+    sel.replaceChildren(...devices.filter((d) => d.kind === kind).map((d, i) => {
+      const o = document.createElement("option");
+      o.value = d.deviceId;
+      o.textContent = d.label || `${kind} ${i + 1}`;
+      return o;
+    }));
+    if (keep) sel.value = keep;
+  };
+  const cur = (kind) => stream && stream.getTracks().find((tr) => tr.kind === kind)?.getSettings().deviceId;
+  fill(cameraSel, "videoinput", cur("video"));
+  fill(micSel, "audioinput", cur("audio"));
+}
+
+const session = new MediaSession({
+  conn,
+  publish: true,
+  subscribe: false,
+  stream: () => stream,
+  maxKbps: boot.max_video_kbps,
+  onState(state, reason) {
+    media.state = state;
+    mediaStatus.textContent = m[state] || state;
+    mediaStatus.dataset.state = state;
+    if (state === "connected") { showError(""); media.bitrateCapKbps = session.bitrateCapKbps || null; }
+    if (state === "failed") showError(`${m.connection_failed} ${reason || ""}`.trim());
+    renderOnAir();
+  },
+});
+
+function renderOnAir() {
+  let live = "off";
+  if (joined && media.state === "connected") live = floor.includes(boot.site) ? "live" : "muted";
+  media.live = live;
+  onAir.dataset.live = live;
+  onAir.textContent = m[live];
+}
+
+function renderRos() {
+  const v = clock.view;
+  if (!v) return;
+  const cur = v.current != null ? v.items[v.current] : null;
+  $("[data-ros-status]").textContent = t[v.status] || v.status;
+  $("[data-ros-status]").dataset.status = v.status;
+  $("[data-ros-title]").textContent = cur ? pick(cur.title, lang) : t.not_started;
+  $("[data-ros-floor]").textContent = siteNames(boot, v.floor, lang, t);
+  floor = v.floor || [];
+  renderOnAir();
+}
+
+joinBtn.addEventListener("click", async () => {
+  if (!stream && !(await openDevices())) return;
+  joined = true;
+  joinBtn.disabled = true;
+  leaveBtn.disabled = false;
+  await session.start();
+});
+leaveBtn.addEventListener("click", () => {
+  joined = false;
+  session.stop();
+  joinBtn.disabled = false;
+  leaveBtn.disabled = true;
+  renderOnAir();
+});
+for (const sel of [cameraSel, micSel]) {
+  sel.addEventListener("change", async () => {
+    if (!(await openDevices())) return;
+    if (joined) await session.start();  // renegotiate with the new devices
+  });
+}
+
+conn.on("status", ({ state }) => {
+  const el = $("[data-conn]");
+  el.textContent = t[state] || state;
+  el.dataset.state = state;
+});
+conn.on("welcome", (msg) => { if (msg.views.ros) { clock.update(msg.views.ros); renderRos(); } });
+conn.on("ros", (msg) => { clock.update(msg.ros); renderRos(); });
+setInterval(() => { if (clock.view) $("[data-ros-elapsed]").textContent = fmtDuration(clock.elapsed()); }, 500);
+openDevices();
