@@ -27,10 +27,12 @@ async def test_question_from_ask_to_on_air_to_answered(running: Running, browser
     moderator = await ctx.new_page()
     host = await ctx.new_page()
     public = await ctx.new_page()
-    await participant.goto(running.link("participant") + "?lang=en")
-    await moderator.goto(running.link("moderator") + "?lang=en")
-    await host.goto(running.link("host") + "?lang=en")
-    await public.goto(f"{running.base_url}/c/{running.conference}/live?lang=en")
+    await participant.goto(running.link("participant") + "?lang=en", wait_until="domcontentloaded")
+    await moderator.goto(running.link("moderator") + "?lang=en", wait_until="domcontentloaded")
+    await host.goto(running.link("host") + "?lang=en", wait_until="domcontentloaded")
+    await public.goto(
+        f"{running.base_url}/c/{running.conference}/live?lang=en", wait_until="domcontentloaded"
+    )
     for page in (participant, moderator, host, public):
         await connected(page)
 
@@ -54,10 +56,11 @@ async def test_question_from_ask_to_on_air_to_answered(running: Running, browser
         "document.querySelector('[data-count=\"approved\"]').textContent === '1'"
     )
     await participant.wait_for_selector('[data-q-mine] [data-q="q-1"][data-status="approved"]')
-    await moderator.click('[data-tab="approved"]')
-    await moderator.click('[data-q="q-1"] [data-act="put_on_air"]')
+    await moderator.keyboard.press("2")  # the approved tab
+    await moderator.wait_for_selector('[data-tab="approved"][aria-selected="true"]')
+    await moderator.keyboard.press("o")  # on air: asks for the answering site
     await moderator.select_option('[data-q="q-1"] .inline-form select', "weifang")
-    await moderator.click('[data-q="q-1"] .inline-form button[type="submit"]')
+    await moderator.press('[data-q="q-1"] .inline-form select', "Enter")
 
     # Everyone sees it on air.
     await participant.wait_for_selector("[data-q-onair]:not([hidden])")
@@ -109,9 +112,9 @@ async def test_moderator_loser_sees_why_and_reject_reason_reaches_asker(
     await alice.command("q.ask", text="Is this a duplicate?")
     ctx = await browser.new_context()
     participant = await ctx.new_page()
-    await participant.goto(f"{running.base_url}/j/{token}?lang=pl")
+    await participant.goto(f"{running.base_url}/j/{token}?lang=pl", wait_until="domcontentloaded")
     moderator = await ctx.new_page()
-    await moderator.goto(running.link("moderator") + "?lang=en")
+    await moderator.goto(running.link("moderator") + "?lang=en", wait_until="domcontentloaded")
     await connected(moderator)
     await connected(participant)
     await moderator.wait_for_selector('[data-q="q-1"] [data-act="approve"]')
