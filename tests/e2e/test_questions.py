@@ -69,6 +69,8 @@ async def test_question_from_ask_to_on_air_to_answered(running: Running, browser
     await host.wait_for_function("document.querySelector('[data-onair-panel]').dataset.q === 'q-1'")
     assert await host.text_content("[data-onair-panel] [data-onair-text]") == QUESTION
     assert "answering: Weifang" in (await host.text_content("[data-onair-meta]") or "")
+    await participant.screenshot(path=str(artifact("questions-room.png")), full_page=True)
+    await host.screenshot(path=str(artifact("questions-host.png")), full_page=True)
     await public.wait_for_selector('[data-live-onair] [data-onair-text][data-q="q-1"]')
     assert await public.text_content("[data-live-onair] [data-onair-text]") == QUESTION
     await public.wait_for_function(

@@ -45,7 +45,7 @@ function renderList() {
       ? el("button", { class: `small vote${voted ? " voted" : ""}`, type: "button", disabled: voted, "aria-pressed": voted ? "true" : "false", onclick: () => vote(q.id) },
           voted ? t.voted : t.vote)
       : null;
-    return el("li", { class: `q-item${q.status === "on_air" ? " on-air" : ""}${q.pinned ? " pinned" : ""}`, dataset: { q: q.id, status: q.status } },
+    return el("li", { class: `q-item${q.status === "on_air" ? " q-on-air" : ""}${q.pinned ? " pinned" : ""}`, dataset: { q: q.id, status: q.status } },
       el("div", { class: "q-votes", title: t.votes }, String(q.votes)),
       el("div", { class: "q-body" },
         el("p", { class: "q-text" }, q.text),
