@@ -21,7 +21,7 @@ if (panel) {
   let floor = [];
   let live = [];
   let prevStats = {};
-  const media = { state: "idle", stats: {}, firstFrameMs: {}, live: [] };
+  const media = { state: "idle", stats: {}, firstFrameMs: {}, firstFrameSinceNavigationMs: {}, live: [] };
   window.confsvc = Object.assign(window.confsvc || {}, { media });
 
   for (const tile of grid.querySelectorAll("[data-site]")) {
@@ -31,7 +31,11 @@ if (panel) {
     video.srcObject = stream;
     tiles[site] = { tile, video, stream, quality: tile.querySelector("[data-quality]"), state: tile.querySelector("[data-tile-state]") };
     const started = performance.now();
-    const onFrame = () => { media.firstFrameMs[site] = Math.round(performance.now() - started); };
+    // Since this panel started / since the page's navigation started.
+    const onFrame = () => {
+      media.firstFrameMs[site] = Math.round(performance.now() - started);
+      media.firstFrameSinceNavigationMs[site] = Math.round(performance.now());
+    };
     if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onFrame);
     else video.addEventListener("loadeddata", onFrame, { once: true });
   }

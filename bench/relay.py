@@ -1,0 +1,272 @@
+"""Relay CPU per subscriber: encoded passthrough vs aiortc's MediaRelay (re-encode), same run.
+
+One site (VP8 640x480 30 fps ~1 Mbit/s + Opus, a bot in its own process) to N subscriber
+bots (another process) through ``confsvc serve`` (a third process, loopback only). For
+each N: server CPU (process CPU time / wall time; 100 % = one core) and every
+subscriber's video frame rate. CPU per subscriber is the least-squares slope over N.
+Then Chromium's time to first frame on a participant page (passthrough).
+
+    python bench/relay.py            # N = 0, 1, 2, 4, 8, 16, 32 (re-encode up to 8)
+    python bench/relay.py --quick    # a smaller sweep, under a minute
+
+The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+AGENDA = ROOT / "agenda" / "weifang-olsztyn-2020.yaml"
+LOOP = ["127.0.0.1"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Server:
+    def __init__(self, mode: str, workdir: Path) -> None:
+        self.mode = mode
+        self.port = free_port()
+        self.db = workdir / f"{mode}.db"
+        env = dict(os.environ, CONFSVC_RELAY_MODE=mode)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "confsvc", "serve", "--agenda", str(AGENDA), "--db",
+             str(self.db), "--port", str(self.port), "--ice-address", "127.0.0.1"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.time() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1)
+                break
+            except OSError:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("confsvc serve did not start") from None
+                time.sleep(0.2)
+
+    def link(self, role: str, site: str | None = None) -> str:
+        cmd = [sys.executable, "-m", "confsvc", "invite", "--db", str(self.db), "--role", role,
+               "--port", str(self.port), "--json"]  # fmt: skip
+        if site:
+            cmd += ["--site", site]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        return str(json.loads(out)["url"])
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def spawn(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+
+
+# -- child processes ---------------------------------------------------------------------
+
+
+async def child_publisher(link: str, host_link: str) -> None:
+    from confsvc.media.bot import SiteBot, parse_link
+
+    bot = SiteBot(parse_link(link), ice_addresses=LOOP)
+    await bot.start(kbps=1000, noise=6)
+    # The host starts the conference: item 1 gives Warsaw the floor, so audio flows too.
+    from confsvc.media.bot import BotBase
+
+    host = BotBase(parse_link(host_link))
+    await host._open()
+    assert host.ws is not None
+    await host.ws.send_json({"type": "command", "id": 1, "name": "ros.start", "args": {}})
+    print("ready", flush=True)
+    await asyncio.Event().wait()  # until the bench terminates this process
+
+
+async def child_viewers(link: str, n: int, warmup: float, seconds: float) -> None:
+    from confsvc.media.bot import ViewerBot, parse_link
+
+    bots = [ViewerBot(parse_link(link), ice_addresses=LOOP) for _ in range(n)]
+    for i in range(0, n, 8):
+        await asyncio.gather(*(b.start(sites=["warsaw"]) for b in bots[i : i + 8]))
+    print("ready", flush=True)
+    await asyncio.sleep(warmup)
+    before = [(b.counts["warsaw"].video_frames, b.counts["warsaw"].audio_frames) for b in bots]
+    t0 = time.monotonic()
+    await asyncio.sleep(seconds)
+    span = time.monotonic() - t0
+    fps = [
+        round((b.counts["warsaw"].video_frames - v) / span, 1)
+        for b, (v, _a) in zip(bots, before, strict=True)
+    ]
+    aps = [
+        round((b.counts["warsaw"].audio_frames - a) / span, 1)
+        for b, (_v, a) in zip(bots, before, strict=True)
+    ]
+    first = [b.counts["warsaw"].first_frame_ms for b in bots]
+    print(json.dumps({"video_fps": fps, "audio_fps": aps, "first_frame_ms": first}), flush=True)
+    await asyncio.gather(*(b.close() for b in bots), return_exceptions=True)
+
+
+# -- the sweep ---------------------------------------------------------------------------
+
+
+def measure(server: Server, link: str, n: int, warmup: float, seconds: float) -> dict[str, Any]:
+    viewers = spawn("--child", "viewers", link, str(n), str(warmup), str(seconds)) if n else None
+    if viewers is not None:
+        assert viewers.stdout is not None
+        if viewers.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"{n} viewers did not connect")
+    time.sleep(warmup)
+    c0, t0 = cpu_seconds(server.proc.pid), time.monotonic()
+    time.sleep(seconds)
+    cpu = (cpu_seconds(server.proc.pid) - c0) / (time.monotonic() - t0) * 100
+    row: dict[str, Any] = {"n": n, "server_cpu_pct": round(cpu, 1)}
+    if viewers is not None:
+        assert viewers.stdout is not None
+        result = json.loads(viewers.stdout.readline())
+        viewers.wait(30)
+        row["worst_fps"] = min(result["video_fps"])
+        row["worst_audio_fps"] = min(result["audio_fps"])
+        row["first_frame_ms_max"] = max(x for x in result["first_frame_ms"] if x is not None)
+    return row
+
+
+def slope(rows: list[dict[str, Any]]) -> float:
+    xs = [r["n"] for r in rows]
+    ys = [r["server_cpu_pct"] for r in rows]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den if den else 0.0
+
+
+def sweep(
+    mode: str, ns: list[int], warmup: float, seconds: float, workdir: Path
+) -> list[dict[str, Any]]:
+    server = Server(mode, workdir)
+    publisher = spawn("--child", "publisher", server.link("site", "warsaw"), server.link("host"))
+    rows = []
+    try:
+        assert publisher.stdout is not None
+        if publisher.stdout.readline().strip() != "ready":
+            raise RuntimeError("the publisher did not connect")
+        link = server.link("participant")
+        for n in ns:
+            row = measure(server, link, n, warmup, seconds)
+            rows.append(row)
+            print(f"{mode:<11} N={n:>2}  server CPU {row['server_cpu_pct']:>6.1f} %  "
+                  f"worst viewer {row.get('worst_fps', '-')} fps "
+                  f"(audio {row.get('worst_audio_fps', '-')}/s)", flush=True)  # fmt: skip
+    finally:
+        publisher.terminate()
+        publisher.wait(10)
+        server.stop()
+    return rows
+
+
+async def chromium_first_frame(workdir: Path) -> float | None:
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        return None
+    if not Path("/usr/bin/chromium").exists():
+        return None
+    server = Server("passthrough", workdir)
+    publisher = spawn("--child", "publisher", server.link("site", "warsaw"), server.link("host"))
+    try:
+        assert publisher.stdout is not None
+        publisher.stdout.readline()
+        link = server.link("participant")
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=["--allow-loopback-in-peer-connection",
+                      "--disable-features=WebRtcHideLocalIpsWithMdns"],
+            )  # fmt: skip
+            page = await browser.new_page()
+            # "load" may wait on long-lived requests of other panels; the DOM is enough.
+            await page.goto(link, wait_until="domcontentloaded")
+            await page.wait_for_function(
+                "window.confsvc && window.confsvc.media && window.confsvc.media.firstFrameMs.warsaw",
+                timeout=20_000,
+            )
+            ms = await page.evaluate("window.confsvc.media.firstFrameSinceNavigationMs.warsaw")
+            await browser.close()
+            return float(ms)
+    finally:
+        publisher.terminate()
+        publisher.wait(10)
+        server.stop()
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        kind, args = sys.argv[2], sys.argv[3:]
+        if kind == "publisher":
+            asyncio.run(child_publisher(args[0], args[1]))
+        else:
+            asyncio.run(child_viewers(args[0], int(args[1]), float(args[2]), float(args[3])))
+        return
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--quick", action="store_true", help="a smaller sweep, under a minute")
+    ap.add_argument("--no-browser", action="store_true", help="skip Chromium's first frame")
+    opts = ap.parse_args()
+    if opts.quick:
+        pass_ns, re_ns, warmup, seconds = [0, 2, 8], [0, 1, 2], 1.5, 3.0
+    else:
+        pass_ns, re_ns, warmup, seconds = [0, 1, 2, 4, 8, 16, 32], [0, 1, 2, 4, 8], 3.0, 10.0
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        passthrough = sweep("passthrough", pass_ns, warmup, seconds, work)
+        reencode = sweep("reencode", re_ns, warmup, seconds, work)
+        first_ms = None if opts.no_browser else asyncio.run(chromium_first_frame(work))
+    p_slope, r_slope = slope(passthrough), slope(reencode)
+    worst = min(r["worst_fps"] for r in passthrough if "worst_fps" in r)
+    print(f"passthrough: {p_slope:.2f} % of a core per viewer; re-encode (MediaRelay): "
+          f"{r_slope:.2f} %; ratio {r_slope / p_slope if p_slope > 0 else float('inf'):.1f}x")  # fmt: skip
+    print(f"worst passthrough viewer: {worst} fps; Chromium first frame: {first_ms} ms; "
+          f"{time.monotonic() - started:.0f} s")  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "passthrough_pct_per_viewer": round(p_slope, 2),
+                "reencode_pct_per_viewer": round(r_slope, 2),
+                "ratio": round(r_slope / p_slope, 1) if p_slope > 0 else None,
+                "worst_viewer_fps": worst,
+                "chromium_first_frame_ms": first_ms,
+                "passthrough": passthrough,
+                "reencode": reencode,
+                "cores": os.cpu_count(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
