@@ -92,6 +92,12 @@ async def test_question_from_ask_to_on_air_to_answered(running: Running, browser
     await participant.wait_for_selector('[data-q-mine] [data-q="q-1"][data-status="answered"]')
     await host.wait_for_function("document.querySelector('[data-onair-panel]').dataset.q === ''")
 
+    # The host writes to the live text broadcast from the console; the public page shows it.
+    await host.fill("[data-onair-panel] [data-post-form] textarea", "Weifang answers <b>now</b>")
+    await host.click("[data-onair-panel] [data-post-form] button[type=submit]")
+    await public.wait_for_selector('[data-live-posts] [data-post="p-1"]')
+    assert await public.text_content('[data-post="p-1"] .post-text') == "Weifang answers <b>now</b>"
+
     # The markup in the question never became markup anywhere.
     for page in (participant, moderator, host, public):
         assert await page.evaluate("window.__xss") is None

@@ -1,4 +1,6 @@
-// The host console's on-air panel: the question on air, from the page's connection.
+// The host console's on-air panel: the question on air, from the page's connection,
+// and a form for posts to the live text broadcast (sent over HTTP: a photo is too big
+// for a WebSocket message).
 import { boot, conn, lang } from "./page.js";
 import { jsonData, langName, siteName } from "./questions_common.js";
 
@@ -21,3 +23,20 @@ function render(q) {
 
 conn.on("welcome", (msg) => { if (msg.views.questions) render(msg.views.questions.on_air); });
 conn.on("q.live", (msg) => render(msg.on_air));
+
+const form = panel.querySelector("[data-post-form]");
+form.addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const error = form.querySelector("[data-post-error]");
+  error.hidden = true;
+  const body = new FormData(form);
+  body.set("token", boot.token);
+  const resp = await fetch(`/c/${boot.conference}/posts`, { method: "POST", body });
+  if (resp.ok) {
+    form.reset();
+  } else {
+    const data = await resp.json().catch(() => ({ message: resp.statusText }));
+    error.textContent = data.message;
+    error.hidden = false;
+  }
+});
