@@ -111,7 +111,8 @@ async def child_publisher(link: str, host_link: str) -> None:
 async def child_viewers(link: str, n: int, warmup: float, seconds: float) -> None:
     from confsvc.media.bot import ViewerBot, parse_link
 
-    bots = [ViewerBot(parse_link(link), ice_addresses=LOOP) for _ in range(n)]
+    links = link.split(",")  # one link per 8 viewers (the per-link connection limit)
+    bots = [ViewerBot(parse_link(links[i // 8]), ice_addresses=LOOP) for i in range(n)]
     for i in range(0, n, 8):
         await asyncio.gather(*(b.start(sites=["warsaw"]) for b in bots[i : i + 8]))
     print("ready", flush=True)
@@ -175,7 +176,8 @@ def sweep(
         assert publisher.stdout is not None
         if publisher.stdout.readline().strip() != "ready":
             raise RuntimeError("the publisher did not connect")
-        link = server.link("participant")
+        links = [server.link("participant") for _ in range((max(ns) + 7) // 8)]
+        link = ",".join(links)
         for n in ns:
             row = measure(server, link, n, warmup, seconds)
             rows.append(row)

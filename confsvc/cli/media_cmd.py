@@ -65,7 +65,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(
             run_loadtest(
-                args.link, args.participants, args.seconds, _ice_for(args.link, args.ice_address)
+                args.link, args.participants, args.seconds, _ice_for(args.link[0], args.ice_address)
             )
         )
     except (DomainError, ConnectionError, OSError, TimeoutError) as exc:
@@ -111,7 +111,12 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_bot)
 
     p = sub.add_parser("loadtest", help="N subscriber bots: per-subscriber frame rates and loss")
-    p.add_argument("--link", required=True, help="a participant (or other viewer) invite link")
+    p.add_argument(
+        "--link",
+        required=True,
+        action="append",
+        help="a participant invite link; repeat (8 connections per link)",
+    )
     p.add_argument("--participants", type=int, default=10)
     p.add_argument("--seconds", type=float, default=10.0)
     _ice_option(p)

@@ -278,13 +278,29 @@ async def run_bot(url: str, seconds: float, ice_addresses: list[str]) -> dict[st
 
 
 async def run_loadtest(
-    url: str, participants: int, seconds: float, ice_addresses: list[str], warmup: float = 2.0
+    urls: list[str],
+    participants: int,
+    seconds: float,
+    ice_addresses: list[str],
+    warmup: float = 2.0,
+    per_link: int = 8,
 ) -> dict[str, Any]:
-    """N viewer bots on one link set: per-subscriber frame rates and loss."""
-    link = parse_link(url)
-    bots = [ViewerBot(link, ice_addresses=ice_addresses) for _ in range(participants)]
+    """N viewer bots, ``per_link`` on each link: per-subscriber frame rates and loss.
+
+    A link allows ``Config.max_connections_per_invite`` (8) connections: give enough links.
+    """
+    if participants > per_link * len(urls):
+        raise BadRequest(
+            f"{participants} participants need {-(-participants // per_link)} links "
+            f"({per_link} connections per link); pass --link several times"
+        )
+    links = [parse_link(u) for u in urls]
+    bots = [
+        ViewerBot(links[i // per_link], ice_addresses=ice_addresses) for i in range(participants)
+    ]
     try:
-        await asyncio.gather(*(b.start() for b in bots))
+        for i in range(0, len(bots), 8):
+            await asyncio.gather(*(b.start() for b in bots[i : i + 8]))
         await asyncio.sleep(warmup)
         before = [{s: (c.video_frames, c.audio_frames) for s, c in b.counts.items()} for b in bots]
         rtp0 = [{s: await b.packets(s, "video") for s in b.counts} for b in bots]

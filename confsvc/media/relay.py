@@ -226,9 +226,15 @@ class SiteFeed:
             return
         self._last_pli = time.monotonic()
         self.plis += 1
-        task = asyncio.ensure_future(self.send_pli(self.video_ssrc))
+        task = asyncio.ensure_future(self._send_pli(self.send_pli, self.video_ssrc))
         self._pli_tasks.add(task)
         task.add_done_callback(self._pli_tasks.discard)
+
+    async def _send_pli(self, send: Callable[[int], Any], ssrc: int) -> None:
+        try:
+            await send(ssrc)
+        except Exception as exc:  # the publisher is going away: nothing to ask any more
+            log.debug("%r: PLI not sent: %s", self, exc)
 
     def detach(self) -> None:
         if self._pli_timer is not None:

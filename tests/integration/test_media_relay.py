@@ -136,3 +136,23 @@ async def test_a_hundred_join_leave_cycles_leave_no_peer_track_task_or_thread(ru
         "feeds": 0,
         "rooms": {},
     }
+
+
+async def test_a_question_on_air_gives_its_sites_the_floor_in_the_relay(running: Any) -> None:
+    from confsvc.core.floor import on_air_event
+
+    viewer = ViewerBot(parse_link(running.link("participant")), ice_addresses=LOOP)
+    await viewer.start()
+    host = await running.ws("host")
+    try:
+        assert (await host.command("ros.start"))["type"] == "ack"
+        room = running.app[RELAY].rooms[running.conference]
+        assert room.floor == {"warsaw"}
+        hub = await running.hub()
+        await hub.append_system([on_air_event(["olsztyn", "weifang"])])
+        assert room.floor == {"warsaw", "olsztyn", "weifang"}
+        await hub.append_system([on_air_event([])])
+        assert room.floor == {"warsaw"}
+    finally:
+        await host.close()
+        await viewer.close()
