@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from confsvc.core import questions as qmod
 from confsvc.core.agenda import parse_agenda
@@ -487,3 +489,44 @@ def test_an_import_is_one_message_to_staff(w: World) -> None:
     msgs = [m for e in events for m in qmod.PART.messages(w.state, e)]
     assert [(m.payload["type"], m.audience) for m in msgs] == [("q.batch", qmod.STAFF_AUDIENCE)]
     assert [q["id"] for q in msgs[0].payload["items"]] == ["q-1", "q-2", "q-3"]
+
+
+# -- garbage in, the documented error out ---------------------------------------
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.binary(max_size=400) | st.text(max_size=400).map(lambda t: t.encode()))
+def test_csv_parser_never_raises(raw: bytes) -> None:
+    rows, problems = qmod.parse_import_csv(raw)
+    assert all(p.startswith("line ") for p in problems)
+    assert rows or problems
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    command=st.sampled_from(sorted(qmod.PART.commands)),
+    args=st.dictionaries(
+        st.sampled_from(["id", "text", "into", "tags", "site", "expert", "rows", "reason", "x"]),
+        json_values,
+        max_size=4,
+    ),
+)
+def test_any_args_give_a_domain_error_or_events(command: str, args: dict[str, Any]) -> None:
+    w = World()
+    w.do(ALICE, "q.ask", text="a question")
+    who = ALICE if command in ("q.ask", "q.vote") else MOD
+    try:
+        events = w.do(who, command, **args)
+    except DomainError as exc:
+        assert exc.message
+    else:
+        assert events
