@@ -90,7 +90,7 @@ LANGUAGES = ("zh", "pl", "en", "other")
 MAX_TEXT = 1000
 MAX_ASKS_PER_MIN = 5
 MAX_VOTES_PER_MIN = 30
-MAX_IMPORT_ROWS = 2000
+MAX_IMPORT_ROWS = 500  # an import is one message to each console: ~0.6 MB at most
 MAX_PHOTO_BYTES = 2 * 1024 * 1024
 PHOTO_TYPES = {
     "image/jpeg": (b"\xff\xd8\xff",),
