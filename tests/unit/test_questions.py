@@ -530,3 +530,12 @@ def test_any_args_give_a_domain_error_or_events(command: str, args: dict[str, An
         assert exc.message
     else:
         assert events
+
+
+def test_an_import_has_at_most_500_rows(w: World) -> None:
+    raw = ("text\n" + "".join(f"q{i}\n" for i in range(501))).encode()
+    rows, problems = qmod.parse_import_csv(raw)
+    assert problems == ["line 502: at most 500 rows"]
+    err = w.fails(MOD, "q.import", rows=[r.model_dump() for r in rows])
+    assert err.field == "args.rows"
+    assert w.qs.items == {}
