@@ -27,8 +27,9 @@ if (panel) {
   for (const tile of grid.querySelectorAll("[data-site]")) {
     const site = tile.dataset.site;
     const video = tile.querySelector("video");
+    // srcObject is set once the page has loaded: a video element holding a stream
+    // that has no frames yet (a site not connected) would hold the load event forever.
     const stream = new MediaStream();
-    video.srcObject = stream;
     tiles[site] = { tile, video, stream, quality: tile.querySelector("[data-quality]"), state: tile.querySelector("[data-tile-state]") };
     const started = performance.now();
     // Since this panel started / since the page's navigation started.
@@ -74,11 +75,16 @@ if (panel) {
       if (!x) return;
       for (const old of x.stream.getTracks().filter((tr) => tr.kind === kind)) x.stream.removeTrack(old);
       x.stream.addTrack(track);
-      x.video.play().catch(() => {
-        // Autoplay with sound may be blocked until the viewer clicks.
-        errorBox.textContent = t.click_to_play;
-        errorBox.hidden = false;
-      });
+      const play = () => {
+        if (x.video.srcObject !== x.stream) x.video.srcObject = x.stream;
+        x.video.play().catch(() => {
+          // Autoplay with sound may be blocked until the viewer clicks.
+          errorBox.textContent = t.click_to_play;
+          errorBox.hidden = false;
+        });
+      };
+      if (document.readyState === "complete") play();
+      else window.addEventListener("load", play, { once: true });
     },
     onState(state, reason) {
       media.state = state;
