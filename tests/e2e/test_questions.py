@@ -16,7 +16,11 @@ QUESTION = 'How did Weifang trace contacts? <img src=x onerror="window.__xss=1">
 
 
 async def connected(page: Any) -> None:
-    await page.wait_for_selector('[data-conn][data-state="connected"]', timeout=15_000)
+    try:
+        await page.wait_for_selector('[data-conn][data-state="connected"]', timeout=15_000)
+    except Exception as exc:
+        state = await page.evaluate("document.querySelector('[data-conn]')?.dataset.state")
+        raise AssertionError(f"{page.url.split('?')[0][-40:]} not connected: {state}") from exc
 
 
 async def test_question_from_ask_to_on_air_to_answered(running: Running, browser: Any) -> None:

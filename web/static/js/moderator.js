@@ -217,6 +217,14 @@ function render() {
   }
 }
 
+// Live updates come in bursts (votes, imports): draw at most once per frame.
+let drawing = false;
+function schedule() {
+  if (drawing) return;
+  drawing = true;
+  requestAnimationFrame(() => { drawing = false; render(); });
+}
+
 // -- actions -------------------------------------------------------------------
 
 function act(id, action) {
@@ -331,9 +339,9 @@ conn.on("q.item", (msg) => {
   if (msg.item.status === "on_air") state.onAir = msg.item.id;
   else if (state.onAir === msg.item.id) state.onAir = null;
   if (state.open && state.open.id === msg.item.id && !(ACTIONS[msg.item.status] || []).includes(state.open.kind)) state.open = null;
-  render();
+  schedule();
 });
-conn.on("q.batch", (msg) => { for (const q of msg.items) state.items.set(q.id, q); render(); });
+conn.on("q.batch", (msg) => { for (const q of msg.items) state.items.set(q.id, q); schedule(); });
 conn.on("post", (msg) => { state.posts = [msg.post, ...state.posts.filter((p) => p.id !== msg.post.id)]; renderPosts(); });
 conn.on("ros", (msg) => ros(msg.ros));
 

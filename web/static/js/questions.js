@@ -73,6 +73,14 @@ function renderMine() {
 
 function render() { renderOnAir(); renderList(); renderMine(); }
 
+// Votes come in bursts: redraw the lists at most once per frame.
+let drawing = false;
+function schedule() {
+  if (drawing) return;
+  drawing = true;
+  requestAnimationFrame(() => { drawing = false; renderList(); renderMine(); });
+}
+
 function showError(msg) {
   const node = $("[data-q-error]");
   if (!node) return;
@@ -135,9 +143,9 @@ conn.on("welcome", (msg) => {
   state.canAsk = !!v.can_ask;
   render();
 });
-conn.on("q.shown", (msg) => { state.items.set(msg.item.id, msg.item); renderList(); });
-conn.on("q.hidden", (msg) => { state.items.delete(msg.id); renderList(); });
-conn.on("q.mine", (msg) => { state.mine.set(msg.item.id, msg.item); renderMine(); renderList(); });
-conn.on("q.voted", (msg) => { state.voted.add(msg.id); renderList(); });
+conn.on("q.shown", (msg) => { state.items.set(msg.item.id, msg.item); schedule(); });
+conn.on("q.hidden", (msg) => { state.items.delete(msg.id); schedule(); });
+conn.on("q.mine", (msg) => { state.mine.set(msg.item.id, msg.item); schedule(); });
+conn.on("q.voted", (msg) => { state.voted.add(msg.id); schedule(); });
 conn.on("q.live", (msg) => { state.onAir = msg.on_air; renderOnAir(); });
 conn.on("error", (msg) => { if (msg.id == null && msg.code === "rate_limited") showError(msg.message); });
