@@ -449,3 +449,65 @@ async def test_photo_post_over_websocket_is_size_checked(running: Running) -> No
     assert reply["type"] == "ack"
     reply = await mod.command("post.publish", text="x", photo={"type": "image/png", "data": "!!!"})
     assert reply["message"] == "post.publish: photo data is not base64"
+
+
+async def test_sse_for_an_unknown_conference_is_404(running: Running) -> None:
+    resp = await running.client.get("/c/no-such-conference/live/events")
+    assert resp.status == 404
+    assert (await resp.json())["message"] == "no conference 'no-such-conference'"
+
+
+async def test_sse_sends_keepalives_and_forgets_readers_that_leave(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from confsvc.questions import sse
+
+    monkeypatch.setattr(sse, "KEEPALIVE_S", 0.05)
+    hub = await running.hub()
+    before = len(hub.listeners)
+    resp = await running.client.get(f"/c/{running.conference}/live/events")
+    await read_sse(resp, lambda m: m["type"] == "welcome")
+    assert len(hub.listeners) == before + 1
+    while (await asyncio.wait_for(resp.content.readline(), 5)) != b": keepalive\n":
+        pass
+    resp.close()
+    for _ in range(200):  # the next keepalive finds the socket closed
+        if len(hub.listeners) == before:
+            break
+        await asyncio.sleep(0.02)
+    assert len(hub.listeners) == before
+
+
+async def test_sse_reader_that_stops_reading_is_dropped(running: Running) -> None:
+    from confsvc.questions import sse
+
+    class Stuck:
+        """A socket whose peer stopped reading: its buffer only grows."""
+
+        written = 0
+
+        def is_closing(self) -> bool:
+            return False
+
+        def get_write_buffer_size(self) -> int:
+            return sse.MAX_BUFFER + 1
+
+        def write(self, data: bytes) -> None:
+            self.written += len(data)
+
+    hub = await running.hub()
+    resp = await running.client.get(f"/c/{running.conference}/live/events")
+    await read_sse(resp, lambda m: m["type"] == "welcome")
+    (reader,) = [r for r in hub.listeners if isinstance(r, sse.SseReader)]
+    real, reader.transport = reader.transport, Stuck()
+    mod = await running.ws("moderator")
+    await mod.command("post.publish", text="nobody reads this")
+    for _ in range(100):
+        if reader not in hub.listeners:
+            break
+        await asyncio.sleep(0.02)
+    assert reader.closed
+    assert reader not in hub.listeners
+    assert reader.transport.written == 0
+    reader.transport = real
+    resp.close()
