@@ -361,7 +361,7 @@ def _ask(state: ConferenceState, args: AskArgs, who: Principal, now: float) -> l
             qid=qs.next_id(),
             text=text,
             language=args.language or guess_language(text),
-            name=name if name is not None else who.name,
+            name=name,  # none: anonymous (the form pre-fills the invite's name)
             site=site,
             source="live",
             email=None,

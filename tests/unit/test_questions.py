@@ -66,7 +66,7 @@ def w() -> World:
 
 
 def test_ask_emits_the_contract_event(w: World) -> None:
-    (ev,) = w.do(ALICE, "q.ask", text="  Jak testujecie szkoły?  ", site="weifang")
+    (ev,) = w.do(ALICE, "q.ask", text="  Jak testujecie szkoły?  ", site="weifang", name="Alice")
     assert ev.type == "q.asked"
     assert ev.data == {
         "id": "q-1",
@@ -80,6 +80,11 @@ def test_ask_emits_the_contract_event(w: World) -> None:
     }
     (ev2,) = w.do(OLSZTYN, "q.ask", text="How?", site="weifang", language="other")
     assert (ev2.data["id"], ev2.data["site"], ev2.data["language"]) == ("q-2", "olsztyn", "other")
+
+
+def test_a_question_without_a_name_is_anonymous(w: World) -> None:
+    (ev,) = w.do(ALICE, "q.ask", text="Anonymous, please", name="  ")
+    assert ev.data["name"] is None  # even though Alice's invite has her name
 
 
 @pytest.mark.parametrize(
