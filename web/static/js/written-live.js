@@ -1,5 +1,6 @@
-// Published written answers on the public live page, updated live.
-import { conn } from "./page.js";
+// Published written answers on the public live page, updated live from the page's
+// SSE stream: live.js re-dispatches each message as a window "confsvc:live" event, so
+// this panel needs no connection of its own (the server renders the first list).
 
 function item(a) {
   const li = document.createElement("li");
@@ -19,5 +20,6 @@ function render(view) {
   if (empty) empty.hidden = (view.published || []).length > 0;
 }
 
-conn.on("welcome", (msg) => { if (msg.views.followup) render(msg.views.followup); });
-conn.on("written", (msg) => render(msg.written));
+window.addEventListener("confsvc:live", (ev) => {
+  if (ev.detail && ev.detail.type === "written") render(ev.detail.written);
+});
