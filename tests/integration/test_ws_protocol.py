@@ -286,3 +286,14 @@ async def test_random_garbage_never_closes_the_socket_or_crashes(running: Runnin
     assert errors >= 100
     assert (await host.command("ros.start"))["type"] in ("ack", "error")
     assert not host.sock.closed
+
+
+async def test_site_page_lets_the_room_ask_questions(running: Running) -> None:
+    resp = await running.client.get(f"/j/{running.token('site', 'olsztyn')}")
+    html = await resp.text()
+    assert resp.status == 200
+    assert "data-q-form" in html
+    site = await running.ws("site", "olsztyn")
+    ack = await site.command("q.ask", text="A question from the Olsztyn room", language="en")
+    assert ack["type"] == "ack"
+    assert (await site.expect("q.mine"))["item"]["site"] == "olsztyn"
