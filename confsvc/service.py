@@ -193,15 +193,7 @@ class Hubs:
         async with lock:
             hub = self._hubs.get(conference)
             if hub is None:
-                hub = Hub(
-                    conference=conference,
-                    store=self.store,
-                    bus=self.bus,
-                    rules=self.rules,
-                    clock=self.clock,
-                    outbox_hooks=self.outbox_hooks,
-                    event_hooks=self.event_hooks,
-                )
+                hub = self._new_hub(conference)
                 await hub.catch_up()
                 if not hub.state.exists:
                     raise NotFound(f"no conference {conference!r}")
@@ -219,6 +211,17 @@ class Hubs:
                 except Exception:
                     log.exception("%r: catch-up failed", hub)
 
+    def _new_hub(self, conference: str) -> Hub:
+        return Hub(
+            conference=conference,
+            store=self.store,
+            bus=self.bus,
+            rules=self.rules,
+            clock=self.clock,
+            outbox_hooks=self.outbox_hooks,
+            event_hooks=self.event_hooks,
+        )
+
     def loaded(self) -> list[Hub]:
         return list(self._hubs.values())
 
@@ -232,15 +235,7 @@ class Hubs:
         try:
             hub = await self.get(cid)
         except NotFound:
-            hub = Hub(
-                conference=cid,
-                store=self.store,
-                bus=self.bus,
-                rules=self.rules,
-                clock=self.clock,
-                outbox_hooks=self.outbox_hooks,
-                event_hooks=self.event_hooks,
-            )
+            hub = self._new_hub(cid)
             await hub.catch_up()
             if not hub.state.exists:
                 await hub.append_system([created_event(agenda)])

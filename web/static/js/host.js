@@ -1,7 +1,7 @@
 // Host console: run-of-show buttons and the live agenda table.
 import { pick } from "./conn.js";
 import { boot, conn, lang, t } from "./page.js";
-import { RosClock, fmtClock, fmtDuration, siteNames } from "./ros.js";
+import { RosClock, fmtClock, fmtDuration, renderRosCommon, siteNames } from "./ros.js";
 
 const clock = new RosClock();
 const $ = (sel) => document.querySelector(sel);
@@ -17,12 +17,7 @@ function clockAllZones(ts) {
 function render() {
   const v = clock.view;
   if (!v) return;
-  const cur = v.current != null ? v.items[v.current] : null;
-  $("[data-ros-status]").textContent = t[v.status] || v.status;
-  $("[data-ros-status]").dataset.status = v.status;
-  $("[data-ros-title]").textContent = cur ? pick(cur.title, lang) : t.not_started;
-  $("[data-ros-planned]").textContent = fmtDuration(v.current_planned_s || 0);
-  $("[data-ros-floor]").textContent = siteNames(boot, v.floor, lang, t);
+  renderRosCommon(v, { boot, lang, t });
   const buttons = document.querySelectorAll("button[data-cmd]");
   const allowed = {
     planned: ["ros.start"],

@@ -1,8 +1,8 @@
 // The public live page: the server renders it; Server-Sent Events keep it live.
 // No WebSocket here: every message addressed to everyone arrives on /live/events.
 // Other features' scripts can listen too: window "confsvc:live" events carry each message.
-import { bootData, i18nData, pick } from "./conn.js";
-import { RosClock, fmtDuration, siteNames } from "./ros.js";
+import { bootData, i18nData } from "./conn.js";
+import { RosClock, fmtDuration, renderRosCommon } from "./ros.js";
 import { el, fmtTime, jsonData, langName, siteName } from "./questions_common.js";
 
 const boot = bootData();
@@ -17,17 +17,7 @@ const state = { live: null, lastSeq: 0 };
 function renderRos() {
   const v = clock.view;
   if (!v) return;
-  const cur = v.current != null ? v.items[v.current] : null;
-  $("[data-ros-status]").textContent = t[v.status] || v.status;
-  $("[data-ros-status]").dataset.status = v.status;
-  $("[data-ros-title]").textContent = cur ? pick(cur.title, lang) : t.not_started;
-  $("[data-ros-planned]").textContent = fmtDuration(v.current_planned_s || 0);
-  $("[data-ros-floor]").textContent = siteNames(boot, v.floor, lang, t);
-  for (const li of document.querySelectorAll("[data-ros-agenda] li")) {
-    const i = v.items.findIndex((it) => it.id === li.dataset.item);
-    li.classList.toggle("current", i === v.current);
-    li.classList.toggle("done", i !== v.current && !!v.items[i].actual_end);
-  }
+  renderRosCommon(v, { boot, lang, t });
   tick();
 }
 

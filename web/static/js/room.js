@@ -1,7 +1,6 @@
 // A read-only view of the run of show: the participant room and the public live page.
-import { pick } from "./conn.js";
 import { boot, conn, lang, t } from "./page.js";
-import { RosClock, fmtDuration, siteNames } from "./ros.js";
+import { RosClock, fmtDuration, renderRosCommon } from "./ros.js";
 
 const clock = new RosClock();
 const $ = (sel) => document.querySelector(sel);
@@ -9,17 +8,7 @@ const $ = (sel) => document.querySelector(sel);
 function render() {
   const v = clock.view;
   if (!v) return;
-  const cur = v.current != null ? v.items[v.current] : null;
-  $("[data-ros-status]").textContent = t[v.status] || v.status;
-  $("[data-ros-status]").dataset.status = v.status;
-  $("[data-ros-title]").textContent = cur ? pick(cur.title, lang) : t.not_started;
-  $("[data-ros-planned]").textContent = fmtDuration(v.current_planned_s || 0);
-  $("[data-ros-floor]").textContent = siteNames(boot, v.floor, lang, t);
-  for (const li of document.querySelectorAll("[data-ros-agenda] li")) {
-    const i = v.items.findIndex((it) => it.id === li.dataset.item);
-    li.classList.toggle("current", i === v.current);
-    li.classList.toggle("done", i !== v.current && !!v.items[i].actual_end);
-  }
+  renderRosCommon(v, { boot, lang, t });
   tick();
 }
 

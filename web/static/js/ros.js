@@ -46,3 +46,21 @@ export function siteNames(boot, sites, lang, t) {
   if (!sites || !sites.length) return t.nobody || "—";
   return sites.map((s) => pick(boot.site_names[s], lang) || s).join(", ");
 }
+
+// The parts of the run of show that every page shows the same way: status badge,
+// current item, planned length, floor, and the server-rendered agenda list's classes.
+// Elements a page does not have are skipped.
+export function renderRosCommon(v, { boot, lang, t }) {
+  const set = (sel, text) => { const el = document.querySelector(sel); if (el) el.textContent = text; return el; };
+  const cur = v.current != null ? v.items[v.current] : null;
+  const badge = set("[data-ros-status]", t[v.status] || v.status);
+  if (badge) badge.dataset.status = v.status;
+  set("[data-ros-title]", cur ? pick(cur.title, lang) : t.not_started);
+  set("[data-ros-planned]", fmtDuration(v.current_planned_s || 0));
+  set("[data-ros-floor]", siteNames(boot, v.floor, lang, t));
+  for (const li of document.querySelectorAll("[data-ros-agenda] li")) {
+    const i = v.items.findIndex((it) => it.id === li.dataset.item);
+    li.classList.toggle("current", i === v.current);
+    li.classList.toggle("done", i !== v.current && !!(v.items[i] && v.items[i].actual_end));
+  }
+}
