@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from confsvc.core.agenda import parse_agenda  # noqa: E402
-from confsvc.core.conference import created_event  # noqa: E402
-from confsvc.core.registry import RULES  # noqa: E402
-from confsvc.store import EventStore, NewRecord, open_store  # noqa: E402
+from confsvc.core.agenda import parse_agenda
+from confsvc.core.conference import created_event
+from confsvc.core.registry import RULES
+from confsvc.store import EventStore, NewRecord, open_store
 
 SAMPLE = Path(__file__).resolve().parent.parent / "agenda" / "weifang-olsztyn-2020.yaml"
 
@@ -34,7 +34,9 @@ async def sequential(store: EventStore, n: int) -> float:
     cid = f"bench-seq-{secrets.token_hex(4)}"
     t = time.perf_counter()
     for i in range(n):
-        await store.append(cid, i, [NewRecord(type="bench.tick", at=time.time(), actor="bench", data={"i": i})])
+        await store.append(
+            cid, i, [NewRecord(type="bench.tick", at=time.time(), actor="bench", data={"i": i})]
+        )
     return n / (time.perf_counter() - t)
 
 
@@ -44,7 +46,9 @@ async def concurrent(store: EventStore, n: int, writers: int = 32) -> float:
     async def writer(w: int) -> None:
         cid = f"bench-con-{secrets.token_hex(4)}-{w}"
         for i in range(per):
-            await store.append(cid, i, [NewRecord(type="bench.tick", at=time.time(), actor="bench", data={"i": i})])
+            await store.append(
+                cid, i, [NewRecord(type="bench.tick", at=time.time(), actor="bench", data={"i": i})]
+            )
 
     t = time.perf_counter()
     await asyncio.gather(*(writer(w) for w in range(writers)))
@@ -55,7 +59,9 @@ def realistic_log(n: int) -> list[NewRecord]:
     """A conference run with many clock and floor changes (the reducers all do work)."""
     agenda = parse_agenda(SAMPLE.read_bytes())
     at = 1_590_476_400.0
-    out = [NewRecord(type="conference.created", at=at, actor="system", data=created_event(agenda).data)]
+    out = [
+        NewRecord(type="conference.created", at=at, actor="system", data=created_event(agenda).data)
+    ]
     out.append(NewRecord(type="ros.started", at=at, actor="host/x", data={}))
     cur = 0
     cycle = [
@@ -71,7 +77,9 @@ def realistic_log(n: int) -> list[NewRecord]:
         at += 1.0
         if i % 7 == 6:  # the cycle of 7: six changes, then the next item
             nxt = (cur + 1) % len(agenda.items)
-            out.append(NewRecord(type="ros.moved", at=at, actor="host/x", data={"from": cur, "to": nxt}))
+            out.append(
+                NewRecord(type="ros.moved", at=at, actor="host/x", data={"from": cur, "to": nxt})
+            )
             cur = nxt
         else:
             kind, data = cycle[i % 7]()
@@ -110,7 +118,12 @@ async def bench(dsn: str, n_appends: int, n_rebuild: int) -> dict[str, float]:
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--postgres", default=os.environ.get("CONFSVC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "CONFSVC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+    )
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     n_appends = 2000 if args.quick else 10000
@@ -118,13 +131,19 @@ async def main() -> None:
     out: dict[str, float | None] = {}
     with tempfile.TemporaryDirectory() as tmp:
         s = await bench(str(Path(tmp) / "bench.db"), n_appends, n_rebuild)
-    print(f"sqlite: {s['sequential']:.0f} appends/s one writer, {s['concurrent']:.0f} appends/s 32 writers, rebuild 100k {s['rebuild']:.3f} s", flush=True)
+    print(
+        f"sqlite: {s['sequential']:.0f} appends/s one writer, {s['concurrent']:.0f} appends/s 32 writers, rebuild 100k {s['rebuild']:.3f} s",
+        flush=True,
+    )
     out["sqlite_appends_per_s"] = round(s["concurrent"])
     out["sqlite_sequential_appends_per_s"] = round(s["sequential"])
     out["rebuild_100k_s"] = round(s["rebuild"], 3)
     try:
         p = await bench(args.postgres, n_appends, n_rebuild)
-        print(f"postgres: {p['sequential']:.0f} appends/s one writer, {p['concurrent']:.0f} appends/s 32 writers, rebuild 100k {p['rebuild']:.3f} s", flush=True)
+        print(
+            f"postgres: {p['sequential']:.0f} appends/s one writer, {p['concurrent']:.0f} appends/s 32 writers, rebuild 100k {p['rebuild']:.3f} s",
+            flush=True,
+        )
         out["postgres_appends_per_s"] = round(p["concurrent"])
         out["postgres_sequential_appends_per_s"] = round(p["sequential"])
         out["rebuild_100k_s_postgres"] = round(p["rebuild"], 3)

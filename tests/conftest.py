@@ -125,7 +125,9 @@ class WsClient:
         while True:
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
-                raise AssertionError(f"no {kind!r} message; saw {[m.get('type') for m in self.seen]}")
+                raise AssertionError(
+                    f"no {kind!r} message; saw {[m.get('type') for m in self.seen]}"
+                )
             msg = await self.recv(timeout=left)
             if msg.get("type") == kind:
                 return msg

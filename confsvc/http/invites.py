@@ -27,7 +27,7 @@ def setup(app: web.Application) -> None:
             raise Forbidden(f"role {conn.principal.role.value!r} may not create invites")
         role_name = body.get("role")
         try:
-            role = Role(role_name)
+            role = Role(str(role_name))
         except ValueError:
             raise BadRequest(f"unknown role {role_name!r}", field="role") from None
         site = body.get("site") or None
@@ -50,7 +50,13 @@ def setup(app: web.Application) -> None:
             ttl_s=int(ttl_hours * 3600),
             invite_id=invite_id,
         )
-        args = {"id": invite.id, "role": role.value, "site": site, "expires": invite.expires, "name": name}
+        args = {
+            "id": invite.id,
+            "role": role.value,
+            "site": site,
+            "expires": invite.expires,
+            "name": name,
+        }
         await conn.hub.execute(conn.principal, Command(name="invite.record", args=args))
         conn.send({"type": "invite", "id": body.get("id"), "path": f"/j/{token}", "invite": args})
 

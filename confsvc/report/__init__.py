@@ -112,7 +112,10 @@ def _iso(ts: float | None) -> str:
 def render_md(i18n: I18n, data: dict[str, Any], lang: str) -> str:
     g = i18n.gettext
     tz = data["sites"][0]["timezone"] if data["sites"] else "UTC"
-    t = lambda loc: loc.get(lang) or loc.get("en") or next(iter(loc.values()), "")  # noqa: E731
+
+    def t(loc: dict[str, str]) -> str:
+        return loc.get(lang) or loc.get("en") or next(iter(loc.values()), "")
+
     conf = data["conference"]
     lines = [f"# {t(conf['title'])}", ""]
     lines.append(

@@ -35,7 +35,7 @@ def timeline(report: dict[str, Any], lang: str, labels: dict[str, str]) -> str:
     for it in items:
         for s, e in it["segments"]:
             times += [s, e]
-    t0, t1 = min(times), max(times)
+    t0, t1 = float(min(times)), float(max(times))
     span = max(t1 - t0, 60.0)
     tz = zoneinfo.ZoneInfo(sites[0]["timezone"]) if sites else dt.UTC
 

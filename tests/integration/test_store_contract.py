@@ -152,7 +152,7 @@ async def test_sigkill_mid_append_leaves_no_partial_event_and_keeps_acknowledged
     store_dsn: str,
 ) -> None:
     cid = conf_id()
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 - the writer to kill runs beside this loop
         [sys.executable, "-c", KILLER, store_dsn, cid],
         stdout=subprocess.PIPE,
         text=True,

@@ -70,18 +70,50 @@ def test_round_trip_through_data_is_identical() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("minutes: 5", "minutes: 0", "f.yaml:17:14: items[0].minutes: Input should be greater than 0"),
-        ("minutes: 5", "minutes: -3", "f.yaml:17:14: items[0].minutes: Input should be greater than 0"),
+        (
+            "minutes: 5",
+            "minutes: 0",
+            "f.yaml:17:14: items[0].minutes: Input should be greater than 0",
+        ),
+        (
+            "minutes: 5",
+            "minutes: -3",
+            "f.yaml:17:14: items[0].minutes: Input should be greater than 0",
+        ),
         ("floor: [a]", "floor: [a, zz]", "f.yaml:18:16: items[0].floor names unknown site 'zz'"),
-        ("timezone: Asia/Shanghai", "timezone: Mars/Olympus", "f.yaml:12:15: sites[1].timezone: unknown time zone 'Mars/Olympus'"),
+        (
+            "timezone: Asia/Shanghai",
+            "timezone: Mars/Olympus",
+            "f.yaml:12:15: sites[1].timezone: unknown time zone 'Mars/Olympus'",
+        ),
         ("  - id: two", "  - id: one", "f.yaml:19:9: duplicate item id 'one' (first at items[0])"),
         ("  - id: b", "  - id: a", "f.yaml:10:9: duplicate site id 'a' (first at sites[0])"),
-        ("title: {zh: 一, pl: Jeden, en: One}", "title: {zh: 一, en: One}", "f.yaml:16:12: items[0].title has no text in declared language 'pl'"),
-        ("kind: remarks", "kind: speech", "f.yaml:15:11: items[0].kind: Input should be 'remarks', 'presentation', 'qa', 'break' or 'other'"),
-        ("    minutes: 5\n", "    minutes: 5\n    colour: red\n", "f.yaml:18:5: unknown key 'colour' in items[0]"),
+        (
+            "title: {zh: 一, pl: Jeden, en: One}",
+            "title: {zh: 一, en: One}",
+            "f.yaml:16:12: items[0].title has no text in declared language 'pl'",
+        ),
+        (
+            "kind: remarks",
+            "kind: speech",
+            "f.yaml:15:11: items[0].kind: Input should be 'remarks', 'presentation', 'qa', 'break' or 'other'",
+        ),
+        (
+            "    minutes: 5\n",
+            "    minutes: 5\n    colour: red\n",
+            "f.yaml:18:5: unknown key 'colour' in items[0]",
+        ),
         ("    minutes: 5\n", "", "f.yaml:14:5: missing field items[0].minutes"),
-        ("  id: t-1", "  id: T_1", "f.yaml:2:7: conference.id: String should match pattern '^[a-z0-9-]+$'"),
-        ("start: 2020-05-26T09:00:00+02:00", "start: 2020-05-26T09:00:00", "f.yaml:5:10: conference.start: start needs a UTC offset, e.g. 2020-05-26T09:00:00+02:00"),
+        (
+            "  id: t-1",
+            "  id: T_1",
+            "f.yaml:2:7: conference.id: String should match pattern '^[a-z0-9-]+$'",
+        ),
+        (
+            "start: 2020-05-26T09:00:00+02:00",
+            "start: 2020-05-26T09:00:00",
+            "f.yaml:5:10: conference.start: start needs a UTC offset, e.g. 2020-05-26T09:00:00+02:00",
+        ),
     ],
 )
 def test_each_mistake_is_reported_at_its_line_and_column(old: str, new: str, expected: str) -> None:

@@ -29,7 +29,7 @@ def test_invite_signed_with_another_secret_is_refused() -> None:
 
 def test_changing_the_payload_breaks_the_signature() -> None:
     _, host = issue_invite(SECRET, conference="c", role=Role.PARTICIPANT, now=0.0)
-    payload, sig = host.split(".")
+    _payload, sig = host.split(".")
     _, other = issue_invite(SECRET, conference="c", role=Role.HOST, now=0.0)
     with pytest.raises(InviteError, match="signature"):
         verify_invite(SECRET, other.split(".")[0] + "." + sig, now=1.0)
@@ -76,7 +76,7 @@ def test_language_from_query_then_accept_language(
 
 
 def test_access_log_never_shows_tokens() -> None:
-    line = 'GET /j/eyJhbGciOi.sig123?lang=pl HTTP/1.1 GET /c/x/ws?t=abc.def&lang=en /j/tok/report'
+    line = "GET /j/eyJhbGciOi.sig123?lang=pl HTTP/1.1 GET /c/x/ws?t=abc.def&lang=en /j/tok/report"
     out = redact(line)
     assert "eyJhbGciOi" not in out and "abc.def" not in out and "tok" not in out
-    assert out == 'GET /j/***?lang=pl HTTP/1.1 GET /c/x/ws?t=***&lang=en /j/***/report'
+    assert out == "GET /j/***?lang=pl HTTP/1.1 GET /c/x/ws?t=***&lang=en /j/***/report"

@@ -66,7 +66,11 @@ class RunOfShowMachine(RuleBasedStateMachine):
     @rule()
     def next(self) -> None:
         ok = self._do("ros.next")
-        expect = self.status in ("running", "paused") and self.current is not None and self.current + 1 < N
+        expect = (
+            self.status in ("running", "paused")
+            and self.current is not None
+            and self.current + 1 < N
+        )
         assert ok == expect
         if ok:
             assert self.current is not None
