@@ -10,6 +10,7 @@ import json
 import zoneinfo
 from typing import Any
 
+from babel.dates import format_date
 from markupsafe import Markup
 
 from confsvc.core import report as core_report
@@ -62,6 +63,15 @@ def stamp(ts: float | None, tz: str) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
+def long_date(ts: float | None, tz: str, lang: str) -> str:
+    """The date in the reader's language: 26 May 2020, 26 maja 2020, 2020年5月26日."""
+    if ts is None:
+        return "—"
+    moment = dt.datetime.fromtimestamp(ts, dt.UTC).astimezone(zoneinfo.ZoneInfo(tz))
+    locale = {"zh": "zh_Hans_CN", "pl": "pl_PL"}.get(lang, "en_GB")
+    return str(format_date(moment.date(), format="long", locale=locale))
+
+
 def render_html(i18n: I18n, data: dict[str, Any], lang: str, *, served: bool = False) -> str:
     svg = Markup(timeline(data, lang, _labels(i18n, lang)))  # noqa: S704 - every text in it is escaped
     return i18n.render(
@@ -72,6 +82,7 @@ def render_html(i18n: I18n, data: dict[str, Any], lang: str, *, served: bool = F
         duration=duration,
         clock=clock,
         stamp=stamp,
+        long_date=lambda ts, tz: long_date(ts, tz, lang),
         served=served,
         title_of=lambda loc: loc.get(lang) or loc.get("en") or next(iter(loc.values()), ""),
     )

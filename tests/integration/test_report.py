@@ -213,3 +213,11 @@ async def test_report_renders_in_chromium_with_one_bar_per_item(
     await page.pdf(path=str(pdf))
     assert pdf.stat().st_size > 10_000
     await page.close()
+
+
+def test_report_dates_are_in_the_readers_language(session: scripted.Session) -> None:
+    data = build(session.state, session.now)
+    i18n = I18n()
+    assert "data-date>26 maja 2020<" in render_html(i18n, data, "pl")
+    assert "data-date>2020年5月26日<" in render_html(i18n, data, "zh")
+    assert "data-date>26 May 2020<" in render_html(i18n, data, "en")
