@@ -215,3 +215,26 @@ def artifact(name: str) -> Path:
 
 def dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False)
+
+
+def pytest_unconfigure(config: Any) -> None:
+    """Never hang at exit: name any non-daemon thread still alive, then leave.
+
+    Leaks are tested for explicitly (the relay's join/leave test counts threads); this
+    only keeps a CI run from waiting forever on a thread some test left behind.
+    """
+    import sys
+    import threading
+
+    left = [
+        t.name for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()
+    ]
+    if left:
+        sys.stderr.write(f"confsvc tests: non-daemon threads left at exit: {left}\n")
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(getattr(config, "_confsvc_exitstatus", 0))
+
+
+def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    session.config._confsvc_exitstatus = int(exitstatus)

@@ -121,6 +121,20 @@ def tap_receiver(
     return original
 
 
+def release_decoder(receiver: RTCRtpReceiver) -> None:
+    """Let a tapped receiver's idle decoder thread exit now.
+
+    aiortc stops it in ``RTCRtpReceiver.stop()``, but a ``pc.close()`` that stalls on an
+    earlier transceiver never gets there, and a non-daemon thread left waiting keeps
+    the process from exiting. Sending the stop sentinel first is harmless: aiortc's own
+    stop sends another and joins a thread that has already ended.
+    """
+    thread = getattr(receiver, _DECODER_THREAD, None)
+    tap = getattr(receiver, _DECODER_QUEUE, None)
+    if isinstance(tap, _Tap) and thread is not None and thread.is_alive():
+        tap.put(None)
+
+
 def untap_receiver(receiver: RTCRtpReceiver) -> None:
     """Stop delivering frames (the relay lets go of a publisher before closing it)."""
     tap = getattr(receiver, _DECODER_QUEUE, None)

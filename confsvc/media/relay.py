@@ -52,6 +52,7 @@ QUEUE_FRAMES = 60  # ~2 s of video per subscriber before it is reset to a keyfra
 PLI_INTERVAL_S = 0.3
 ICE_TIMEOUT_S = 15.0
 MAX_PEERS = 300
+CLOSE_TIMEOUT_S = 5.0  # a pc.close() that stalls must not hold the relay's shutdown
 # RTP ticks per frame, used to keep a slot's timeline moving forward across publishers.
 _STEP = {"video": 3000, "audio": 960}
 
@@ -520,8 +521,12 @@ class Peer:
             self.room.remove_track(track)
         self.tracks.clear()
         self.relay.forget(self)
+        for transceiver in self.pc.getTransceivers():
+            internals.release_decoder(transceiver.receiver)
         try:
-            await self.pc.close()
+            await asyncio.wait_for(self.pc.close(), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("%r: the peer connection did not close in %s s", self, CLOSE_TIMEOUT_S)
         except Exception:
             log.exception("%r: close failed", self)
 

@@ -110,3 +110,22 @@ def test_tap_refuses_a_receiver_whose_decoder_already_runs() -> None:
 def test_vp8_keyframe_bit() -> None:
     assert internals.is_vp8_keyframe(b"\x10\x02") and not internals.is_vp8_keyframe(b"\x11")
     assert not internals.is_vp8_keyframe(b"")
+
+
+async def test_release_decoder_lets_the_idle_decoder_thread_exit() -> None:
+    import queue as queue_mod
+    import threading
+
+    pc = RTCPeerConnection()
+    t = pc.addTransceiver("video", direction="recvonly")
+    internals.tap_receiver(t.receiver, lambda packet, key: None)
+    tap = t.receiver._RTCRtpReceiver__decoder_queue
+    # Stands in for aiortc's decoder thread: it waits on the queue for its sentinel.
+    thread = threading.Thread(target=queue_mod.Queue.get, args=(tap,), name="video-decoder")
+    thread.start()
+    t.receiver._RTCRtpReceiver__decoder_thread = thread
+    internals.release_decoder(t.receiver)
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    t.receiver._RTCRtpReceiver__decoder_thread = None
+    await pc.close()
