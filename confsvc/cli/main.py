@@ -71,6 +71,16 @@ def secret_path(db: str, given: Path | None) -> Path:
     return Path("confsvc.secret")
 
 
+def loopback_ice(host: str) -> list[str]:
+    """A server listening on loopback offers loopback media addresses only: its pages can
+    only be opened from this machine, and media then never leaves the loopback range."""
+    if host in ("127.0.0.1", "localhost"):
+        return ["127.0.0.1"]
+    if host == "::1":
+        return ["::1"]
+    return []
+
+
 def config_from(args: argparse.Namespace, agendas: list[Path]) -> Config:
     return Config(
         db=args.db,
@@ -81,7 +91,7 @@ def config_from(args: argparse.Namespace, agendas: list[Path]) -> Config:
         public_url=args.public_url,
         redis=args.redis,
         allowed_origins=args.allow_origin,
-        ice_addresses=args.ice_address,
+        ice_addresses=args.ice_address or loopback_ice(args.host),
         smtp_in=args.smtp_in,
         smtp_out=args.smtp_out,
         mail_domain=args.mail_domain,
@@ -217,9 +227,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"confsvc demo: {agenda_path.name} on {cfg.base_url} (store {cfg.db})", flush=True)
         for role, url in links:
             print(f"{role:<{width}}  {url}", flush=True)
-        print("Open the links in a browser; Ctrl-C stops the server.", flush=True)
         for hook in DEMO_HOOKS:
             await hook(app, cfg, links, args)
+        print("Open the links in a browser; Ctrl-C stops the server.", flush=True)
 
     asyncio.run(run_server(cfg, on_ready=ready))
     return 0

@@ -166,3 +166,24 @@ def test_demo_prints_links_that_work_then_invite_prints_one(tmp_path: Path) -> N
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     assert not os.environ.get("CONFSVC_SECRET")
+
+
+@pytest.mark.parametrize(
+    ("host", "given", "expected"),
+    [
+        ("127.0.0.1", [], ["127.0.0.1"]),
+        ("::1", [], ["::1"]),
+        ("0.0.0.0", [], []),
+        ("127.0.0.1", ["10.1.2.3"], ["10.1.2.3"]),
+    ],
+)
+def test_a_loopback_server_offers_loopback_media_addresses(
+    host: str, given: list[str], expected: list[str]
+) -> None:
+    from confsvc.cli.main import build_parser, config_from
+
+    argv = ["serve", "--agenda", str(SAMPLE), "--host", host]
+    for address in given:
+        argv += ["--ice-address", address]
+    args = build_parser().parse_args(argv)
+    assert config_from(args, [SAMPLE]).ice_addresses == expected
