@@ -1,19 +1,9 @@
 // The expert's answer page: the questions assigned to them, one box each.
+import { el } from "./dom.js";
 import { conn, boot, t } from "./page.js";
 
 const $ = (sel) => document.querySelector(sel);
 const sent = new Set();
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v;
-    else if (k.startsWith("data-")) node.setAttribute(k, v);
-    else node[k] = v;
-  }
-  for (const c of children) if (c != null) node.append(c);
-  return node;
-}
 
 function card(q) {
   const box = el("section", { class: "card expert-q", "data-q": q.id });

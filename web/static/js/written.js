@@ -1,22 +1,12 @@
 // The moderator's written-answers dashboard: counts and filters, assignment (one, or
 // every suggestion at once), replies with their originals, edit, publish, quarantine.
+import { el } from "./dom.js";
 import { conn, boot, t } from "./page.js";
 
 const $ = (sel) => document.querySelector(sel);
 let view = null;
 let filter = "all";
 const drafts = new Map(); // question id -> text being edited (kept across re-renders)
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v;
-    else if (k.startsWith("data-")) node.setAttribute(k, v);
-    else node[k] = v;
-  }
-  for (const c of children) if (c != null) node.append(c);
-  return node;
-}
 
 function showError(err) {
   const box = $("[data-error]");
