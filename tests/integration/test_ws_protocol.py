@@ -297,3 +297,13 @@ async def test_site_page_lets_the_room_ask_questions(running: Running) -> None:
     ack = await site.command("q.ask", text="A question from the Olsztyn room", language="en")
     assert ack["type"] == "ack"
     assert (await site.expect("q.mine"))["item"]["site"] == "olsztyn"
+
+
+async def test_room_page_names_role_and_item_kinds_in_the_viewers_language(
+    running: Running,
+) -> None:
+    resp = await running.client.get(f"/j/{running.token('participant')}?lang=zh")
+    html = await resp.text()
+    assert "<strong>参会者" in html
+    assert '<span class="kind">致辞</span>' in html
+    assert '<span class="kind">remarks</span>' not in html
