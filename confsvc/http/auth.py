@@ -8,7 +8,8 @@ from aiohttp import web
 
 from confsvc.core.events import Principal
 from confsvc.core.roles import Invite, InviteError, verify_invite
-from confsvc.http.keys import SECRET
+from confsvc.http.keys import HUBS, SECRET
+from confsvc.service import Hub
 
 
 def check_invite(
@@ -21,6 +22,22 @@ def check_invite(
     if invite.id in revoked:
         raise InviteError("this link has been revoked")
     return invite
+
+
+async def open_invite(
+    app: web.Application, token: str, *, conference: str | None = None
+) -> tuple[Hub, Invite]:
+    """For pages: verify the token once, load its conference, check revocation.
+
+    ``conference``, when given, is the one the URL names; the token must be for it.
+    """
+    invite = verify_invite(app[SECRET], token, now=time.time())
+    if conference is not None and invite.conference != conference:
+        raise InviteError("this link is for another conference")
+    hub = await app[HUBS].get(invite.conference)
+    if invite.id in hub.state.revoked:
+        raise InviteError("this link has been revoked")
+    return hub, invite
 
 
 def principal_of(invite: Invite) -> Principal:

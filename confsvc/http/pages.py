@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aiohttp import web
 
 from confsvc.core.errors import DomainError
-from confsvc.core.roles import Invite, Role, verify_invite
-from confsvc.http.auth import check_invite, principal_of
+from confsvc.core.roles import Invite, Role
+from confsvc.http.auth import open_invite, principal_of
 from confsvc.http.i18n import render
-from confsvc.http.keys import CONFIG, HUBS, I18N, ROLE_PAGES, SECRET
+from confsvc.http.keys import CONFIG, HUBS, I18N, ROLE_PAGES
 from confsvc.service import Hub
 
 ROLE_TEMPLATES = {
@@ -67,11 +66,8 @@ def page_context(
 async def join(request: web.Request) -> web.StreamResponse:
     """``GET /j/{token}``: an invite link opens its role's page."""
     token = request.match_info["token"]
-    hubs = request.app[HUBS]
     try:
-        first = verify_invite(request.app[SECRET], token, now=time.time())
-        hub = await hubs.get(first.conference)
-        invite = check_invite(request.app, token, conference=hub.id, revoked=hub.state.revoked)
+        hub, invite = await open_invite(request.app, token)
     except DomainError as exc:
         return error_page(
             request, exc.status_hint, _("This link does not work", request), exc.message

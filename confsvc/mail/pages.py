@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aiohttp import web
 
 from confsvc.core import followup as F
 from confsvc.core.errors import DomainError, Forbidden
-from confsvc.core.roles import STAFF, verify_invite
-from confsvc.http.auth import check_invite
+from confsvc.core.roles import STAFF
+from confsvc.http.auth import open_invite
 from confsvc.http.i18n import render
-from confsvc.http.keys import HUBS, I18N, SECRET
+from confsvc.http.keys import I18N
 from confsvc.http.pages import error_page, page_context
 
 
@@ -25,11 +24,9 @@ async def written_page(request: web.Request) -> web.StreamResponse:
     """``GET /c/{conference}/written?t=<token>``: host and moderator links only."""
     token = request.query.get("t", "")
     try:
-        first = verify_invite(request.app[SECRET], token, now=time.time())
-        hub = await request.app[HUBS].get(request.match_info["conference"])
-        if first.conference != hub.id:
-            raise Forbidden("this link is for another conference")
-        invite = check_invite(request.app, token, conference=hub.id, revoked=hub.state.revoked)
+        hub, invite = await open_invite(
+            request.app, token, conference=request.match_info["conference"]
+        )
         if invite.role not in STAFF:
             raise Forbidden(f"role {invite.role.value!r} may not open the written answers")
     except DomainError as exc:

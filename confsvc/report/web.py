@@ -8,9 +8,9 @@ import time
 from aiohttp import web
 
 from confsvc.core.errors import DomainError, Forbidden
-from confsvc.core.roles import STAFF, verify_invite
-from confsvc.http.auth import check_invite
-from confsvc.http.keys import HUBS, I18N, SECRET
+from confsvc.core.roles import STAFF
+from confsvc.http.auth import open_invite
+from confsvc.http.keys import HUBS, I18N
 from confsvc.http.pages import error_page
 from confsvc.report import FORMATS, build, render, render_html
 
@@ -60,9 +60,7 @@ async def organiser_report(request: web.Request) -> web.StreamResponse:
     i18n = request.app[I18N]
     title = i18n.gettext(i18n.language_of(request), "This link does not work")
     try:
-        invite = verify_invite(request.app[SECRET], token, now=time.time())
-        hub = await request.app[HUBS].get(invite.conference)
-        invite = check_invite(request.app, token, conference=hub.id, revoked=hub.state.revoked)
+        hub, invite = await open_invite(request.app, token)
         if invite.role not in STAFF:
             raise Forbidden("the organiser's report is for hosts and moderators")
         return await _respond(request, hub.id, public=False)
