@@ -23,6 +23,8 @@ class Config:
     ice_servers: list[dict[str, object]] = field(default_factory=list)
     ice_addresses: list[str] = field(default_factory=list)  # [] = every interface
     max_video_kbps: int = 1200
+    ice_timeout_s: float = 15.0  # a media connection not up by then is closed
+    media_max_peers: int = 300  # media connections per node
     # Mail.
     smtp_in: str | None = None
     mail_domain: str = "confsvc.localhost"

@@ -50,8 +50,6 @@ MODE_PASSTHROUGH = "passthrough"
 MODE_REENCODE = "reencode"
 QUEUE_FRAMES = 60  # ~2 s of video per subscriber before it is reset to a keyframe
 PLI_INTERVAL_S = 0.3
-ICE_TIMEOUT_S = 15.0
-MAX_PEERS = 300
 CLOSE_TIMEOUT_S = 5.0  # a pc.close() that stalls must not hold the relay's shutdown
 # RTP ticks per frame, used to keep a slot's timeline moving forward across publishers.
 _STEP = {"video": 3000, "audio": 960}
@@ -557,8 +555,8 @@ class Relay:
         self.mode = mode
         self.rooms: dict[str, Room] = {}
         self.peers: dict[object, Peer] = {}
-        self.max_peers = MAX_PEERS
-        self.ice_timeout_s = ICE_TIMEOUT_S
+        self.max_peers = config.media_max_peers
+        self.ice_timeout_s = config.ice_timeout_s
         self.on_sites_changed: Callable[[Room], None] | None = None
         self._sinks: set[asyncio.Task[None]] = set()
 
