@@ -32,6 +32,28 @@ COMMANDS: list[str] = [
 ]
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a number of seconds above zero (argparse names the flag on error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above zero (argparse names the flag on error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number above 0, not {text!r}")
+    return value
+
+
 def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc.db") -> None:
     p.add_argument(
         "--db", default=default_db, help="SQLite file (default %(default)s) or postgresql://… DSN"
@@ -54,6 +76,20 @@ def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc
         action="append",
         default=[],
         help="local address the media relay offers (repeat); default: all",
+    )
+    p.add_argument(
+        "--ice-timeout",
+        type=positive_float,
+        default=Config.ice_timeout_s,
+        metavar="SECONDS",
+        help="close a media connection not connected by then (default %(default)g)",
+    )
+    p.add_argument(
+        "--max-media-peers",
+        type=positive_int,
+        default=Config.media_max_peers,
+        metavar="N",
+        help="media connections this node accepts (default %(default)s)",
     )
     p.add_argument(
         "--smtp-in", default=None, help="HOST:PORT for the SMTP receiver of expert replies"
@@ -92,6 +128,8 @@ def config_from(args: argparse.Namespace, agendas: list[Path]) -> Config:
         redis=args.redis,
         allowed_origins=args.allow_origin,
         ice_addresses=args.ice_address or loopback_ice(args.host),
+        ice_timeout_s=args.ice_timeout,
+        media_max_peers=args.max_media_peers,
         smtp_in=args.smtp_in,
         smtp_out=args.smtp_out,
         mail_domain=args.mail_domain,
