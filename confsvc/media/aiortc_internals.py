@@ -15,6 +15,17 @@ Private names used:
 - ``aiortc.jitterbuffer.JitterFrame`` (``.data``, ``.timestamp``);
 - ``aioice.ice.get_host_addresses`` (which local addresses are offered);
 - ``aiortc.sdp.SessionDescription`` (parsing offers to validate them).
+
+The fast fan-out (``confsvc.media.fanout``) sends RTP it built itself on a sender's
+behalf, so it also needs (see ``Wire``, ``SenderHooks`` and ``vp8_packetize``):
+- ``RTCRtpSender._ssrc`` / ``._rtx_ssrc`` (the SSRCs announced in the answer);
+- ``RTCRtpSender._retransmit(seq)`` (called on NACK; redirected to the fan-out's history);
+- ``RTCRtpSender.__packet_count`` / ``__octet_count`` / ``__rtp_timestamp`` /
+  ``__ntp_timestamp`` (what the sender's own RTCP sender reports say);
+- ``RTCDtlsTransport._state`` / ``State.CONNECTED`` / ``_tx_srtp`` (the SRTP context),
+  ``.transport`` (the ``RTCIceTransport``) and its ``_connection._nominated[1]`` (the
+  nominated aioice pair: ``.protocol.transport`` and ``.remote_addr``);
+- ``Vp8Encoder._packetize(buffer, picture_id)`` (VP8 payload descriptors, RFC 7741).
 """
 
 from __future__ import annotations
@@ -30,7 +41,10 @@ import aioice.ice
 import aiortc
 import av
 from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcdtlstransport import State as DtlsState
+from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.sdp import SessionDescription
 
 CHECKED_AIORTC = "1.16.0"
@@ -39,7 +53,8 @@ _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
 
 EncodedPacket: TypeAlias = "av.Packet[Any]"
-FrameCallback = Callable[[EncodedPacket, bool], None]
+# (encoded frame, RTP timestamp in the codec's clock rate, is a VP8 keyframe)
+FrameCallback = Callable[[bytes, int, bool], None]
 
 
 class InternalsMoved(RuntimeError):
@@ -71,7 +86,6 @@ class _Tap(queue.Queue):  # type: ignore[type-arg]
     def __init__(self, on_frame: FrameCallback) -> None:
         super().__init__()
         self.on_frame: FrameCallback | None = on_frame
-        self._time_bases: dict[int, Fraction] = {}
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         if item is None:
@@ -82,15 +96,17 @@ class _Tap(queue.Queue):  # type: ignore[type-arg]
         if callback is None:
             return
         codec, frame = item
-        rate = codec.clockRate
-        tb = self._time_bases.get(rate)
-        if tb is None:
-            tb = self._time_bases[rate] = Fraction(1, rate)
-        packet = av.Packet(frame.data)
-        packet.pts = frame.timestamp
-        packet.time_base = tb
-        keyframe = codec.mimeType.lower() == "video/vp8" and is_vp8_keyframe(frame.data)
-        callback(packet, keyframe)
+        data = frame.data
+        keyframe = codec.mimeType.lower() == "video/vp8" and is_vp8_keyframe(data)
+        callback(data, frame.timestamp, keyframe)
+
+
+def encoded_packet(data: bytes, pts: int, clock_rate: int) -> EncodedPacket:
+    """What ``RTCRtpSender``'s ``pack()`` path takes: an ``av.Packet`` with pts and time base."""
+    packet = av.Packet(data)
+    packet.pts = pts
+    packet.time_base = Fraction(1, clock_rate)
+    return packet
 
 
 def tap_receiver(
@@ -98,7 +114,7 @@ def tap_receiver(
     on_frame: FrameCallback,
     on_loss: Callable[[], None] | None = None,
 ) -> Callable[[int], Any]:
-    """Make ``receiver`` hand its encoded frames to ``on_frame(packet, is_keyframe)``.
+    """Make ``receiver`` hand its encoded frames to ``on_frame(data, timestamp, is_keyframe)``.
 
     Must run before ``receive()`` (i.e. from the ``track`` event or right after
     ``setRemoteDescription``). ``on_loss`` is called whenever the receiver's jitter buffer
@@ -152,6 +168,119 @@ def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> N
     sender._send_keyframe = callback  # type: ignore[method-assign]
 
 
+# -- sending RTP built elsewhere, on a sender's behalf (the fast fan-out) ----------------
+
+# A connection whose socket has this much queued in user space is not keeping up.
+WIRE_BACKLOG_BYTES = 256 * 1024
+_SENDER = "_RTCRtpSender__"
+_DTLS_TX = "_RTCDtlsTransport__"
+
+SendPacket = Callable[[bytes], None]
+
+
+class Wire:
+    """One sender's way out: SRTP-protect a finished RTP packet, one ``sendto`` on the pair.
+
+    ``prepare()`` is called once per frame and returns ``send(packet)`` bound to the
+    current SRTP context and nominated ICE pair, or ``None`` while there is none (not
+    connected yet, closed, or the socket is backed up). This skips aiortc's per-packet
+    ``RtpPacket``/``serialize``/``_send_rtp``/aioice coroutine chain, which is where most of
+    a subscriber's cost went (MEDIA-NOTES.md).
+    """
+
+    __slots__ = ("sender",)
+
+    def __init__(self, sender: RTCRtpSender) -> None:
+        self.sender = sender
+
+    def prepare(self) -> tuple[SendPacket, Callable[[int, int], None]] | None:
+        """``(send, account)``: ``account(packets, octets)`` keeps the DTLS stats honest."""
+        dtls = self.sender.transport  # may change with BUNDLE, so looked up per frame
+        if dtls._state is not DtlsState.CONNECTED:
+            return None
+        srtp = dtls._tx_srtp
+        connection = getattr(dtls.transport, "_connection", None)
+        pair = connection._nominated.get(1) if connection is not None else None
+        if srtp is None or pair is None:
+            return None
+        transport = pair.protocol.transport
+        if transport is None or transport.is_closing():
+            return None
+        if transport.get_write_buffer_size() > WIRE_BACKLOG_BYTES:
+            return None
+        protect = srtp.protect
+        sendto = transport.sendto
+        addr = pair.remote_addr
+
+        def send(packet: bytes) -> None:
+            sendto(protect(packet), addr)
+
+        def account(packets: int, octets: int) -> None:
+            setattr(dtls, _DTLS_TX + "tx_packets", getattr(dtls, _DTLS_TX + "tx_packets") + packets)
+            setattr(dtls, _DTLS_TX + "tx_bytes", getattr(dtls, _DTLS_TX + "tx_bytes") + octets)
+
+        return send, account
+
+
+class SenderHooks:
+    """What the fan-out needs from one ``RTCRtpSender`` whose packets it writes itself."""
+
+    __slots__ = ("sender",)
+
+    def __init__(
+        self,
+        sender: RTCRtpSender,
+        on_parameters: Callable[[RTCRtpSendParameters], None],
+        on_nack: Callable[[int], None],
+    ) -> None:
+        for name in ("_ssrc", "_rtx_ssrc", "_retransmit", "send"):
+            if not hasattr(sender, name):
+                raise InternalsMoved(f"RTCRtpSender.{name} is gone")
+        for name in ("packet_count", "octet_count", "rtp_timestamp", "ntp_timestamp"):
+            if not hasattr(sender, _SENDER + name):
+                raise InternalsMoved(f"RTCRtpSender.__{name} is gone")
+        self.sender = sender
+        original_send = sender.send
+
+        async def send(parameters: RTCRtpSendParameters) -> None:
+            on_parameters(parameters)
+            await original_send(parameters)
+
+        async def retransmit(sequence_number: int) -> None:
+            on_nack(sequence_number)
+
+        sender.send = send  # type: ignore[method-assign]
+        sender._retransmit = retransmit  # type: ignore[method-assign]
+
+    @property
+    def ssrc(self) -> int:
+        return int(self.sender._ssrc)
+
+    @property
+    def rtx_ssrc(self) -> int:
+        return int(self.sender._rtx_ssrc)
+
+    def account(self, packets: int, octets: int, rtp_timestamp: int, ntp_timestamp: int) -> None:
+        """Feed the sender's own RTCP sender reports (packet and octet counts, clocks)."""
+        sender = self.sender
+        setattr(
+            sender, _SENDER + "packet_count", getattr(sender, _SENDER + "packet_count") + packets
+        )
+        setattr(sender, _SENDER + "octet_count", getattr(sender, _SENDER + "octet_count") + octets)
+        setattr(sender, _SENDER + "rtp_timestamp", rtp_timestamp)
+        setattr(sender, _SENDER + "ntp_timestamp", ntp_timestamp)
+
+    def counts(self) -> tuple[int, int]:
+        """(packets, octets) as the sender's RTCP reports them."""
+        sender = self.sender
+        return getattr(sender, _SENDER + "packet_count"), getattr(sender, _SENDER + "octet_count")
+
+
+def vp8_packetize(frame: bytes, picture_id: int) -> list[bytes]:
+    """RTP payloads (VP8 payload descriptor + data) of one frame, as aiortc would send them."""
+    return Vp8Encoder._packetize(frame, picture_id)
+
+
 def parse_sdp(text: str) -> SessionDescription:
     return SessionDescription.parse(text)
 
@@ -197,11 +326,15 @@ __all__ = [
     "CHECKED_AIORTC",
     "InternalsMoved",
     "JitterFrame",
+    "SenderHooks",
+    "Wire",
     "check_version",
+    "encoded_packet",
     "is_vp8_keyframe",
     "local_addresses",
     "on_keyframe_request",
     "parse_sdp",
     "tap_receiver",
     "untap_receiver",
+    "vp8_packetize",
 ]

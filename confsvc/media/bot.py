@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import av
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from confsvc.core.errors import BadRequest
@@ -68,6 +69,8 @@ class SiteCounts:
     audio_bytes: int = 0
     first_at: float | None = None
     last_at: float | None = None
+    decoded_frames: int = 0  # only with ViewerBot(decode=True)
+    decode_errors: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -198,11 +201,17 @@ class SiteBot(BotBase):
         await self._negotiate(True, [])
 
 
+@dataclass
 class ViewerBot(BotBase):
-    """Subscribes to every site and counts encoded frames per site (no decoding)."""
+    """Subscribes to every site and counts encoded frames per site.
 
-    counts: dict[str, SiteCounts]
-    receivers: dict[tuple[str, str], Any]
+    With ``decode=True`` it also decodes every video frame (PyAV's libvpx) and counts the
+    frames that decoded and the ones that failed: what a browser would show.
+    """
+
+    decode: bool = False
+    counts: dict[str, SiteCounts] = field(default_factory=dict)
+    receivers: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     async def start(self, sites: list[str] | None = None) -> None:
         await self._open()
@@ -220,10 +229,16 @@ class ViewerBot(BotBase):
 
     def _counter(self, site: str, kind: str) -> Any:
         c = self.counts[site]
+        decoder = av.CodecContext.create("libvpx", "r") if self.decode and kind == "video" else None
 
-        def count(packet: Any, keyframe: bool) -> None:
+        def count(data: bytes, timestamp: int, keyframe: bool) -> None:
             now = time.monotonic()
-            size = packet.size
+            size = len(data)
+            if decoder is not None:
+                try:
+                    c.decoded_frames += len(decoder.decode(av.Packet(data)))
+                except av.error.FFmpegError:
+                    c.decode_errors += 1
             if kind == "video":
                 if c.first_frame_ms is None:
                     c.first_frame_ms = round((now - self.started) * 1000, 1)

@@ -2,17 +2,20 @@
 
 A site publishes one audio and one video track; every connection subscribes to slots
 (site, kind). Frames arrive already encoded (``aiortc_internals.tap_receiver``) and are
-handed to each subscriber's ``ForwardTrack``, whose ``RTCRtpSender`` re-packetizes them
-without encoding. Video of every connected site goes to everyone; audio only from the
-sites on the floor (``confsvc.core.floor.current_floor``, pushed in by ``on_events``).
+never decoded. Each frame is packetized once for its slot and written to every
+subscriber's connection by ``confsvc.media.fanout`` (a header, SRTP and one ``sendto``
+per packet per subscriber). Video of every connected site goes to everyone; audio only
+from the sites on the floor (``confsvc.core.floor.current_floor``, pushed in by
+``on_events``).
 
 Keyframes: a subscriber starts on a keyframe (gated, PLI to the publisher, throttled);
 a subscriber's PLI/FIR is relayed to the publisher; a frame lost before the server gates
 every subscriber of that site until the next keyframe.
 
 What this module is not: signalling (``signalling.py``) or authorisation of who may
-publish (checked there, before a ``Peer`` is made). ``MODE_REENCODE`` exists only so
-``bench/relay.py`` can measure aiortc's ``MediaRelay`` in the same run.
+publish (checked there, before a ``Peer`` is made). ``MODE_PACK`` (aiortc re-packetizes
+per subscriber, the first design) and ``MODE_REENCODE`` (aiortc's ``MediaRelay``) exist
+only so ``bench/relay.py`` can measure them against the fan-out in the same run.
 """
 
 from __future__ import annotations
@@ -42,17 +45,21 @@ from confsvc.config import Config
 from confsvc.core.errors import BadRequest, Forbidden, RateLimited
 from confsvc.media import aiortc_internals as internals
 from confsvc.media.aiortc_internals import EncodedPacket
+from confsvc.media.fanout import Frame, Leg, Packetizer, fan_out
 from confsvc.media.offer import check_offer, filter_candidates, keep_codecs
 
 log = logging.getLogger(__name__)
 
-MODE_PASSTHROUGH = "passthrough"
-MODE_REENCODE = "reencode"
+MODE_PASSTHROUGH = "passthrough"  # packetize once per frame (confsvc.media.fanout)
+MODE_PACK = "pack"  # aiortc's RTCRtpSender re-packetizes per subscriber
+MODE_REENCODE = "reencode"  # aiortc's MediaRelay: decode once, encode per subscriber
+MODES = (MODE_PASSTHROUGH, MODE_PACK, MODE_REENCODE)
 QUEUE_FRAMES = 60  # ~2 s of video per subscriber before it is reset to a keyframe
 PLI_INTERVAL_S = 0.3
 CLOSE_TIMEOUT_S = 5.0  # a pc.close() that stalls must not hold the relay's shutdown
 # RTP ticks per frame, used to keep a slot's timeline moving forward across publishers.
 _STEP = {"video": 3000, "audio": 960}
+CLOCK_RATE = {"video": 90000, "audio": 48000}
 
 
 def codec_preferences(kind: str) -> list[Any]:
@@ -83,9 +90,15 @@ def ice_configuration(servers: list[dict[str, object]]) -> RTCConfiguration:
 
 
 class ForwardTrack(MediaStreamTrack):
-    """What one subscriber gets of one slot: encoded ``EncodedPacket``s from a bounded queue."""
+    """What one subscriber gets of one slot.
 
-    def __init__(self, room: Room, site: str, kind: str) -> None:
+    With a ``leg`` (the default), frames are written for it by the slot's fan-out and
+    ``recv()`` only tells when the sender has started (the connection is up). Without one
+    (``MODE_PACK``), ``recv()`` yields ``EncodedPacket``s from a bounded queue and aiortc's
+    sender packetizes them.
+    """
+
+    def __init__(self, room: Room, site: str, kind: str, leg: Leg | None = None) -> None:
         super().__init__()
         self.kind = kind
         self.room = room
@@ -94,19 +107,41 @@ class ForwardTrack(MediaStreamTrack):
         self.need_keyframe = kind == "video"
         self.forwarded = 0
         self.dropped = 0
+        self.leg = leg
         self._queue: asyncio.Queue[EncodedPacket | None] = asyncio.Queue(QUEUE_FRAMES)
+        self._ended = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"ForwardTrack({self.room.conference}, {self.site}, {self.kind})"
 
-    def push(self, packet: EncodedPacket, keyframe: bool) -> None:
+    def _admit(self, keyframe: bool) -> bool:
+        """Started, live, and (for video) on a keyframe or past one."""
         if not self.started or self.readyState != "live":
-            return
+            return False
         if self.need_keyframe:
             if not keyframe:
                 self.dropped += 1
-                return
+                return False
             self.need_keyframe = False
+        return True
+
+    def deliver(self, frame: Frame) -> None:
+        """Fast path: the slot's fan-out hands over a frame packetized once for everyone."""
+        leg = self.leg
+        if leg is None or not leg.ready or not self._admit(frame.keyframe):
+            return
+        if leg.send(frame):
+            self.forwarded += 1
+        elif self.kind == "video":
+            # Closed under us or the socket is backed up: resume on a keyframe.
+            self.dropped += 1
+            self.need_keyframe = True
+            self.room.request_keyframe(self.site)
+
+    def push(self, packet: EncodedPacket, keyframe: bool) -> None:
+        """``MODE_PACK``: queue the frame for this subscriber's aiortc sender."""
+        if not self._admit(keyframe):
+            return
         try:
             self._queue.put_nowait(packet)
             self.forwarded += 1
@@ -131,6 +166,10 @@ class ForwardTrack(MediaStreamTrack):
             self.started = True
             if self.kind == "video":
                 self.room.request_keyframe(self.site)
+        if self.leg is not None:
+            # The fan-out sends on this sender's behalf; its own loop just waits here.
+            await self._ended.wait()
+            raise MediaStreamError
         packet = await self._queue.get()
         if packet is None:
             raise MediaStreamError
@@ -145,14 +184,15 @@ class ForwardTrack(MediaStreamTrack):
             super().stop()
             self._drain()
             self._queue.put_nowait(None)
+            self._ended.set()
 
 
 @dataclass
 class Slot:
-    """One (site, kind): who receives it, and a timeline that never goes backwards."""
+    """One (site, kind): who receives it, its packetizer, a timeline that never goes back."""
 
+    packetizer: Packetizer
     tracks: set[ForwardTrack] = field(default_factory=set)
-    base: int = 0
     last_pts: int = 0
 
 
@@ -180,27 +220,28 @@ class SiteFeed:
     def __repr__(self) -> str:
         return f"SiteFeed({self.room.conference}, {self.site})"
 
-    def _stamp(self, kind: str, packet: EncodedPacket) -> None:
+    def _stamp(self, kind: str, timestamp: int) -> int:
+        """The frame's time on the slot's timeline (a new publisher continues, not restarts)."""
         slot = self.room.slot(self.site, kind)
         base = self._bases[kind]
         if base is None:
-            base = self._bases[kind] = slot.last_pts + _STEP[kind] - int(packet.pts or 0)
-        pts = int(packet.pts or 0) + base
-        packet.pts = pts
+            base = self._bases[kind] = slot.last_pts + _STEP[kind] - timestamp
+        pts = timestamp + base
         slot.last_pts = pts
+        return pts
 
-    def on_audio(self, packet: EncodedPacket, keyframe: bool) -> None:
+    def on_audio(self, data: bytes, timestamp: int, keyframe: bool) -> None:
         self.frames["audio"] += 1
-        self._stamp("audio", packet)
+        pts = self._stamp("audio", timestamp)
         if self.site in self.room.floor:
-            self.room.forward(self.site, "audio", packet, True)
+            self.room.forward(self.site, "audio", data, pts, True)
 
-    def on_video(self, packet: EncodedPacket, keyframe: bool) -> None:
+    def on_video(self, data: bytes, timestamp: int, keyframe: bool) -> None:
         self.frames["video"] += 1
         if keyframe:
             self.keyframes += 1
-        self._stamp("video", packet)
-        self.room.forward(self.site, "video", packet, keyframe)
+        pts = self._stamp("video", timestamp)
+        self.room.forward(self.site, "video", data, pts, keyframe)
 
     def on_loss(self) -> None:
         """The jitter buffer dropped a frame before the server (aiortc sends a PLI itself)."""
@@ -276,15 +317,19 @@ class Room:
         key = (site, kind)
         s = self.slots.get(key)
         if s is None:
-            s = self.slots[key] = Slot()
+            s = self.slots[key] = Slot(Packetizer(kind))
         return s
 
-    def forward(self, site: str, kind: str, packet: EncodedPacket, keyframe: bool) -> None:
+    def forward(self, site: str, kind: str, data: bytes, pts: int, keyframe: bool) -> None:
         s = self.slots.get((site, kind))
-        if s is None:
+        if s is None or not s.tracks:
             return
-        for track in s.tracks:
-            track.push(packet, keyframe)
+        if self.relay.mode == MODE_PACK:
+            packet = internals.encoded_packet(data, pts, CLOCK_RATE[kind])
+            for track in s.tracks:
+                track.push(packet, keyframe)
+            return
+        fan_out(s.packetizer.frame(data, pts, keyframe), tuple(s.tracks))
 
     def request_keyframe(self, site: str) -> None:
         feed = self.feeds.get(site)
@@ -421,7 +466,7 @@ class Peer:
                 t.direction = "inactive"
             elif site is not None:
                 t.direction = "sendonly"
-                t.sender.replaceTrack(self._subscribe(site, kind))
+                t.sender.replaceTrack(self._subscribe(site, kind, t.sender))
                 internals.on_keyframe_request(
                     t.sender, functools.partial(self.room.request_keyframe, site)
                 )
@@ -450,13 +495,14 @@ class Peer:
         )
         return {"type": "rtc.answer", "sdp": self.pc.localDescription.sdp, "slots": self.slots}
 
-    def _subscribe(self, site: str, kind: str) -> MediaStreamTrack:
+    def _subscribe(self, site: str, kind: str, sender: RTCRtpSender) -> MediaStreamTrack:
         if self.room.media_relay is not None:
             feed = self.room.feeds.get(site)
             if feed is None or kind not in feed.remote_tracks:
                 raise BadRequest(f"re-encode mode: site {site!r} is not publishing yet")
             return self.room.media_relay.subscribe(feed.remote_tracks[kind], buffered=False)
-        track = ForwardTrack(self.room, site, kind)
+        leg = Leg(sender, kind) if self.relay.mode == MODE_PASSTHROUGH else None
+        track = ForwardTrack(self.room, site, kind, leg)
         self.room.slot(site, kind).tracks.add(track)
         self.tracks.append(track)
         return track
@@ -549,6 +595,8 @@ class Relay:
     """Every peer of this node, by conference. Closed by the app's cleanup context."""
 
     def __init__(self, config: Config, *, mode: str = MODE_PASSTHROUGH) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown relay mode {mode!r} (one of {', '.join(MODES)})")
         internals.check_version()
         internals.install_address_policy()
         self.config = config

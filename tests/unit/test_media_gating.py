@@ -1,35 +1,49 @@
-"""Keyframe gating, upstream loss, PLI throttling and the floor, without any network."""
+"""Keyframe gating, upstream loss, PLI throttling and the floor, without any network.
+
+Subscribers get a ``FakeLeg`` that records what the fan-out hands it (the real ``Leg``
+is tested with real connections in ``tests/integration/test_media_fanout.py``); one test
+runs the same gating through ``MODE_PACK``'s per-subscriber queue.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from fractions import Fraction
 from typing import Any
-
-import av
 
 from confsvc.config import Config
 from confsvc.media import relay as relay_mod
-from confsvc.media.relay import ForwardTrack, Relay, SiteFeed
+from confsvc.media.fanout import Frame
+from confsvc.media.relay import MODE_PACK, MODE_PASSTHROUGH, ForwardTrack, Relay, SiteFeed
 
-
-def packet(pts: int, data: bytes = b"\x11xx") -> Any:
-    p = av.Packet(data)
-    p.pts, p.time_base = pts, Fraction(1, 90000)
-    return p
+DELTA = b"\x11xx"  # VP8 frame tag bit 0 = 1: an inter frame
 
 
 class FakePeer:
     pass
 
 
-def make_room(floor: list[str]) -> Any:
-    relay = Relay(Config(ice_addresses=["127.0.0.1"]))
+class FakeLeg:
+    """Stands in for a connected ``Leg``: records the frames it is asked to send."""
+
+    def __init__(self) -> None:
+        self.ready = True
+        self.frames: list[Frame] = []
+        self.accept = True
+
+    def send(self, frame: Frame) -> bool:
+        if self.accept:
+            self.frames.append(frame)
+        return self.accept
+
+
+def make_room(floor: list[str], mode: str = MODE_PASSTHROUGH) -> Any:
+    relay = Relay(Config(ice_addresses=["127.0.0.1"]), mode=mode)
     return relay.room("conf", floor)
 
 
 async def started_track(room: Any, site: str, kind: str) -> ForwardTrack:
-    track = ForwardTrack(room, site, kind)
+    leg = FakeLeg() if room.relay.mode == MODE_PASSTHROUGH else None
+    track = ForwardTrack(room, site, kind, leg)  # type: ignore[arg-type]
     room.slot(site, kind).tracks.add(track)
     task = asyncio.ensure_future(track.recv())
     await asyncio.sleep(0)  # the sender's first read marks the track started
@@ -38,12 +52,23 @@ async def started_track(room: Any, site: str, kind: str) -> ForwardTrack:
 
 
 def drain(track: ForwardTrack) -> list[bool]:
+    """Keyframe flags of what reached the subscriber so far (and forget them)."""
+    if track.leg is not None:
+        leg: Any = track.leg
+        out = [f.keyframe for f in leg.frames]
+        leg.frames.clear()
+        return out
     out = []
     while not track._queue.empty():
         p = track._queue.get_nowait()
         assert p is not None
         out.append(bytes(p)[0] & 1 == 0)
     return out
+
+
+def timestamps(track: ForwardTrack) -> list[int]:
+    leg: Any = track.leg
+    return [f.timestamp for f in leg.frames]
 
 
 async def test_a_subscriber_starts_on_a_keyframe_and_asks_the_publisher_for_one() -> None:
@@ -59,9 +84,9 @@ async def test_a_subscriber_starts_on_a_keyframe_and_asks_the_publisher_for_one(
     track = await started_track(room, "warsaw", "video")
     await asyncio.sleep(0)
     assert sent == [1234]  # the first read asked for a keyframe
-    feed.on_video(packet(0), False)
-    feed.on_video(packet(3000, b"\x10key"), True)
-    feed.on_video(packet(6000), False)
+    feed.on_video(DELTA, 0, False)
+    feed.on_video(b"\x10key", 3000, True)
+    feed.on_video(DELTA, 6000, False)
     assert drain(track) == [True, False]
     assert track.dropped == 1
 
@@ -71,12 +96,12 @@ async def test_upstream_loss_gates_subscribers_until_the_next_keyframe() -> None
     feed = SiteFeed(room, "olsztyn", FakePeer())  # type: ignore[arg-type]
     room.feeds["olsztyn"] = feed
     track = await started_track(room, "olsztyn", "video")
-    feed.on_video(packet(0, b"\x10key"), True)
-    feed.on_video(packet(3000), False)
+    feed.on_video(b"\x10key", 0, True)
+    feed.on_video(DELTA, 3000, False)
     feed.on_loss()
-    feed.on_video(packet(9000), False)  # would show corruption: dropped
-    feed.on_video(packet(12000, b"\x10key"), True)
-    feed.on_video(packet(15000), False)
+    feed.on_video(DELTA, 9000, False)  # would show corruption: dropped
+    feed.on_video(b"\x10key", 12000, True)
+    feed.on_video(DELTA, 15000, False)
     assert drain(track) == [True, False, True, False]
     assert feed.losses == 1
 
@@ -107,37 +132,58 @@ async def test_audio_is_forwarded_only_from_the_floor() -> None:
     feeds = {s: SiteFeed(room, s, FakePeer()) for s in ("warsaw", "olsztyn")}  # type: ignore[arg-type]
     tracks = {s: await started_track(room, s, "audio") for s in feeds}
     for f in feeds.values():
-        f.on_audio(packet(0, b"\x78a"), True)
-    assert [tracks[s]._queue.qsize() for s in feeds] == [1, 0]
+        f.on_audio(b"\x78a", 0, True)
+    assert [len(drain(tracks[s])) for s in feeds] == [1, 0]
     assert room.set_floor(["olsztyn"], decided_at=None)
     for f in feeds.values():
-        f.on_audio(packet(960, b"\x78b"), True)
-    assert [tracks[s]._queue.qsize() for s in feeds] == [1, 1]
+        f.on_audio(b"\x78b", 960, True)
+    assert [len(drain(tracks[s])) for s in feeds] == [0, 1]
 
 
 async def test_a_new_publisher_continues_the_slot_timeline() -> None:
     room = make_room([])
     track = await started_track(room, "warsaw", "video")
     first = SiteFeed(room, "warsaw", FakePeer())  # type: ignore[arg-type]
-    first.on_video(packet(0, b"\x10k"), True)
-    first.on_video(packet(90000), False)
+    first.on_video(b"\x10k", 0, True)
+    first.on_video(DELTA, 90000, False)
     second = SiteFeed(room, "warsaw", FakePeer())  # type: ignore[arg-type]
-    second.on_video(packet(0, b"\x10k"), True)  # its own clock starts again at 0
-    pts = []
-    while not track._queue.empty():
-        p = track._queue.get_nowait()
-        assert p is not None
-        pts.append(p.pts)
+    second.on_video(b"\x10k", 0, True)  # its own clock starts again at 0
+    pts = timestamps(track)
     assert pts == sorted(pts) and len(set(pts)) == 3
 
 
-async def test_a_subscriber_that_falls_behind_restarts_on_a_keyframe() -> None:
+async def test_pack_mode_gates_the_same_way_through_its_queue() -> None:
+    room = make_room([], MODE_PACK)
+    feed = SiteFeed(room, "warsaw", FakePeer())  # type: ignore[arg-type]
+    track = await started_track(room, "warsaw", "video")
+    assert track.leg is None
+    feed.on_video(DELTA, 0, False)
+    feed.on_video(b"\x10key", 3000, True)
+    feed.on_video(DELTA, 6000, False)
+    assert drain(track) == [True, False]
+
+
+async def test_a_subscriber_whose_connection_cannot_take_a_frame_restarts_on_a_keyframe() -> None:
     room = make_room([])
     feed = SiteFeed(room, "warsaw", FakePeer())  # type: ignore[arg-type]
     track = await started_track(room, "warsaw", "video")
-    feed.on_video(packet(0, b"\x10k"), True)
+    leg: Any = track.leg
+    feed.on_video(b"\x10k", 0, True)
+    leg.accept = False  # e.g. its socket is backed up
+    feed.on_video(DELTA, 3000, False)
+    leg.accept = True
+    feed.on_video(DELTA, 6000, False)  # would decode wrongly: dropped
+    feed.on_video(b"\x10k", 9000, True)
+    assert drain(track) == [True, True]
+
+
+async def test_a_pack_mode_subscriber_that_falls_behind_restarts_on_a_keyframe() -> None:
+    room = make_room([], MODE_PACK)
+    feed = SiteFeed(room, "warsaw", FakePeer())  # type: ignore[arg-type]
+    track = await started_track(room, "warsaw", "video")
+    feed.on_video(b"\x10k", 0, True)
     for i in range(1, relay_mod.QUEUE_FRAMES + 5):
-        feed.on_video(packet(i * 3000), False)
+        feed.on_video(DELTA, i * 3000, False)
     assert track.need_keyframe
-    feed.on_video(packet(999000, b"\x10k"), True)
+    feed.on_video(b"\x10k", 999000, True)
     assert drain(track)[0] is True

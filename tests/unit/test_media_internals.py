@@ -73,11 +73,11 @@ def test_aioice_still_picks_host_addresses_through_get_host_addresses() -> None:
     assert "get_host_addresses(" in src
 
 
-async def test_tap_turns_jitter_frames_into_packets_and_lets_the_stop_sentinel_through() -> None:
+async def test_tap_hands_over_jitter_frames_and_lets_the_stop_sentinel_through() -> None:
     pc = RTCPeerConnection()
     t = pc.addTransceiver("video", direction="recvonly")
     got: list[tuple[bytes, int, bool]] = []
-    internals.tap_receiver(t.receiver, lambda p, k: got.append((bytes(p), int(p.pts), k)))
+    internals.tap_receiver(t.receiver, lambda d, ts, k: got.append((d, ts, k)))
     tap = t.receiver._RTCRtpReceiver__decoder_queue
     codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
     tap.put((codec, internals.JitterFrame(data=b"\x10abc", timestamp=9000)))
@@ -104,7 +104,7 @@ def test_tap_refuses_a_receiver_whose_decoder_already_runs() -> None:
         _RTCRtpReceiver__decoder_thread = object()
 
     with pytest.raises(internals.InternalsMoved):
-        internals.tap_receiver(Fake(), lambda p, k: None)  # type: ignore[arg-type]
+        internals.tap_receiver(Fake(), lambda d, ts, k: None)  # type: ignore[arg-type]
 
 
 def test_vp8_keyframe_bit() -> None:
@@ -118,7 +118,7 @@ async def test_release_decoder_lets_the_idle_decoder_thread_exit() -> None:
 
     pc = RTCPeerConnection()
     t = pc.addTransceiver("video", direction="recvonly")
-    internals.tap_receiver(t.receiver, lambda packet, key: None)
+    internals.tap_receiver(t.receiver, lambda d, ts, k: None)
     tap = t.receiver._RTCRtpReceiver__decoder_queue
     # Stands in for aiortc's decoder thread: it waits on the queue for its sentinel.
     thread = threading.Thread(target=queue_mod.Queue.get, args=(tap,), name="video-decoder")
