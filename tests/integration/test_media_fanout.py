@@ -1,0 +1,142 @@
+"""The fast fan-out on real connections: decodable video, sender reports, and a loss run.
+
+A site bot publishes through the app; a viewer bot receives with aiortc's own RTP stack
+(jitter buffer, NACK generator, RTX unwrapping) and decodes every video frame with
+libvpx. The loss run drops every 20th video packet on the server's way out: with NACK →
+RTX every frame still arrives whole; with retransmission switched off, frames are lost
+(which shows the loss injection bites). This is also the upgrade test the private names
+in ``aiortc_internals`` need: it fails if sending, SRTP, NACK or RTX stop working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from confsvc.media import aiortc_internals as internals
+from confsvc.media.bot import SiteBot, ViewerBot, parse_link
+from confsvc.media.relay import ForwardTrack
+from confsvc.media.setup import RELAY
+
+LOOP = ["127.0.0.1"]
+DROP_EVERY = 10
+
+
+async def until(cond: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage() -> Any:
+    yield  # see test_media_relay.py: collect while nothing is compiling
+    gc.collect()
+
+
+def video_track(running: Any, site: str) -> ForwardTrack:
+    room = running.app[RELAY].rooms[running.conference]
+    (track,) = room.slots[(site, "video")].tracks
+    assert track.leg is not None
+    return track
+
+
+async def test_every_frame_decodes_and_sender_reports_carry_the_fanouts_counts(
+    running: Any,
+) -> None:
+    site = SiteBot(parse_link(running.link("site", "warsaw")), ice_addresses=LOOP)
+    await site.start()
+    viewer = ViewerBot(parse_link(running.link("participant")), ice_addresses=LOOP, decode=True)
+    await viewer.start(sites=["warsaw"])
+    try:
+        counts = viewer.counts["warsaw"]
+        await until(lambda: counts.video_frames >= 60, "60 video frames")
+        assert counts.decode_errors == 0
+        assert counts.decoded_frames == counts.video_frames
+        assert counts.keyframes >= 1
+        track = video_track(running, "warsaw")
+        leg = track.leg
+        assert leg is not None
+        # The sender's own RTCP sender reports count what the fan-out sent for it.
+        assert leg.hooks.counts()[0] == leg.packets > 0
+        # The viewer's receiver reports answer those sender reports: aiortc's sender
+        # computes a round-trip time from them only if our NTP/RTP clocks made sense.
+        sender = leg.hooks.sender
+
+        async def rtt() -> float | None:
+            for stat in (await sender.getStats()).values():
+                if stat.type == "remote-inbound-rtp" and stat.roundTripTime is not None:
+                    return float(stat.roundTripTime)
+            return None
+
+        deadline = asyncio.get_running_loop().time() + 15
+        value = await rtt()
+        while value is None and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.25)
+            value = await rtt()
+        assert value is not None and 0 <= value < 1.0
+    finally:
+        await viewer.close()
+        await site.close()
+
+
+@pytest.mark.parametrize("retransmit", [True, False], ids=["nack-rtx", "no-retransmission"])
+async def test_a_lossy_link_loses_no_frame_when_nacks_are_answered(
+    running: Any, monkeypatch: pytest.MonkeyPatch, retransmit: bool
+) -> None:
+    dropped: list[int] = []
+    counter = iter(range(1, 1 << 30))
+    original = internals.Wire.prepare
+
+    def lossy(self: internals.Wire) -> Any:
+        wire = original(self)
+        if wire is None:
+            return None
+        send, account = wire
+        media_ssrc = self.sender._ssrc.to_bytes(4, "big")
+
+        def maybe_send(packet: bytes) -> None:
+            # Only first transmissions of video (RTX goes out on its own SSRC).
+            if self.sender.kind == "video" and packet[8:12] == media_ssrc:
+                if next(counter) % DROP_EVERY == 0:
+                    dropped.append(int.from_bytes(packet[2:4], "big"))
+                    return
+            send(packet)
+
+        return maybe_send, account
+
+    monkeypatch.setattr(internals.Wire, "prepare", lossy)
+    site = SiteBot(parse_link(running.link("site", "olsztyn")), ice_addresses=LOOP)
+    await site.start()
+    viewer = ViewerBot(parse_link(running.link("participant")), ice_addresses=LOOP, decode=True)
+    await viewer.start(sites=["olsztyn"])
+    try:
+        track = video_track(running, "olsztyn")
+        leg = track.leg
+        assert leg is not None
+        if not retransmit:
+            monkeypatch.setattr(leg, "rtx_payload_type", None)  # NACKs go unanswered
+        counts = viewer.counts["olsztyn"]
+        await until(lambda: track.forwarded >= 240, "240 frames forwarded")
+    finally:
+        await site.close()  # no more frames: what was sent either arrived or is lost
+    try:
+        await asyncio.sleep(1.0)  # let the last NACKs and retransmissions land
+        missing = track.forwarded - counts.video_frames
+        assert len(dropped) >= 20
+        assert counts.decode_errors == 0  # the jitter buffer never passes a broken frame
+        if retransmit:
+            assert leg.retransmits >= len(dropped) - 2
+            assert missing <= 2  # at most the last frames, whose loss no later packet reveals
+            assert counts.decoded_frames == counts.video_frames
+        else:
+            assert leg.retransmits == 0
+            assert missing > 10
+    finally:
+        await viewer.close()

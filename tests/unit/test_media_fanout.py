@@ -1,0 +1,222 @@
+"""The fast fan-out's packets, byte for byte, read back with aiortc's own RTP parser.
+
+A ``Leg`` sits on a real ``RTCRtpSender`` (not connected); its ``Wire`` is replaced by
+one that records what would go out, so the test sees exactly the RTP the subscriber
+gets. Connected legs, with loss and NACKs, are in tests/integration/test_media_fanout.py.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiortc import RTCRtpSender
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpSendParameters,
+)
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket, unwrap_rtx
+
+from confsvc.media import aiortc_internals as internals
+from confsvc.media.fanout import (
+    ABS_SEND_TIME_URI,
+    HISTORY,
+    MID_URI,
+    YIELD_EVERY,
+    Frame,
+    Leg,
+    Packetizer,
+    fan_out,
+)
+
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
+RTX = RTCRtpCodecParameters(
+    mimeType="video/rtx", clockRate=90000, payloadType=98, parameters={"apt": 97}
+)
+OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, payloadType=111, channels=2)
+EXTENSIONS = [
+    RTCRtpHeaderExtensionParameters(id=1, uri=MID_URI),
+    RTCRtpHeaderExtensionParameters(id=3, uri=ABS_SEND_TIME_URI),
+]
+
+
+class FakeTransport:
+    state = "new"
+
+
+class RecordingWire:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.accounted = [0, 0]
+        self.up = True
+
+    def prepare(self) -> Any:
+        if not self.up:
+            return None
+
+        def account(packets: int, octets: int) -> None:
+            self.accounted[0] += packets
+            self.accounted[1] += octets
+
+        return self.sent.append, account
+
+
+def make_leg(kind: str = "video", mid: str = "2") -> tuple[Leg, RecordingWire, RTCRtpSender]:
+    sender = RTCRtpSender(kind, FakeTransport())  # type: ignore[arg-type]
+    leg = Leg(sender, kind)
+    wire = RecordingWire()
+    leg.wire = wire  # type: ignore[assignment]
+    codecs = [VP8, RTX] if kind == "video" else [OPUS]
+    leg.configure(RTCRtpSendParameters(codecs=codecs, headerExtensions=EXTENSIONS, muxId=mid))
+    return leg, wire, sender
+
+
+def parse(data: bytes) -> RtpPacket:
+    extensions = HeaderExtensionsMap()
+    extensions.configure(RTCRtpSendParameters(headerExtensions=EXTENSIONS))
+    return RtpPacket.parse(data, extensions)
+
+
+def keyframe(size: int = 5000) -> bytes:
+    return b"\x10" + bytes(range(256)) * (size // 256)
+
+
+def test_a_frame_becomes_one_packet_per_payload_with_this_subscribers_header() -> None:
+    leg, wire, sender = make_leg()
+    assert leg.ready and leg.payload_type == 97 and leg.rtx_payload_type == 98
+    frame = Packetizer("video").frame(keyframe(), 123_000, True)
+    assert leg.send(frame)
+    packets = [parse(p) for p in wire.sent]
+    assert len(packets) == len(frame.payloads) > 1
+    assert [p.payload for p in packets] == frame.payloads
+    assert all(p.ssrc == sender._ssrc and p.payload_type == 97 for p in packets)
+    seqs = [p.sequence_number for p in packets]
+    assert seqs == [(seqs[0] + i) & 0xFFFF for i in range(len(seqs))]
+    assert [p.marker for p in packets] == [0] * (len(packets) - 1) + [1]
+    assert {p.timestamp for p in packets} == {(leg.ts_origin + 123_000) & 0xFFFFFFFF}
+    assert all(p.extensions.mid == "2" for p in packets)
+    assert all(p.extensions.abs_send_time == int.from_bytes(frame.abs_send_time) for p in packets)
+    # What the sender's RTCP sender reports will say: packets and payload octets.
+    assert internals.SenderHooks(sender, lambda p: None, lambda s: None).counts() == (
+        len(packets),
+        frame.size,
+    )
+    assert wire.accounted == [len(packets), sum(map(len, wire.sent))]
+
+
+def test_two_subscribers_share_the_payloads_but_not_ssrc_sequence_or_timestamp_origin() -> None:
+    (a, wa, _), (b, wb, _) = make_leg(mid="1"), make_leg(mid="7")
+    packetizer = Packetizer("video")
+    for i in range(3):
+        frame = packetizer.frame(
+            keyframe(3000) if i == 0 else b"\x11" + b"d" * 2000, i * 3000, i == 0
+        )
+        a.send(frame)
+        b.send(frame)
+    pa, pb = [parse(p) for p in wa.sent], [parse(p) for p in wb.sent]
+    assert [p.payload for p in pa] == [p.payload for p in pb]
+    assert pa[0].ssrc != pb[0].ssrc
+    assert {p.extensions.mid for p in pa} == {"1"} and {p.extensions.mid for p in pb} == {"7"}
+    # Timestamps advance by the frame interval on each subscriber's own origin.
+    stamps = sorted({p.timestamp - a.ts_origin & 0xFFFFFFFF for p in pa})
+    assert stamps == [0, 3000, 6000]
+    # One picture id per frame, consecutive: read from the VP8 payload descriptor (M bit).
+    first_of_frame = [p for p in pa if p.payload[0] & 0x10]
+    ids = [struct.unpack("!H", p.payload[2:4])[0] & 0x7FFF for p in first_of_frame]
+    assert ids == [(ids[0] + i) & 0x7FFF for i in range(3)]
+
+
+def test_a_nack_is_answered_with_rtx_that_unwraps_to_the_original() -> None:
+    leg, wire, sender = make_leg()
+    leg.send(Packetizer("video").frame(keyframe(), 0, True))
+    original = parse(wire.sent[2])
+    leg.retransmit(original.sequence_number)
+    rtx = parse(wire.sent[-1])
+    assert rtx.ssrc == sender._rtx_ssrc and rtx.payload_type == 98
+    restored = unwrap_rtx(rtx, payload_type=97, ssrc=sender._ssrc)
+    assert restored.sequence_number == original.sequence_number
+    assert restored.payload == original.payload and restored.timestamp == original.timestamp
+    assert restored.extensions.mid == "2"
+    assert leg.retransmits == 1
+    # A sequence number never sent, or one the history has forgotten, is not resent.
+    count = len(wire.sent)
+    leg.retransmit((original.sequence_number + 5000) & 0xFFFF)
+    assert len(wire.sent) == count and leg.nacks_missed == 1
+
+
+def test_the_history_forgets_after_its_size() -> None:
+    leg, wire, _ = make_leg()
+    packetizer = Packetizer("video")
+    leg.send(packetizer.frame(b"\x10" + b"k" * 100, 0, True))
+    first = parse(wire.sent[0]).sequence_number
+    for i in range(HISTORY):
+        leg.send(packetizer.frame(b"\x11d", (i + 1) * 3000, False))
+    count = len(wire.sent)
+    leg.retransmit(first)
+    assert len(wire.sent) == count and leg.nacks_missed == 1
+
+
+def test_audio_is_one_packet_per_frame_without_a_vp8_descriptor() -> None:
+    leg, wire, _ = make_leg("audio")
+    frame = Packetizer("audio").frame(b"\x78opus", 960, True)
+    leg.send(frame)
+    (packet,) = [parse(p) for p in wire.sent]
+    assert packet.payload == b"\x78opus" and packet.payload_type == 111 and packet.marker == 1
+
+
+def test_a_connection_that_cannot_send_gets_nothing_and_is_counted() -> None:
+    leg, wire, _ = make_leg()
+    wire.up = False
+    assert not leg.send(Packetizer("video").frame(keyframe(), 0, True))
+    assert wire.sent == [] and leg.stalls == 1
+
+
+def test_a_codec_other_than_the_forwarded_one_leaves_the_leg_unready() -> None:
+    sender = RTCRtpSender("video", FakeTransport())  # type: ignore[arg-type]
+    leg = Leg(sender, "video")
+    h264 = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102)
+    leg.configure(RTCRtpSendParameters(codecs=[h264], headerExtensions=EXTENSIONS, muxId="0"))
+    assert not leg.ready
+
+
+class Recorder:
+    def __init__(self, name: int, log: list[tuple[int, int]]) -> None:
+        self.name, self.log = name, log
+
+    def deliver(self, frame: Frame) -> None:
+        self.log.append((self.name, frame.timestamp))
+
+
+def test_fan_out_yields_every_few_subscribers_and_keeps_each_subscribers_order() -> None:
+    log: list[tuple[int, int]] = []
+    subscribers = [Recorder(i, log) for i in range(YIELD_EVERY * 3 + 5)]
+    later: list[tuple[Callable[..., object], tuple[Any, ...]]] = []
+
+    def call_soon(fn: Callable[..., object], *args: Any) -> None:
+        later.append((fn, args))
+
+    packetizer = Packetizer("video")
+    fan_out(packetizer.frame(b"\x10a", 0, True), subscribers, call_soon=call_soon)
+    assert len(log) == YIELD_EVERY  # the rest waits for the next loop turn
+    fan_out(packetizer.frame(b"\x11b", 3000, False), subscribers, call_soon=call_soon)
+    while later:
+        fn, args = later.pop(0)
+        fn(*args)
+    assert len(log) == 2 * len(subscribers)
+    for i in range(len(subscribers)):
+        assert [ts for name, ts in log if name == i] == [0, 3000]
+
+
+def test_one_broken_subscriber_does_not_stop_the_others() -> None:
+    log: list[tuple[int, int]] = []
+
+    class Broken:
+        def deliver(self, frame: Frame) -> None:
+            raise RuntimeError("boom")
+
+    subscribers: list[Any] = [Recorder(0, log), Broken(), Recorder(2, log)]
+    fan_out(Packetizer("audio").frame(b"x", 0, True), subscribers, call_soon=pytest.fail)
+    assert [name for name, _ in log] == [0, 2]
