@@ -14,6 +14,12 @@ function preferCodecs(transceiver, kind) {
   if (codecs.length) transceiver.setCodecPreferences(codecs);
 }
 
+// The video sender's bitrate cap in kbit/s, as the browser holds it (null: none).
+function capOf(sender) {
+  const enc = sender.getParameters ? sender.getParameters().encodings : null;
+  return enc && enc.length && enc[0].maxBitrate ? enc[0].maxBitrate / 1000 : null;
+}
+
 function waitForIce(pc, ms) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
@@ -25,8 +31,11 @@ function waitForIce(pc, ms) {
 }
 
 export class MediaSession {
-  // opts: { conn, publish: bool, stream: () => MediaStream|null, subscribe: bool,
+  // opts: { conn, publish: bool, stream: () => MediaStream|null,
+  //         subscribe: bool (every site) or (site ids) => the site ids to receive,
   //         maxKbps, onTrack(site, kind, track), onState(state, reason), onSites(live) }
+  // Publishing and subscribing share one connection: the relay keeps one peer per
+  // WebSocket, and one offer carries the sendonly and recvonly sections together.
   constructor(opts) {
     this.opts = opts;
     this.conn = opts.conn;
@@ -81,6 +90,7 @@ export class MediaSession {
   async _connect() {
     this._close();
     this._setState("negotiating");
+    this.bitrateCapKbps = null;
     this.startedAt = performance.now();
     try {
       this.conn.send({ type: "rtc.config", id: "rtc-config" });
@@ -88,19 +98,24 @@ export class MediaSession {
       const sites = config.sites.map((s) => s.id);
       const pc = new RTCPeerConnection({ iceServers: config.ice_servers || [], bundlePolicy: "max-bundle" });
       this.pc = pc;
-      let senders = [];
+      let videoSender = null;
+      const cap = this.opts.maxKbps || config.max_video_kbps;
       if (this.opts.publish) {
         const stream = this.opts.stream();
         if (!stream) throw { code: "no_media", message: "no camera or microphone" };
         for (const kind of ["audio", "video"]) {
           const track = stream.getTracks().find((t) => t.kind === kind);
           if (!track) continue;
-          const t = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+          const init = { direction: "sendonly", streams: [stream] };
+          // Capped from the first packet on, not after the connection is up.
+          if (kind === "video" && cap) init.sendEncodings = [{ maxBitrate: cap * 1000 }];
+          const t = pc.addTransceiver(track, init);
           preferCodecs(t, kind);
-          senders.push(t.sender);
+          if (kind === "video") { videoSender = t.sender; this.bitrateCapKbps = capOf(t.sender); }
         }
       }
-      const subscribe = this.opts.subscribe ? sites : [];
+      const want = this.opts.subscribe;
+      const subscribe = typeof want === "function" ? want(sites) : want ? sites : [];
       for (const site of subscribe) {
         for (const kind of ["audio", "video"]) preferCodecs(pc.addTransceiver(kind, { direction: "recvonly" }), kind);
       }
@@ -116,19 +131,18 @@ export class MediaSession {
       if (pc !== this.pc) return;
       this.slots = answer.slots || {};
       if (this.opts.onSites) this.opts.onSites(answer.live || []);
-      await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
-      for (const sender of senders) {
-        if (sender.track && sender.track.kind === "video") await this._capBitrate(sender, config.max_video_kbps);
-      }
+      // Before the answer is applied: ICE may connect (and say so) before the next line.
       this._setState("connecting");
+      await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+      if (videoSender && pc === this.pc && this.bitrateCapKbps !== cap) await this._capBitrate(videoSender, cap);
     } catch (err) {
       this._setState("failed", err && err.message ? err.message : String(err));
       this._restart();
     }
   }
 
-  async _capBitrate(sender, kbps) {
-    const cap = this.opts.maxKbps || kbps;
+  // For a browser that dropped sendEncodings: cap the negotiated sender.
+  async _capBitrate(sender, cap) {
     if (!cap || !sender.getParameters) return;
     const params = sender.getParameters();
     if (!params.encodings || !params.encodings.length) params.encodings = [{}];

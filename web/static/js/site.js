@@ -1,9 +1,15 @@
-// The site page: camera and microphone preview, device pickers, join/leave, and whether
-// the agenda lets this room be heard right now (the server enforces it either way).
+// The site page: camera and microphone preview, device pickers, join/leave, whether
+// the agenda lets this room be heard right now (the server enforces it either way), and,
+// once joined, the other sites' video and the floor's audio (never its own).
+//
+// One RTCPeerConnection both publishes and subscribes: the relay keeps one peer per
+// WebSocket (a second offer replaces the first), and one offer may carry the sendonly
+// camera/microphone sections and a recvonly audio+video pair per other site.
 import { pick } from "./conn.js";
 import { MediaSession } from "./media-rtc.js";
 import { boot, conn, lang, t } from "./page.js";
 import { RosClock, fmtDuration, siteNames } from "./ros.js";
+import { VideoGrid } from "./video-grid.js";
 
 const m = JSON.parse(document.getElementById("media-i18n").textContent);
 const $ = (sel) => document.querySelector(sel);
@@ -19,8 +25,12 @@ const clock = new RosClock();
 let stream = null;
 let joined = false;
 let floor = [];
-const media = { state: "idle", live: "off", bitrateCapKbps: null };
+const media = { state: "idle", live: "off" };
 window.confsvc = Object.assign(window.confsvc || {}, { media });
+// The other sites: a grid of tiles without this site's (the template leaves it out).
+const panel = document.querySelector("[data-video-panel]");
+const vt = panel ? JSON.parse(document.getElementById("video-i18n").textContent) : {};
+const grid = panel ? new VideoGrid(panel, vt, media) : null;
 
 function showError(text) {
   errorBox.textContent = text;
@@ -75,14 +85,18 @@ async function listDevices() {
 const session = new MediaSession({
   conn,
   publish: true,
-  subscribe: false,
+  // Never its own site: a room must not hear itself come back from the relay.
+  subscribe: (sites) => (grid ? grid.sites.filter((s) => s !== boot.site && sites.includes(s)) : []),
   stream: () => stream,
   maxKbps: boot.max_video_kbps,
+  onTrack: (site, kind, track) => grid && grid.onTrack(site, kind, track),
+  onSites: (live) => grid && grid.setLive(live),
   onState(state, reason) {
+    if (grid) grid.setState(state, reason);
     media.state = state;
     mediaStatus.textContent = m[state] || state;
     mediaStatus.dataset.state = state;
-    if (state === "connected") { showError(""); media.bitrateCapKbps = session.bitrateCapKbps || null; }
+    if (state === "connected") showError("");
     if (state === "failed") showError(`${m.connection_failed} ${reason || ""}`.trim());
     renderOnAir();
   },
@@ -105,6 +119,7 @@ function renderRos() {
   $("[data-ros-title]").textContent = cur ? pick(cur.title, lang) : t.not_started;
   $("[data-ros-floor]").textContent = siteNames(boot, v.floor, lang, t);
   floor = v.floor || [];
+  if (grid) grid.setFloor(floor);
   renderOnAir();
 }
 
@@ -118,6 +133,7 @@ joinBtn.addEventListener("click", async () => {
 leaveBtn.addEventListener("click", () => {
   joined = false;
   session.stop();
+  if (grid) grid.clear();
   joinBtn.disabled = false;
   leaveBtn.disabled = true;
   renderOnAir();
@@ -137,4 +153,9 @@ conn.on("status", ({ state }) => {
 conn.on("welcome", (msg) => { if (msg.views.ros) { clock.update(msg.views.ros); renderRos(); } });
 conn.on("ros", (msg) => { clock.update(msg.ros); renderRos(); });
 setInterval(() => { if (clock.view) $("[data-ros-elapsed]").textContent = fmtDuration(clock.elapsed()); }, 500);
+if (grid) grid.watch(session);
+// The video bitrate cap the browser holds (RTCRtpSender parameters), for tests.
+Object.defineProperty(media, "bitrateCapKbps", { get: () => session.bitrateCapKbps || null, enumerable: true });
+// Which sites this page receives, as the relay answered (mid -> {site, kind}).
+media.subscribed = () => [...new Set(Object.values(session.slots).map((s) => s.site))];
 openDevices();
