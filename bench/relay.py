@@ -95,8 +95,9 @@ def spawn(*args: str) -> subprocess.Popen[str]:
 async def child_publisher(link: str, host_link: str) -> None:
     from confsvc.media.bot import SiteBot, parse_link
 
-    bot = SiteBot(parse_link(link), ice_addresses=LOOP)
-    await bot.start(kbps=1000, noise=6)
+    for one in link.split(","):  # one site link, or several (the scale run)
+        bot = SiteBot(parse_link(one), ice_addresses=LOOP)
+        await bot.start(kbps=1000, noise=6)
     # The host starts the conference: item 1 gives Warsaw the floor, so audio flows too.
     from confsvc.media.bot import BotBase
 
@@ -131,6 +132,36 @@ async def child_viewers(link: str, n: int, warmup: float, seconds: float) -> Non
     ]
     first = [b.counts["warsaw"].first_frame_ms for b in bots]
     print(json.dumps({"video_fps": fps, "audio_fps": aps, "first_frame_ms": first}), flush=True)
+    await asyncio.gather(*(b.close() for b in bots), return_exceptions=True)
+
+
+async def child_light_viewers(
+    link: str, sites: str, n: int, warmup: float, seconds: float
+) -> None:
+    from confsvc.media.bot import LightViewerBot, parse_link
+
+    links = link.split(",")
+    bots = [LightViewerBot(parse_link(links[i // 8]), ice_addresses=LOOP) for i in range(n)]
+    for i in range(0, n, 8):
+        await asyncio.gather(*(b.start(sites=sites.split(",")) for b in bots[i : i + 8]))
+    print("ready", flush=True)
+    await asyncio.sleep(warmup)
+    c0, t0 = time.process_time(), time.monotonic()
+    before = [{s: (c.video_frames, c.audio_frames) for s, c in b.counts.items()} for b in bots]
+    lost0 = [{s: (await b.packets(s, "video"))[1] for s in b.counts} for b in bots]
+    await asyncio.sleep(seconds)
+    span = time.monotonic() - t0
+    cpu = (time.process_time() - c0) / span * 100
+    video: list[float] = []
+    audio: dict[str, list[float]] = {}
+    lost = 0
+    for b, b0, l0 in zip(bots, before, lost0, strict=True):
+        for s, c in b.counts.items():
+            video.append(round((c.video_frames - b0[s][0]) / span, 1))
+            audio.setdefault(s, []).append(round((c.audio_frames - b0[s][1]) / span, 1))
+            lost += (await b.packets(s, "video"))[1] - l0[s]
+    print(json.dumps({"video_fps": video, "audio_fps": audio, "video_lost": lost,
+                      "viewer_process_cpu_pct": round(cpu, 1)}), flush=True)  # fmt: skip
     await asyncio.gather(*(b.close() for b in bots), return_exceptions=True)
 
 
@@ -191,6 +222,61 @@ def sweep(
     return rows
 
 
+def scale(sites: int, viewers: int, warmup: float, seconds: float, workdir: Path) -> dict[str, Any]:
+    """``sites`` publishing sites and ``viewers`` viewers of all of them, on one server core.
+
+    Viewers are ``LightViewerBot``s (media counted from RTP headers, no decryption) so
+    that one process can act as all of them on the other core.
+    """
+    server = Server("passthrough", workdir)
+    ids = ["warsaw", "olsztyn", "weifang"][:sites]
+    site_links = ",".join(server.link("site", s) for s in ids)
+    publisher = spawn("--child", "publisher", site_links, server.link("host"))
+    try:
+        assert publisher.stdout is not None
+        if publisher.stdout.readline().strip() != "ready":
+            raise RuntimeError("the publishers did not connect")
+        time.sleep(warmup)
+        c0, t0 = cpu_seconds(server.proc.pid), time.monotonic()
+        time.sleep(seconds)
+        base = (cpu_seconds(server.proc.pid) - c0) / (time.monotonic() - t0) * 100
+        links = ",".join(server.link("participant") for _ in range((viewers + 7) // 8))
+        proc = spawn(
+            "--child", "light", links, ",".join(ids), str(viewers), str(warmup), str(seconds)
+        )
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"{viewers} viewers did not connect")
+        time.sleep(warmup)
+        c0, t0 = cpu_seconds(server.proc.pid), time.monotonic()
+        time.sleep(seconds)
+        cpu = (cpu_seconds(server.proc.pid) - c0) / (time.monotonic() - t0) * 100
+        result = json.loads(proc.stdout.readline())
+        proc.wait(60)
+    finally:
+        publisher.terminate()
+        publisher.wait(10)
+        server.stop()
+    streams = sites * viewers
+    row = {
+        "sites": sites,
+        "viewers": viewers,
+        "server_cpu_pct": round(cpu, 1),
+        "server_cpu_pct_publishers_only": round(base, 1),
+        "pct_per_video_stream": round((cpu - base) / streams, 3),
+        "worst_video_fps": min(result["video_fps"]),
+        # Item 1 of the agenda gives Warsaw the floor: only its audio flows.
+        "worst_floor_audio_fps": min(result["audio_fps"]["warsaw"]),
+        "video_packets_lost": result["video_lost"],
+        "viewer_process_cpu_pct": result["viewer_process_cpu_pct"],
+    }
+    print(f"scale: {sites} sites x {viewers} viewers: server CPU {row['server_cpu_pct']} % "
+          f"({row['server_cpu_pct_publishers_only']} % with no viewer), "
+          f"{row['pct_per_video_stream']} % per forwarded video stream, worst viewer "
+          f"{row['worst_video_fps']} fps", flush=True)  # fmt: skip
+    return row
+
+
 async def chromium_first_frame(workdir: Path) -> float | None:
     try:
         from playwright.async_api import async_playwright
@@ -231,22 +317,40 @@ def main() -> None:
         kind, args = sys.argv[2], sys.argv[3:]
         if kind == "publisher":
             asyncio.run(child_publisher(args[0], args[1]))
+        elif kind == "light":
+            asyncio.run(
+                child_light_viewers(args[0], args[1], int(args[2]), float(args[3]), float(args[4]))
+            )
         else:
             asyncio.run(child_viewers(args[0], int(args[1]), float(args[2]), float(args[3])))
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--quick", action="store_true", help="a smaller sweep, under a minute")
     ap.add_argument("--no-browser", action="store_true", help="skip Chromium's first frame")
+    ap.add_argument("--ns", help="passthrough sweep, e.g. 1,2,4,8,16,32 (overrides the default)")
+    ap.add_argument("--only-passthrough", action="store_true", help="skip the other modes")
+    ap.add_argument("--scale", default=None, help="SITESxVIEWERS for the one-core run (3x100)")
     opts = ap.parse_args()
     if opts.quick:
         pass_ns, re_ns, warmup, seconds = [0, 2, 8], [0, 1, 2], 1.5, 3.0
     else:
         pass_ns, re_ns, warmup, seconds = [0, 1, 2, 4, 8, 16, 32], [0, 1, 2, 4, 8], 3.0, 10.0
+    if opts.ns and opts.ns != "none":
+        pass_ns = [int(x) for x in opts.ns.split(",")]
     started = time.monotonic()
+    if opts.scale and opts.only_passthrough and opts.ns == "none":
+        with tempfile.TemporaryDirectory() as tmp:
+            sites, viewers = (int(x) for x in opts.scale.split("x"))
+            print(json.dumps(scale(sites, viewers, warmup, seconds, Path(tmp))))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         passthrough = sweep("passthrough", pass_ns, warmup, seconds, work)
-        reencode = sweep("reencode", re_ns, warmup, seconds, work)
+        reencode = (
+            [{"n": 0, "server_cpu_pct": 0.0}]
+            if opts.only_passthrough
+            else sweep("reencode", re_ns, warmup, seconds, work)
+        )
         first_ms = None if opts.no_browser else asyncio.run(chromium_first_frame(work))
     p_slope, r_slope = slope(passthrough), slope(reencode)
     worst = min(r["worst_fps"] for r in passthrough if "worst_fps" in r)

@@ -65,7 +65,11 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(
             run_loadtest(
-                args.link, args.participants, args.seconds, _ice_for(args.link[0], args.ice_address)
+                args.link,
+                args.participants,
+                args.seconds,
+                _ice_for(args.link[0], args.ice_address),
+                light=args.light,
             )
         )
     except (DomainError, ConnectionError, OSError, TimeoutError) as exc:
@@ -119,6 +123,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--participants", type=int, default=10)
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument(
+        "--light",
+        action="store_true",
+        help="count media from RTP headers without decrypting (hundreds of viewers per process)",
+    )
     _ice_option(p)
     p.set_defaults(func=cmd_loadtest)
 

@@ -25,7 +25,12 @@ behalf, so it also needs (see ``Wire``, ``SenderHooks`` and ``vp8_packetize``):
 - ``RTCDtlsTransport._state`` / ``State.CONNECTED`` / ``_tx_srtp`` (the SRTP context),
   ``.transport`` (the ``RTCIceTransport``) and its ``_connection._nominated[1]`` (the
   nominated aioice pair: ``.protocol.transport`` and ``.remote_addr``);
-- ``Vp8Encoder._packetize(buffer, picture_id)`` (VP8 payload descriptors, RFC 7741).
+- ``Vp8Encoder._packetize(buffer, picture_id)`` (VP8 payload descriptors, RFC 7741);
+- asyncio's ``_SelectorDatagramTransport._sock`` (the UDP socket, for ``sendmsg`` with
+  Linux's UDP_SEGMENT; without it the transport's ``sendto`` is used).
+
+Load-test viewers (``tap_incoming_rtp``) use aioice's ``Connection._protocols`` and
+replace each ``StunProtocol.datagram_received``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import queue
+import socket
+import struct
+import sys
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import Any, TypeAlias
@@ -52,6 +60,7 @@ CHECKED_AIORTC = "1.16.0"
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
 
+_U16 = struct.Struct("=H")
 EncodedPacket: TypeAlias = "av.Packet[Any]"
 # (encoded frame, RTP timestamp in the codec's clock rate, is a VP8 keyframe)
 FrameCallback = Callable[[bytes, int, bool], None]
@@ -172,30 +181,136 @@ def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> N
 
 # A connection whose socket has this much queued in user space is not keeping up.
 WIRE_BACKLOG_BYTES = 256 * 1024
-_SENDER = "_RTCRtpSender__"
-_DTLS_TX = "_RTCDtlsTransport__"
+_SENDER = "_RTCRtpSender__"  # name-mangled private attributes
+_SENDER_PACKETS = _SENDER + "packet_count"
+_SENDER_OCTETS = _SENDER + "octet_count"
+_SENDER_RTP_TS = _SENDER + "rtp_timestamp"
+_SENDER_NTP_TS = _SENDER + "ntp_timestamp"
+_DTLS_TX_PACKETS = "_RTCDtlsTransport__tx_packets"
+_DTLS_TX_BYTES = "_RTCDtlsTransport__tx_bytes"
+# Linux UDP generic segmentation offload: one sendmsg carries several datagrams of one size
+# (the last may be shorter) to one address; the kernel splits them. <linux/udp.h>
+_SOL_UDP = 17
+_UDP_SEGMENT = 103
+_GSO_MAX_SEGMENTS = 64
+_GSO_MAX_BYTES = 60_000
 
-SendPacket = Callable[[bytes], None]
+
+class _Gso:
+    """Whether this kernel takes UDP_SEGMENT; switched off for good at the first refusal."""
+
+    enabled = hasattr(socket.socket, "sendmsg") and sys.platform == "linux"
+
+
+class Path:
+    """One sender's resolved way out: its SRTP context and its nominated ICE pair's socket."""
+
+    __slots__ = ("_sock", "addr", "dropped", "dtls", "protect", "sent", "transport")
+
+    def __init__(self, dtls: Any, protect: Callable[[bytes], bytes], transport: Any, addr: Any):
+        self.dtls = dtls
+        self.protect = protect
+        self.transport = transport
+        self.addr = addr
+        # The UDP socket itself (asyncio's private ``_sock``): asyncio's ``sendto`` wrapper
+        # costs a microsecond per packet. A TURN relay's transport has none: use its sendto.
+        sock = getattr(transport, "_sock", None)
+        self._sock: socket.socket | None = sock if isinstance(sock, socket.socket) else None
+        self.sent = 0
+        self.dropped = 0
+
+    def usable(self) -> bool:
+        return self.dtls._state is DtlsState.CONNECTED and not self.transport.is_closing()
+
+    def send(self, datagrams: list[bytes]) -> int:
+        """Send already-protected datagrams in order; returns the bytes handed to the kernel."""
+        sock = self._sock
+        addr = self.addr
+        total = 0
+        if sock is None or self.transport.get_write_buffer_size():
+            for data in datagrams:
+                self.transport.sendto(data, addr)
+                total += len(data)
+            self.sent += len(datagrams)
+            self._account(len(datagrams), total)
+            return total
+        i = 0
+        n = len(datagrams)
+        while i < n:
+            if _Gso.enabled and n - i >= 2:
+                j, size = self._gso_run(datagrams, i)
+                if j - i >= 2:
+                    chunk = b"".join(datagrams[i:j])
+                    try:
+                        sock.sendmsg([chunk], [(_SOL_UDP, _UDP_SEGMENT, _U16.pack(size))], 0, addr)
+                        total += len(chunk)
+                    except (BlockingIOError, InterruptedError):
+                        self.dropped += j - i  # the socket buffer is full: NACK/PLI recover
+                    except OSError:
+                        _Gso.enabled = False  # e.g. EIO: no segmentation on this route
+                        continue
+                    i = j
+                    continue
+            try:
+                sock.sendto(datagrams[i], addr)
+                total += len(datagrams[i])
+            except (BlockingIOError, InterruptedError):
+                self.dropped += 1
+            except OSError:
+                self.dropped += 1  # e.g. the route went away: ICE consent will notice
+            i += 1
+        self.sent += n
+        self._account(n, total)
+        return total
+
+    def _account(self, packets: int, octets: int) -> None:
+        """Keep the DTLS transport's own statistics (``getStats``) honest."""
+        dtls = self.dtls
+        setattr(dtls, _DTLS_TX_PACKETS, getattr(dtls, _DTLS_TX_PACKETS) + packets)
+        setattr(dtls, _DTLS_TX_BYTES, getattr(dtls, _DTLS_TX_BYTES) + octets)
+
+    @staticmethod
+    def _gso_run(datagrams: list[bytes], i: int) -> tuple[int, int]:
+        """The longest run from ``i`` that one UDP_SEGMENT send can carry: same sizes, last <=."""
+        size = len(datagrams[i])
+        j = i + 1
+        total = size
+        n = min(len(datagrams), i + _GSO_MAX_SEGMENTS)
+        while j < n and total + size <= _GSO_MAX_BYTES:
+            length = len(datagrams[j])
+            if length > size:
+                break
+            j += 1
+            total += length
+            if length < size:
+                break
+        return j, size
 
 
 class Wire:
-    """One sender's way out: SRTP-protect a finished RTP packet, one ``sendto`` on the pair.
+    """One sender's way out: SRTP-protect finished RTP packets, send them on the pair.
 
-    ``prepare()`` is called once per frame and returns ``send(packet)`` bound to the
-    current SRTP context and nominated ICE pair, or ``None`` while there is none (not
-    connected yet, closed, or the socket is backed up). This skips aiortc's per-packet
-    ``RtpPacket``/``serialize``/``_send_rtp``/aioice coroutine chain, which is where most of
-    a subscriber's cost went (MEDIA-NOTES.md).
+    ``prepare()`` is called once per frame and returns the ``Path`` (SRTP context and
+    the nominated ICE pair's socket, resolved once and kept while it stays usable), or
+    ``None`` while there is none (not connected yet, closed, or the socket is backed up).
+    This skips aiortc's per-packet ``RtpPacket``/``serialize``/``_send_rtp``/aioice
+    coroutine chain, which is where most of a subscriber's cost went (MEDIA-NOTES.md).
     """
 
-    __slots__ = ("sender",)
+    __slots__ = ("_path", "sender")
 
     def __init__(self, sender: RTCRtpSender) -> None:
         self.sender = sender
+        self._path: Path | None = None
 
-    def prepare(self) -> tuple[SendPacket, Callable[[int, int], None]] | None:
-        """``(send, account)``: ``account(packets, octets)`` keeps the DTLS stats honest."""
-        dtls = self.sender.transport  # may change with BUNDLE, so looked up per frame
+    def prepare(self) -> Path | None:
+        path = self._path
+        if path is not None and path.usable() and path.dtls is self.sender.transport:
+            if path.transport.get_write_buffer_size() > WIRE_BACKLOG_BYTES:
+                return None
+            return path
+        self._path = None
+        dtls = self.sender.transport  # may change with BUNDLE while negotiating
         if dtls._state is not DtlsState.CONNECTED:
             return None
         srtp = dtls._tx_srtp
@@ -206,20 +321,8 @@ class Wire:
         transport = pair.protocol.transport
         if transport is None or transport.is_closing():
             return None
-        if transport.get_write_buffer_size() > WIRE_BACKLOG_BYTES:
-            return None
-        protect = srtp.protect
-        sendto = transport.sendto
-        addr = pair.remote_addr
-
-        def send(packet: bytes) -> None:
-            sendto(protect(packet), addr)
-
-        def account(packets: int, octets: int) -> None:
-            setattr(dtls, _DTLS_TX + "tx_packets", getattr(dtls, _DTLS_TX + "tx_packets") + packets)
-            setattr(dtls, _DTLS_TX + "tx_bytes", getattr(dtls, _DTLS_TX + "tx_bytes") + octets)
-
-        return send, account
+        self._path = Path(dtls, srtp.protect, transport, pair.remote_addr)
+        return self._path
 
 
 class SenderHooks:
@@ -263,17 +366,48 @@ class SenderHooks:
     def account(self, packets: int, octets: int, rtp_timestamp: int, ntp_timestamp: int) -> None:
         """Feed the sender's own RTCP sender reports (packet and octet counts, clocks)."""
         sender = self.sender
-        setattr(
-            sender, _SENDER + "packet_count", getattr(sender, _SENDER + "packet_count") + packets
-        )
-        setattr(sender, _SENDER + "octet_count", getattr(sender, _SENDER + "octet_count") + octets)
-        setattr(sender, _SENDER + "rtp_timestamp", rtp_timestamp)
-        setattr(sender, _SENDER + "ntp_timestamp", ntp_timestamp)
+        setattr(sender, _SENDER_PACKETS, getattr(sender, _SENDER_PACKETS) + packets)
+        setattr(sender, _SENDER_OCTETS, getattr(sender, _SENDER_OCTETS) + octets)
+        setattr(sender, _SENDER_RTP_TS, rtp_timestamp)
+        setattr(sender, _SENDER_NTP_TS, ntp_timestamp)
 
     def counts(self) -> tuple[int, int]:
         """(packets, octets) as the sender's RTCP reports them."""
         sender = self.sender
-        return getattr(sender, _SENDER + "packet_count"), getattr(sender, _SENDER + "octet_count")
+        return getattr(sender, _SENDER_PACKETS), getattr(sender, _SENDER_OCTETS)
+
+
+def tap_incoming_rtp(pc: Any, on_rtp: Callable[[bytes], None]) -> int:
+    """Hand every RTP datagram ``pc`` receives to ``on_rtp`` instead of aiortc (load tests).
+
+    The datagram is still SRTP-encrypted: only its clear header (sequence number, marker,
+    SSRC) can be read. STUN (ICE consent), DTLS and RTCP go on to aioice and aiortc as
+    before. Call it once the connection is up; returns how many sockets were tapped.
+    This lets one process act as hundreds of viewers: aiortc's receive path (decrypt,
+    parse, jitter buffer) costs ~40 µs a packet, this ~1 µs.
+    """
+    tapped = 0
+    seen: set[int] = set()
+    for transceiver in pc.getTransceivers():
+        connection = getattr(transceiver.receiver.transport.transport, "_connection", None)
+        if connection is None or id(connection) in seen:
+            continue
+        seen.add(id(connection))
+        for protocol in connection._protocols:
+            original = protocol.datagram_received
+
+            def datagram_received(
+                data: bytes, addr: Any, original: Callable[[bytes, Any], None] = original
+            ) -> None:
+                # RFC 7983: 128-191 is RTP/RTCP; RTCP packet types are 192-223.
+                if len(data) >= 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
+                    on_rtp(data)
+                else:
+                    original(data, addr)
+
+            protocol.datagram_received = datagram_received
+            tapped += 1
+    return tapped
 
 
 def vp8_packetize(frame: bytes, picture_id: int) -> list[bytes]:
@@ -326,6 +460,7 @@ __all__ = [
     "CHECKED_AIORTC",
     "InternalsMoved",
     "JitterFrame",
+    "Path",
     "SenderHooks",
     "Wire",
     "check_version",
@@ -334,6 +469,7 @@ __all__ = [
     "local_addresses",
     "on_keyframe_request",
     "parse_sdp",
+    "tap_incoming_rtp",
     "tap_receiver",
     "untap_receiver",
     "vp8_packetize",

@@ -266,6 +266,102 @@ class ViewerBot(BotBase):
         return {"sites": {site: c.as_dict() for site, c in self.counts.items()}}
 
 
+@dataclass
+class RtpTally:
+    """One received SSRC, from clear RTP headers: packets, frames (marker bits), loss."""
+
+    site: str
+    kind: str
+    packets: int = 0
+    frames: int = 0
+    first_seq: int | None = None
+    highest: int = 0  # extended sequence number (wraps counted)
+
+    def add(self, seq: int, marker: bool) -> None:
+        self.packets += 1
+        if self.kind == "audio" or marker:
+            self.frames += 1
+        if self.first_seq is None:
+            self.first_seq = self.highest = seq
+            return
+        # Extend the 16-bit number to the one nearest the highest seen so far.
+        candidate = (self.highest & ~0xFFFF) | seq
+        if candidate < self.highest - 0x8000:
+            candidate += 0x10000
+        elif candidate > self.highest + 0x8000:
+            candidate -= 0x10000
+        self.highest = max(self.highest, candidate)
+
+    def lost(self) -> int:
+        if self.first_seq is None:
+            return 0
+        return max(0, self.highest - self.first_seq + 1 - self.packets)
+
+
+@dataclass
+class LightViewerBot(BotBase):
+    """A viewer for load tests: ICE and DTLS as a browser, but media is only counted.
+
+    Incoming RTP never reaches aiortc (``aiortc_internals.tap_incoming_rtp``): frames are
+    counted from the clear SRTP header (marker bit) and loss from sequence numbers, so
+    one process can stand in for hundreds of viewers. It cannot see keyframes (that
+    needs decryption): use ``ViewerBot`` for those checks.
+    """
+
+    counts: dict[str, SiteCounts] = field(default_factory=dict)
+    tallies: dict[int, RtpTally] = field(default_factory=dict)
+    unknown_packets: int = 0
+
+    async def start(self, sites: list[str] | None = None) -> None:
+        await self._open()
+        wanted = sites if sites is not None else [s["id"] for s in self.config["sites"]]
+        self.counts = {s: SiteCounts() for s in wanted}
+        self.pc = RTCPeerConnection(ice_configuration(self.config.get("ice_servers", [])))
+        for _site in wanted:
+            for kind in ("audio", "video"):
+                t = self.pc.addTransceiver(kind, direction="recvonly")
+                t.setCodecPreferences(codec_preferences(kind))
+        answer = await self._negotiate(False, wanted)
+        slots = answer.get("slots", {})
+        for media in internals.parse_sdp(answer["sdp"]).media:
+            slot = slots.get(media.rtp.muxId)
+            if slot is None or not media.ssrc or slot["site"] not in self.counts:
+                continue
+            self.tallies[int(media.ssrc[0].ssrc)] = RtpTally(slot["site"], slot["kind"])
+        internals.tap_incoming_rtp(self.pc, self._on_rtp)
+
+    def _on_rtp(self, data: bytes) -> None:
+        tally = self.tallies.get(int.from_bytes(data[8:12], "big"))
+        if tally is None:
+            self.unknown_packets += 1  # e.g. a retransmission on an RTX SSRC
+            return
+        marker = data[1] & 0x80 != 0
+        tally.add(int.from_bytes(data[2:4], "big"), marker)
+        c = self.counts[tally.site]
+        if tally.kind == "audio":
+            c.audio_frames += 1
+            c.audio_bytes += len(data)
+        elif marker:
+            now = time.monotonic()
+            if c.first_frame_ms is None:
+                c.first_frame_ms = round((now - self.started) * 1000, 1)
+                c.first_at = now
+            c.video_frames += 1
+            c.last_at = now
+        else:
+            c.video_bytes += len(data)
+
+    async def packets(self, site: str, kind: str) -> tuple[int, int]:
+        """(received, lost) RTP packets of one slot, from sequence numbers."""
+        for tally in self.tallies.values():
+            if tally.site == site and tally.kind == kind:
+                return tally.packets, tally.lost()
+        return 0, 0
+
+    def report(self) -> dict[str, Any]:
+        return {"sites": {site: c.as_dict() for site, c in self.counts.items()}}
+
+
 async def run_bot(url: str, seconds: float, ice_addresses: list[str]) -> dict[str, Any]:
     """``confsvc bot``: publish (site link) or subscribe (any other link) for ``seconds``."""
     link = parse_link(url)
@@ -299,10 +395,13 @@ async def run_loadtest(
     ice_addresses: list[str],
     warmup: float = 2.0,
     per_link: int = 8,
+    light: bool = False,
 ) -> dict[str, Any]:
     """N viewer bots, ``per_link`` on each link: per-subscriber frame rates and loss.
 
     A link allows ``Config.max_connections_per_invite`` (8) connections: give enough links.
+    ``light`` uses ``LightViewerBot``s (counted from RTP headers, no decryption), so that
+    one process can stand in for hundreds of viewers.
     """
     if participants > per_link * len(urls):
         raise BadRequest(
@@ -310,9 +409,8 @@ async def run_loadtest(
             f"({per_link} connections per link); pass --link several times"
         )
     links = [parse_link(u) for u in urls]
-    bots = [
-        ViewerBot(links[i // per_link], ice_addresses=ice_addresses) for i in range(participants)
-    ]
+    kind: type[ViewerBot | LightViewerBot] = LightViewerBot if light else ViewerBot
+    bots = [kind(links[i // per_link], ice_addresses=ice_addresses) for i in range(participants)]
     try:
         for i in range(0, len(bots), 8):
             await asyncio.gather(*(b.start() for b in bots[i : i + 8]))

@@ -169,13 +169,17 @@ class Leg:
         body += b"\x00" * (-len(body) % 4)
         return b"\xbe\xde" + _SEQ.pack(len(body) // 4) + body
 
-    def send(self, frame: Frame) -> bool:
-        """Send ``frame``; ``False`` if the connection cannot take it now (not sent at all)."""
-        wire = self.wire.prepare()
-        if wire is None:
+    def send(self, frame: Frame, outbox: Outbox | None = None) -> bool:
+        """Send ``frame``; ``False`` if the connection cannot take it now (not sent at all).
+
+        With an ``outbox`` the protected datagrams are queued there and the caller sends
+        them (``flush``) after preparing the other subscribers' copies.
+        """
+        path = self.wire.prepare()
+        if path is None:
             self.stalls += 1
             return False
-        send, account = wire
+        protect = path.protect
         ext = self._extensions(frame.abs_send_time)
         first = 0x90 if ext else 0x80
         hlen = 12 + len(ext)
@@ -186,18 +190,20 @@ class Leg:
         history = self.history
         last = len(frame.payloads) - 1
         pack = _HEADER.pack
-        sent = 0
+        out = []
         for i, payload in enumerate(frame.payloads):
             packet = pack(first, pt | 0x80 if i == last else pt, seq, ts, ssrc) + ext + payload
             history[seq & _MASK] = (seq, packet, hlen)
-            send(packet)
-            sent += len(packet)
+            out.append(protect(packet))
             seq = (seq + 1) & 0xFFFF
-        n = len(frame.payloads)
+        if outbox is None:
+            path.send(out)
+        else:
+            outbox.append((path, out))
+        n = len(out)
         self.seq = seq
         self.packets += n
         self.hooks.account(n, frame.size, ts, frame.ntp)
-        account(n, sent)
         return True
 
     def retransmit(self, sequence_number: int) -> None:
@@ -206,10 +212,9 @@ class Leg:
         if entry is None or entry[0] != sequence_number or self.rtx_payload_type is None:
             self.nacks_missed += 1
             return
-        wire = self.wire.prepare()
-        if wire is None:
+        path = self.wire.prepare()
+        if path is None:
             return
-        send, account = wire
         _seq, packet, hlen = entry
         rtx = (
             bytes([packet[0], (packet[1] & 0x80) | self.rtx_payload_type])
@@ -221,13 +226,29 @@ class Leg:
             + packet[hlen:]
         )
         self.rtx_seq = (self.rtx_seq + 1) & 0xFFFF
-        send(rtx)
-        account(1, len(rtx))
+        path.send([path.protect(rtx)])
         self.retransmits += 1
 
 
+Outbox = list[tuple[internals.Path, list[bytes]]]
+
+
 class Subscriber(Protocol):
-    def deliver(self, frame: Frame) -> None: ...
+    def deliver(self, frame: Frame, outbox: Outbox) -> None: ...
+
+
+def flush(outbox: Outbox) -> None:
+    """Send what the subscribers of one chunk prepared, in one tight run of system calls.
+
+    Sending right after each subscriber's Python work spaces the ``sendto``s ~10 µs
+    apart; on loopback every one of them then wakes the receiving process again, which
+    the kernel charges to the sender. Back to back, the receiver is still awake.
+    """
+    for path, datagrams in outbox:
+        try:
+            path.send(datagrams)
+        except Exception:
+            log.exception("sending to %r failed", path)
 
 
 def fan_out(
@@ -238,11 +259,13 @@ def fan_out(
 ) -> None:
     """``frame`` to every subscriber, ``YIELD_EVERY`` per loop turn (the rest queued, FIFO)."""
     end = min(start + YIELD_EVERY, len(subscribers))
+    outbox: Outbox = []
     for i in range(start, end):
         try:
-            subscribers[i].deliver(frame)
+            subscribers[i].deliver(frame, outbox)
         except Exception:  # one broken connection must not starve the others
             log.exception("fan-out to %r failed", subscribers[i])
+    flush(outbox)
     if end < len(subscribers):
         soon = call_soon or asyncio.get_running_loop().call_soon
         soon(fan_out, frame, subscribers, end, soon)

@@ -45,7 +45,7 @@ from confsvc.config import Config
 from confsvc.core.errors import BadRequest, Forbidden, RateLimited
 from confsvc.media import aiortc_internals as internals
 from confsvc.media.aiortc_internals import EncodedPacket
-from confsvc.media.fanout import Frame, Leg, Packetizer, fan_out
+from confsvc.media.fanout import Frame, Leg, Outbox, Packetizer, fan_out
 from confsvc.media.offer import check_offer, filter_candidates, keep_codecs
 
 log = logging.getLogger(__name__)
@@ -125,12 +125,12 @@ class ForwardTrack(MediaStreamTrack):
             self.need_keyframe = False
         return True
 
-    def deliver(self, frame: Frame) -> None:
+    def deliver(self, frame: Frame, outbox: Outbox) -> None:
         """Fast path: the slot's fan-out hands over a frame packetized once for everyone."""
         leg = self.leg
         if leg is None or not leg.ready or not self._admit(frame.keyframe):
             return
-        if leg.send(frame):
+        if leg.send(frame, outbox):
             self.forwarded += 1
         elif self.kind == "video":
             # Closed under us or the socket is backed up: resume on a keyframe.
