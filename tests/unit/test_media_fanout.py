@@ -7,6 +7,8 @@ gets. Connected legs, with loss and NACKs, are in tests/integration/test_media_f
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -220,3 +222,95 @@ def test_one_broken_subscriber_does_not_stop_the_others() -> None:
     subscribers: list[Any] = [Recorder(0, log), Broken(), Recorder(2, log)]
     fan_out(Packetizer("audio").frame(b"x", 0, True), subscribers, call_soon=pytest.fail)
     assert [name for name, _ in log] == [0, 2]
+
+
+# -- Path: the socket end, with and without UDP segmentation -------------------------
+
+
+class FakeDtls:
+    def __init__(self) -> None:
+        from aiortc.rtcdtlstransport import State
+
+        self._state = State.CONNECTED
+        self._RTCDtlsTransport__tx_packets = 0
+        self._RTCDtlsTransport__tx_bytes = 0
+
+
+async def path_to_receiver() -> tuple[internals.Path, socket.socket, Any]:
+    loop = asyncio.get_running_loop()
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(2)
+    transport, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+    )
+    path = internals.Path(FakeDtls(), lambda p: p, transport, receiver.getsockname())
+    return path, receiver, transport
+
+
+def received(receiver: socket.socket, n: int) -> list[bytes]:
+    return [receiver.recv(65535) for _ in range(n)]
+
+
+@pytest.mark.parametrize("gso", [True, False], ids=["gso", "one-sendto-each"])
+async def test_a_path_delivers_datagrams_whole_and_in_order(
+    monkeypatch: pytest.MonkeyPatch, gso: bool
+) -> None:
+    monkeypatch.setattr(internals._Gso, "enabled", gso and internals._Gso.enabled)
+    path, receiver, transport = await path_to_receiver()
+    try:
+        # A frame: equal-sized packets and a shorter last one; then an odd mixture.
+        frame = [bytes([i]) * 1200 for i in range(5)] + [b"\x05" * 300]
+        mixed = [b"a" * 100, b"b" * 900, b"c" * 900, b"d" * 50, b"e" * 900]
+        sent = path.send(frame) + path.send(mixed)
+        assert received(receiver, len(frame) + len(mixed)) == frame + mixed
+        assert sent == sum(map(len, frame + mixed))
+        assert path.dtls._RTCDtlsTransport__tx_packets == len(frame) + len(mixed)
+        assert path.dropped == 0
+        if gso:  # the kernel took UDP_SEGMENT (a refusal switches it off for good)
+            assert internals._Gso.enabled
+    finally:
+        transport.close()
+        receiver.close()
+
+
+def test_a_gso_run_is_equal_sizes_and_may_end_on_a_shorter_one() -> None:
+    run = internals.Path._gso_run
+    sizes = [[1200] * 4 + [300], [1200, 1300], [500, 500, 200, 500], [10]]
+    packets = [[b"x" * n for n in s] for s in sizes]
+    assert run(packets[0], 0) == (5, 1200)
+    assert run(packets[1], 0) == (1, 1200)  # a longer one cannot join
+    assert run(packets[2], 0) == (3, 500)  # the shorter one ends the run
+    assert run(packets[2], 3) == (4, 500)
+    assert run(packets[3], 0) == (1, 10)
+    many = [b"y" * 1200] * 100
+    end, _ = run(many, 0)
+    assert end * 1200 <= 60_000 and end <= 64
+
+
+async def test_a_path_is_unusable_once_its_socket_closes() -> None:
+    path, receiver, transport = await path_to_receiver()
+    assert path.usable()
+    transport.close()
+    assert not path.usable()
+    receiver.close()
+
+
+# -- the load-test viewer's tally of clear RTP headers --------------------------------
+
+
+def test_rtp_tally_counts_frames_by_marker_and_loss_across_a_wrap() -> None:
+    from confsvc.media.bot import RtpTally
+
+    video = RtpTally("warsaw", "video")
+    seqs = [65533, 65534, 65535, 0, 2, 3]  # 1 is lost, across the wrap
+    for i, seq in enumerate(seqs):
+        video.add(seq, marker=i % 2 == 1)
+    assert video.packets == 6 and video.frames == 3
+    assert video.lost() == 1
+    video.add(1, marker=False)  # late, reordered: no longer lost
+    assert video.lost() == 0
+    audio = RtpTally("warsaw", "audio")
+    for seq in (10, 11, 12):
+        audio.add(seq, marker=False)
+    assert audio.frames == 3 and audio.lost() == 0
