@@ -1,13 +1,22 @@
-"""Relay CPU per subscriber: encoded passthrough vs aiortc's MediaRelay (re-encode), same run.
+"""Relay CPU per subscriber: the fan-out vs aiortc's own paths, in the same run.
 
 One site (VP8 640x480 30 fps ~1 Mbit/s + Opus, a bot in its own process) to N subscriber
-bots (another process) through ``confsvc serve`` (a third process, loopback only). For
-each N: server CPU (process CPU time / wall time; 100 % = one core) and every
-subscriber's video frame rate. CPU per subscriber is the least-squares slope over N.
-Then Chromium's time to first frame on a participant page (passthrough).
+bots (aiortc, decrypting and depacketizing: another process) through ``confsvc serve``
+(a third process, loopback only). For each N: server CPU (process CPU time / wall time;
+100 % = one core) and every subscriber's video frame rate. CPU per subscriber is the
+least-squares slope over N >= 1. Three relay modes are swept:
 
-    python bench/relay.py            # N = 0, 1, 2, 4, 8, 16, 32 (re-encode up to 8)
-    python bench/relay.py --quick    # a smaller sweep, under a minute
+- ``passthrough``: confsvc's fan-out, each frame packetized once (the default);
+- ``pack``: aiortc's ``RTCRtpSender`` re-packetizing per subscriber (the first design);
+- ``reencode``: aiortc's ``MediaRelay``, decoding once and encoding per subscriber.
+
+Then the scale run: 3 sites, each to 100 viewers of all three (300 forwarded video
+streams plus the floor's audio), viewers counted from RTP headers (``LightViewerBot``)
+so one process can be all of them; and Chromium's time to first frame.
+
+    python bench/relay.py                   # the full run, about 8 minutes
+    python bench/relay.py --quick           # a smaller sweep, under a minute
+    python bench/relay.py --only scale --scale 3x100
 
 The last line is one JSON object.
 """
@@ -135,9 +144,7 @@ async def child_viewers(link: str, n: int, warmup: float, seconds: float) -> Non
     await asyncio.gather(*(b.close() for b in bots), return_exceptions=True)
 
 
-async def child_light_viewers(
-    link: str, sites: str, n: int, warmup: float, seconds: float
-) -> None:
+async def child_light_viewers(link: str, sites: str, n: int, warmup: float, seconds: float) -> None:
     from confsvc.media.bot import LightViewerBot, parse_link
 
     links = link.split(",")
@@ -190,6 +197,8 @@ def measure(server: Server, link: str, n: int, warmup: float, seconds: float) ->
 
 
 def slope(rows: list[dict[str, Any]]) -> float:
+    """Least-squares CPU per viewer over N >= 1 (N = 0 is the base: no slot is active)."""
+    rows = [r for r in rows if r["n"] >= 1] if sum(r["n"] >= 1 for r in rows) >= 2 else rows
     xs = [r["n"] for r in rows]
     ys = [r["server_cpu_pct"] for r in rows]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
@@ -200,6 +209,8 @@ def slope(rows: list[dict[str, Any]]) -> float:
 def sweep(
     mode: str, ns: list[int], warmup: float, seconds: float, workdir: Path
 ) -> list[dict[str, Any]]:
+    if not ns:
+        return []
     server = Server(mode, workdir)
     publisher = spawn("--child", "publisher", server.link("site", "warsaw"), server.link("host"))
     rows = []
@@ -328,50 +339,62 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a smaller sweep, under a minute")
     ap.add_argument("--no-browser", action="store_true", help="skip Chromium's first frame")
     ap.add_argument("--ns", help="passthrough sweep, e.g. 1,2,4,8,16,32 (overrides the default)")
-    ap.add_argument("--only-passthrough", action="store_true", help="skip the other modes")
-    ap.add_argument("--scale", default=None, help="SITESxVIEWERS for the one-core run (3x100)")
+    ap.add_argument(
+        "--only",
+        choices=["passthrough", "scale"],
+        help="run only the passthrough sweep, or only the scale run",
+    )
+    ap.add_argument(
+        "--scale", default=None, help="SITESxVIEWERS of the one-core run (default 3x100)"
+    )
     opts = ap.parse_args()
     if opts.quick:
-        pass_ns, re_ns, warmup, seconds = [0, 2, 8], [0, 1, 2], 1.5, 3.0
+        pass_ns, pack_ns, re_ns, warmup, seconds = [0, 2, 8], [], [0, 1, 2], 1.0, 2.5
+        sites, viewers = 3, 8
     else:
-        pass_ns, re_ns, warmup, seconds = [0, 1, 2, 4, 8, 16, 32], [0, 1, 2, 4, 8], 3.0, 10.0
-    if opts.ns and opts.ns != "none":
+        pass_ns, pack_ns = [0, 1, 2, 4, 8, 16, 32], [0, 1, 2, 4, 8, 16, 32]
+        re_ns, warmup, seconds = [0, 1, 2, 4, 8], 3.0, 10.0
+        sites, viewers = 3, 100
+    if opts.ns:
         pass_ns = [int(x) for x in opts.ns.split(",")]
+    if opts.scale:
+        sites, viewers = (int(x) for x in opts.scale.lower().split("x"))
     started = time.monotonic()
-    if opts.scale and opts.only_passthrough and opts.ns == "none":
-        with tempfile.TemporaryDirectory() as tmp:
-            sites, viewers = (int(x) for x in opts.scale.split("x"))
-            print(json.dumps(scale(sites, viewers, warmup, seconds, Path(tmp))))
-        return
+    out: dict[str, Any] = {"cores": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        passthrough = sweep("passthrough", pass_ns, warmup, seconds, work)
-        reencode = (
-            [{"n": 0, "server_cpu_pct": 0.0}]
-            if opts.only_passthrough
-            else sweep("reencode", re_ns, warmup, seconds, work)
-        )
-        first_ms = None if opts.no_browser else asyncio.run(chromium_first_frame(work))
-    p_slope, r_slope = slope(passthrough), slope(reencode)
-    worst = min(r["worst_fps"] for r in passthrough if "worst_fps" in r)
-    print(f"passthrough: {p_slope:.2f} % of a core per viewer; re-encode (MediaRelay): "
-          f"{r_slope:.2f} %; ratio {r_slope / p_slope if p_slope > 0 else float('inf'):.1f}x")  # fmt: skip
-    print(f"worst passthrough viewer: {worst} fps; Chromium first frame: {first_ms} ms; "
-          f"{time.monotonic() - started:.0f} s")  # fmt: skip
-    print(
-        json.dumps(
-            {
-                "passthrough_pct_per_viewer": round(p_slope, 2),
-                "reencode_pct_per_viewer": round(r_slope, 2),
-                "ratio": round(r_slope / p_slope, 1) if p_slope > 0 else None,
-                "worst_viewer_fps": worst,
-                "chromium_first_frame_ms": first_ms,
-                "passthrough": passthrough,
-                "reencode": reencode,
-                "cores": os.cpu_count(),
-            }
-        )
-    )
+        if opts.only != "scale":
+            passthrough = sweep("passthrough", pass_ns, warmup, seconds, work)
+            p_slope = slope(passthrough)
+            out["passthrough_pct_per_viewer"] = round(p_slope, 3)
+            out["worst_viewer_fps"] = min(r["worst_fps"] for r in passthrough if "worst_fps" in r)
+        if opts.only is None:
+            pack = sweep("pack", pack_ns, warmup, seconds, work)
+            reencode = sweep("reencode", re_ns, warmup, seconds, work)
+            r_slope = slope(reencode)
+            out["reencode_pct_per_viewer"] = round(r_slope, 2)
+            out["ratio"] = round(r_slope / p_slope, 1) if p_slope > 0 else None
+            if pack:
+                out["pack_pct_per_viewer"] = round(slope(pack), 3)
+        if opts.only != "passthrough":
+            out["scale"] = scale(sites, viewers, warmup, seconds, work)
+        if opts.only is None and not opts.no_browser:
+            out["chromium_first_frame_ms"] = asyncio.run(chromium_first_frame(work))
+    if "passthrough_pct_per_viewer" in out:
+        print(f"passthrough (packetize once): {out['passthrough_pct_per_viewer']} % of a core "
+              f"per viewer; worst viewer {out['worst_viewer_fps']} fps")  # fmt: skip
+    if "reencode_pct_per_viewer" in out:
+        print(f"re-encode (MediaRelay): {out['reencode_pct_per_viewer']} % per viewer: "
+              f"{out['ratio']}x the passthrough; aiortc per-subscriber packetizing: "
+              f"{out.get('pack_pct_per_viewer', '-')} %")  # fmt: skip
+    if "chromium_first_frame_ms" in out:
+        print(f"Chromium first frame: {out['chromium_first_frame_ms']} ms")
+    print(f"{time.monotonic() - started:.0f} s")
+    if "passthrough_pct_per_viewer" in out:
+        out["passthrough"] = passthrough
+    if opts.only is None:
+        out["pack"], out["reencode"] = pack, reencode
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":
