@@ -68,6 +68,7 @@ class RecordingWire:
 
 
 def make_leg(kind: str = "video", mid: str = "2") -> tuple[Leg, RecordingWire, RTCRtpSender]:
+    """Call from a coroutine: ``RTCRtpSender`` takes the running event loop."""
     sender = RTCRtpSender(kind, FakeTransport())  # type: ignore[arg-type]
     leg = Leg(sender, kind)
     wire = RecordingWire()
@@ -87,7 +88,7 @@ def keyframe(size: int = 5000) -> bytes:
     return b"\x10" + bytes(range(256)) * (size // 256)
 
 
-def test_a_frame_becomes_one_packet_per_payload_with_this_subscribers_header() -> None:
+async def test_a_frame_becomes_one_packet_per_payload_with_this_subscribers_header() -> None:
     leg, wire, sender = make_leg()
     assert leg.ready and leg.payload_type == 97 and leg.rtx_payload_type == 98
     frame = Packetizer("video").frame(keyframe(), 123_000, True)
@@ -109,7 +110,9 @@ def test_a_frame_becomes_one_packet_per_payload_with_this_subscribers_header() -
     )
 
 
-def test_two_subscribers_share_the_payloads_but_not_ssrc_sequence_or_timestamp_origin() -> None:
+async def test_two_subscribers_share_the_payloads_but_not_ssrc_sequence_or_timestamp_origin() -> (
+    None
+):
     (a, wa, _), (b, wb, _) = make_leg(mid="1"), make_leg(mid="7")
     packetizer = Packetizer("video")
     for i in range(3):
@@ -131,7 +134,7 @@ def test_two_subscribers_share_the_payloads_but_not_ssrc_sequence_or_timestamp_o
     assert ids == [(ids[0] + i) & 0x7FFF for i in range(3)]
 
 
-def test_a_nack_is_answered_with_rtx_that_unwraps_to_the_original() -> None:
+async def test_a_nack_is_answered_with_rtx_that_unwraps_to_the_original() -> None:
     leg, wire, sender = make_leg()
     leg.send(Packetizer("video").frame(keyframe(), 0, True))
     original = parse(wire.sent[2])
@@ -149,7 +152,7 @@ def test_a_nack_is_answered_with_rtx_that_unwraps_to_the_original() -> None:
     assert len(wire.sent) == count and leg.nacks_missed == 1
 
 
-def test_the_history_forgets_after_its_size() -> None:
+async def test_the_history_forgets_after_its_size() -> None:
     leg, wire, _ = make_leg()
     packetizer = Packetizer("video")
     leg.send(packetizer.frame(b"\x10" + b"k" * 100, 0, True))
@@ -161,7 +164,7 @@ def test_the_history_forgets_after_its_size() -> None:
     assert len(wire.sent) == count and leg.nacks_missed == 1
 
 
-def test_audio_is_one_packet_per_frame_without_a_vp8_descriptor() -> None:
+async def test_audio_is_one_packet_per_frame_without_a_vp8_descriptor() -> None:
     leg, wire, _ = make_leg("audio")
     frame = Packetizer("audio").frame(b"\x78opus", 960, True)
     leg.send(frame)
@@ -169,14 +172,14 @@ def test_audio_is_one_packet_per_frame_without_a_vp8_descriptor() -> None:
     assert packet.payload == b"\x78opus" and packet.payload_type == 111 and packet.marker == 1
 
 
-def test_a_connection_that_cannot_send_gets_nothing_and_is_counted() -> None:
+async def test_a_connection_that_cannot_send_gets_nothing_and_is_counted() -> None:
     leg, wire, _ = make_leg()
     wire.up = False
     assert not leg.send(Packetizer("video").frame(keyframe(), 0, True))
     assert wire.sent == [] and leg.stalls == 1
 
 
-def test_a_codec_other_than_the_forwarded_one_leaves_the_leg_unready() -> None:
+async def test_a_codec_other_than_the_forwarded_one_leaves_the_leg_unready() -> None:
     sender = RTCRtpSender("video", FakeTransport())  # type: ignore[arg-type]
     leg = Leg(sender, "video")
     h264 = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102)
