@@ -20,20 +20,40 @@ function capOf(sender) {
   return enc && enc.length && enc[0].maxBitrate ? enc[0].maxBitrate / 1000 : null;
 }
 
-function waitForIce(pc, ms) {
+// The relay does not trickle: the offer must carry the candidates. With STUN or TURN
+// servers wait for gathering to complete (up to ms). Without, every candidate is a host
+// candidate and Chromium gives them all at once, then says "complete" ~100 ms later:
+// send once no new candidate came for quietMs (a host address missed here is still
+// found by the relay as peer-reflexive when the browser's checks arrive from it).
+function waitForIce(pc, ms, quietMs) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
-    const done = () => { clearTimeout(timer); pc.removeEventListener("icegatheringstatechange", check); resolve(); };
+    let quiet = null;
+    const done = () => {
+      clearTimeout(timer);
+      clearTimeout(quiet);
+      pc.removeEventListener("icegatheringstatechange", check);
+      pc.removeEventListener("icecandidate", candidate);
+      resolve();
+    };
     const check = () => { if (pc.iceGatheringState === "complete") done(); };
+    const settle = () => { clearTimeout(quiet); quiet = setTimeout(done, quietMs); };
+    const candidate = (ev) => { if (!ev.candidate) done(); else if (quietMs != null) settle(); };
     const timer = setTimeout(done, ms);
     pc.addEventListener("icegatheringstatechange", check);
+    pc.addEventListener("icecandidate", candidate);
+    if (quietMs != null && /\r\na=candidate:/.test(pc.localDescription.sdp)) settle();
   });
 }
 
 export class MediaSession {
   // opts: { conn, publish: bool, stream: () => MediaStream|null,
   //         subscribe: bool (every site) or (site ids) => the site ids to receive,
-  //         maxKbps, onTrack(site, kind, track), onState(state, reason), onSites(live) }
+  //         maxKbps, onTrack(site, kind, track), onState(state, reason), onSites(live),
+  //         config: {sites: [ids], ice_servers, max_video_kbps} from the page's boot data }
+  // With opts.config the connection is prepared (offer, ICE gathering) while the page's
+  // WebSocket is still opening, and the offer goes out as soon as it is welcome;
+  // without, it asks the server for rtc.config first.
   // Publishing and subscribing share one connection: the relay keeps one peer per
   // WebSocket, and one offer carries the sendonly and recvonly sections together.
   constructor(opts) {
@@ -48,6 +68,8 @@ export class MediaSession {
     this.firstFrameMs = {};
     this.startedAt = 0;
     this.waiters = new Map();
+    this.unsent = false;  // an offer is being prepared and has not been sent yet
+    this.onWelcome = null;  // resolves the wait of an offer ready before the socket
     this.conn.on("rtc.config", (m) => this._resolve("rtc.config", m));
     this.conn.on("rtc.answer", (m) => this._resolve("rtc.answer", m));
     this.conn.on("rtc.state", (m) => this._onServerState(m));
@@ -55,8 +77,16 @@ export class MediaSession {
     this.conn.on("error", (m) => {
       if (String(m.id || "").startsWith("rtc-")) this._reject(m);
     });
-    // A new WebSocket means the server freed our peer: start again.
-    this.conn.on("welcome", () => { if (this.wanted) this._restart(200); });
+    // A new WebSocket means the server freed our peer: start again (the first one
+    // at once: it is what a page waits for before its first frame).
+    // An offer still being prepared goes out on the new socket instead.
+    this.conn.on("welcome", () => {
+      if (this.unsent) {
+        if (this.onWelcome) this.onWelcome();
+        return;
+      }
+      if (this.wanted) this._restart(this.pc ? 200 : 0);
+    });
   }
 
   _resolve(type, msg) {
@@ -83,8 +113,20 @@ export class MediaSession {
 
   async start() {
     this.wanted = true;
-    if (!this.conn.connected) return;  // "welcome" will start us
+    if (!this.conn.connected && !this.opts.config) return;  // "welcome" will start us
     await this._connect();
+  }
+
+  // Resolves when the page's WebSocket is welcome (at once if it is already).
+  _socket() {
+    if (this.conn.connected) return Promise.resolve();
+    return new Promise((resolve) => { this.onWelcome = () => { this.onWelcome = null; resolve(); }; });
+  }
+
+  async _config() {
+    if (this.opts.config) return this.opts.config;
+    this.conn.send({ type: "rtc.config", id: "rtc-config" });
+    return await this._wait("rtc.config");
   }
 
   async _connect() {
@@ -92,11 +134,13 @@ export class MediaSession {
     this._setState("negotiating");
     this.bitrateCapKbps = null;
     this.startedAt = performance.now();
+    this.unsent = true;
+    let pc = null;
     try {
-      this.conn.send({ type: "rtc.config", id: "rtc-config" });
-      const config = await this._wait("rtc.config");
-      const sites = config.sites.map((s) => s.id);
-      const pc = new RTCPeerConnection({ iceServers: config.ice_servers || [], bundlePolicy: "max-bundle" });
+      const config = await this._config();
+      const sites = config.sites.map((s) => (typeof s === "string" ? s : s.id));
+      const iceServers = config.ice_servers || [];
+      pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
       this.pc = pc;
       let videoSender = null;
       const cap = this.opts.maxKbps || config.max_video_kbps;
@@ -125,7 +169,10 @@ export class MediaSession {
       };
       pc.onconnectionstatechange = () => this._onPcState();
       await pc.setLocalDescription(await pc.createOffer());
-      await waitForIce(pc, 3000);  // the relay does not trickle: send every candidate at once
+      await waitForIce(pc, 3000, iceServers.length ? null : 20);
+      await this._socket();
+      if (pc !== this.pc) return;
+      this.unsent = false;
       this.conn.send({ type: "rtc.offer", id: "rtc-offer", sdp: pc.localDescription.sdp, publish: !!this.opts.publish, subscribe });
       const answer = await this._wait("rtc.answer");
       if (pc !== this.pc) return;
@@ -136,6 +183,8 @@ export class MediaSession {
       await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
       if (videoSender && pc === this.pc && this.bitrateCapKbps !== cap) await this._capBitrate(videoSender, cap);
     } catch (err) {
+      if (pc && pc !== this.pc) return;  // stopped or replaced meanwhile: not our failure
+      this.unsent = false;
       this._setState("failed", err && err.message ? err.message : String(err));
       this._restart();
     }
@@ -179,6 +228,8 @@ export class MediaSession {
   }
 
   _close() {
+    this.unsent = false;
+    this.onWelcome = null;
     if (this.pc) {
       this.pc.ontrack = null;
       this.pc.onconnectionstatechange = null;

@@ -89,6 +89,9 @@ const session = new MediaSession({
   subscribe: (sites) => (grid ? grid.sites.filter((s) => s !== boot.site && sites.includes(s)) : []),
   stream: () => stream,
   maxKbps: boot.max_video_kbps,
+  config: Array.isArray(boot.ice_servers)
+    ? { sites: Object.keys(boot.site_names || {}), ice_servers: boot.ice_servers, max_video_kbps: boot.max_video_kbps }
+    : null,
   onTrack: (site, kind, track) => grid && grid.onTrack(site, kind, track),
   onSites: (live) => grid && grid.setLive(live),
   onState(state, reason) {

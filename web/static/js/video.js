@@ -3,7 +3,7 @@
 // MediaSession that reconnects by itself. The site page drives its own grid (site.js).
 import { pick } from "./conn.js";
 import { MediaSession } from "./media-rtc.js";
-import { conn, lang } from "./page.js";
+import { boot, conn, lang } from "./page.js";
 import { RosClock, fmtDuration } from "./ros.js";
 import { VideoGrid } from "./video-grid.js";
 
@@ -35,6 +35,10 @@ if (panel) {
     conn,
     publish: false,
     subscribe: true,
+    // From the page: the offer is ready by the time the WebSocket is welcome.
+    config: Array.isArray(boot.ice_servers)
+      ? { sites: grid.sites, ice_servers: boot.ice_servers, max_video_kbps: boot.max_video_kbps }
+      : null,
     onTrack: (site, kind, track) => grid.onTrack(site, kind, track),
     onState(state, reason) {
       media.state = state;
