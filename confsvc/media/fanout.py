@@ -36,7 +36,7 @@ from confsvc.media import aiortc_internals as internals
 
 log = logging.getLogger(__name__)
 
-HISTORY = 512  # packets kept per subscriber for NACK (power of two; ~3 s of video)
+HISTORY = 512  # packets kept per video subscriber for NACK (power of two; ~4 s at 1 Mbit/s)
 _MASK = HISTORY - 1
 YIELD_EVERY = 32
 _NTP_EPOCH = 2208988800  # 1900-01-01 to 1970-01-01, in seconds
@@ -122,7 +122,8 @@ class Leg:
         self.seq = random.randint(0, 0x7FFF)
         self.rtx_seq = random.randint(0, 0x7FFF)
         self.ts_origin = random.getrandbits(32)
-        self.history: list[tuple[int, bytes, int] | None] = [None] * HISTORY
+        # (sequence number, header with extensions, payload shared with the other viewers)
+        self.history: list[tuple[int, bytes, bytes] | None] = [None] * HISTORY
         self.packets = 0
         self.retransmits = 0
         self.nacks_missed = 0
@@ -182,19 +183,20 @@ class Leg:
         protect = path.protect
         ext = self._extensions(frame.abs_send_time)
         first = 0x90 if ext else 0x80
-        hlen = 12 + len(ext)
         ts = (self.ts_origin + frame.timestamp) & 0xFFFFFFFF
         pt = self.payload_type
         ssrc = self.ssrc
         seq = self.seq
-        history = self.history
+        # Only what RTX can resend is kept: the header, and the payload every viewer shares.
+        history = self.history if self.rtx_payload_type is not None else None
         last = len(frame.payloads) - 1
         pack = _HEADER.pack
         out = []
         for i, payload in enumerate(frame.payloads):
-            packet = pack(first, pt | 0x80 if i == last else pt, seq, ts, ssrc) + ext + payload
-            history[seq & _MASK] = (seq, packet, hlen)
-            out.append(protect(packet))
+            head = pack(first, pt | 0x80 if i == last else pt, seq, ts, ssrc) + ext
+            if history is not None:
+                history[seq & _MASK] = (seq, head, payload)
+            out.append(protect(head + payload))
             seq = (seq + 1) & 0xFFFF
         if outbox is None:
             path.send(out)
@@ -215,15 +217,15 @@ class Leg:
         path = self.wire.prepare()
         if path is None:
             return
-        _seq, packet, hlen = entry
+        _seq, head, payload = entry
         rtx = (
-            bytes([packet[0], (packet[1] & 0x80) | self.rtx_payload_type])
+            bytes([head[0], (head[1] & 0x80) | self.rtx_payload_type])
             + _SEQ.pack(self.rtx_seq)
-            + packet[4:8]
+            + head[4:8]
             + _U32.pack(self.rtx_ssrc)
-            + packet[12:hlen]
+            + head[12:]
             + _SEQ.pack(sequence_number)
-            + packet[hlen:]
+            + payload
         )
         self.rtx_seq = (self.rtx_seq + 1) & 0xFFFF
         path.send([path.protect(rtx)])
