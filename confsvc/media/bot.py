@@ -25,7 +25,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from confsvc.core.errors import BadRequest
 from confsvc.media import aiortc_internals as internals
 from confsvc.media import pattern
-from confsvc.media.relay import codec_preferences, ice_configuration
+from confsvc.media.relay import close_connection, codec_preferences, ice_configuration
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class BotBase:
 
     async def close(self) -> None:
         if self.pc is not None:
-            await self.pc.close()
+            await close_connection(self.pc)
         if self.ws is not None:
             await self.ws.close()
         if self._reader is not None:

@@ -62,6 +62,31 @@ _STEP = {"video": 3000, "audio": 960}
 CLOCK_RATE = {"video": 90000, "audio": 48000}
 
 
+_closing: set[asyncio.Task[None]] = set()
+
+
+async def close_connection(pc: RTCPeerConnection, timeout: float = CLOSE_TIMEOUT_S) -> None:
+    """``pc.close()`` that neither a timeout nor a cancelled caller can break off.
+
+    aiortc's ``close()`` awaits one future shared by every concurrent ``close()`` (its own
+    runs when DTLS ends). Cancelling one caller cancels that future; the other ``close()``
+    then fails with ``InvalidStateError``, leaving the connection half closed and kept
+    alive by the logged traceback. aiohttp cancels the handler of a WebSocket whose
+    client vanished, so that happened. Raises ``TimeoutError`` after ``timeout``; the
+    close goes on in the background.
+    """
+    task = asyncio.ensure_future(pc.close())
+    _closing.add(task)
+    task.add_done_callback(_close_done)
+    await asyncio.wait_for(asyncio.shield(task), timeout)
+
+
+def _close_done(task: asyncio.Task[None]) -> None:
+    _closing.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("closing a peer connection failed: %r", task.exception())
+
+
 def codec_preferences(kind: str) -> list[Any]:
     """VP8 (+ RTX) for video, Opus for audio: forced on every leg."""
     caps = RTCRtpSender.getCapabilities(kind).codecs
@@ -568,7 +593,7 @@ class Peer:
         for transceiver in self.pc.getTransceivers():
             internals.release_decoder(transceiver.receiver)
         try:
-            await asyncio.wait_for(self.pc.close(), CLOSE_TIMEOUT_S)
+            await close_connection(self.pc)
         except TimeoutError:
             log.warning("%r: the peer connection did not close in %s s", self, CLOSE_TIMEOUT_S)
         except Exception:

@@ -122,6 +122,8 @@ async def test_a_hundred_join_leave_cycles_leave_no_peer_track_task_or_thread(ru
     await until(lambda: relay.stats()["peers"] == 0, "warm-up peer freed")
     tasks0 = len(asyncio.all_tasks())
     threads0 = threading.active_count()
+    gc.collect()
+    objects0 = media_objects()
     for _ in range(100):
         bot = ViewerBot(link, ice_addresses=LOOP)
         await bot.start()
@@ -136,6 +138,25 @@ async def test_a_hundred_join_leave_cycles_leave_no_peer_track_task_or_thread(ru
         "feeds": 0,
         "rooms": {},
     }
+    # Memory is flat: no connection, sender, track or fan-out leg outlives its cycle.
+    del bot
+    gc.collect()
+    assert media_objects() == objects0
+
+
+def media_objects() -> dict[str, int]:
+    from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+
+    from confsvc.media.fanout import Leg
+    from confsvc.media.relay import ForwardTrack, Peer
+
+    kinds = (RTCPeerConnection, RTCRtpSender, RTCRtpReceiver, Peer, ForwardTrack, Leg)
+    counts = dict.fromkeys((k.__name__ for k in kinds), 0)
+    for obj in gc.get_objects():
+        for k in kinds:
+            if isinstance(obj, k):
+                counts[k.__name__] += 1
+    return counts
 
 
 async def test_a_question_on_air_gives_its_sites_the_floor_in_the_relay(running: Any) -> None:
