@@ -53,6 +53,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_pct(pid: int, seconds: float) -> float:
+    """Process ``pid``'s CPU use over the next ``seconds`` (100 = one core)."""
+    c0, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - c0) / (time.monotonic() - t0) * 100
+
+
 class Server:
     def __init__(self, mode: str, workdir: Path) -> None:
         self.mode = mode
@@ -182,9 +189,7 @@ def measure(server: Server, link: str, n: int, warmup: float, seconds: float) ->
         if viewers.stdout.readline().strip() != "ready":
             raise RuntimeError(f"{n} viewers did not connect")
     time.sleep(warmup)
-    c0, t0 = cpu_seconds(server.proc.pid), time.monotonic()
-    time.sleep(seconds)
-    cpu = (cpu_seconds(server.proc.pid) - c0) / (time.monotonic() - t0) * 100
+    cpu = cpu_pct(server.proc.pid, seconds)
     row: dict[str, Any] = {"n": n, "server_cpu_pct": round(cpu, 1)}
     if viewers is not None:
         assert viewers.stdout is not None
@@ -248,9 +253,7 @@ def scale(sites: int, viewers: int, warmup: float, seconds: float, workdir: Path
         if publisher.stdout.readline().strip() != "ready":
             raise RuntimeError("the publishers did not connect")
         time.sleep(warmup)
-        c0, t0 = cpu_seconds(server.proc.pid), time.monotonic()
-        time.sleep(seconds)
-        base = (cpu_seconds(server.proc.pid) - c0) / (time.monotonic() - t0) * 100
+        base = cpu_pct(server.proc.pid, seconds)
         links = ",".join(server.link("participant") for _ in range((viewers + 7) // 8))
         proc = spawn(
             "--child", "light", links, ",".join(ids), str(viewers), str(warmup), str(seconds)
@@ -259,9 +262,7 @@ def scale(sites: int, viewers: int, warmup: float, seconds: float, workdir: Path
         if proc.stdout.readline().strip() != "ready":
             raise RuntimeError(f"{viewers} viewers did not connect")
         time.sleep(warmup)
-        c0, t0 = cpu_seconds(server.proc.pid), time.monotonic()
-        time.sleep(seconds)
-        cpu = (cpu_seconds(server.proc.pid) - c0) / (time.monotonic() - t0) * 100
+        cpu = cpu_pct(server.proc.pid, seconds)
         result = json.loads(proc.stdout.readline())
         proc.wait(60)
     finally:

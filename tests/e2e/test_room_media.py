@@ -3,36 +3,17 @@ participant page decodes all three, and audio follows the host's "next"."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 from typing import Any
 
 import pytest
 
 from tests.conftest import Running, artifact
+from tests.e2e.media import audio, until
 
 pytestmark = pytest.mark.browser
 
 SITES = ["warsaw", "olsztyn", "weifang"]
-
-
-async def sample(page: Any) -> dict[str, Any]:
-    return await page.evaluate("() => window.confsvc.media.sample()")
-
-
-async def until(page: Any, cond: Any, what: str, timeout: float = 20.0) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        stats = await sample(page)
-        if cond(stats):
-            return stats
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last stats {stats}")
-        await asyncio.sleep(0.25)
-
-
-def audio(stats: dict[str, Any], site: str) -> int:
-    return int(stats.get(site, {}).get("audioBytes", 0))
 
 
 async def test_participant_sees_three_sites_and_hears_the_floor_site(

@@ -4,38 +4,15 @@ only while that other site holds the floor."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 from typing import Any
 
 import pytest
 
 from tests.conftest import Running, artifact
+from tests.e2e.media import audio, frames, until
 
 pytestmark = pytest.mark.browser
-
-
-async def sample(page: Any) -> dict[str, Any]:
-    return await page.evaluate("() => window.confsvc.media.sample()")
-
-
-async def until(page: Any, cond: Any, what: str, timeout: float = 20.0) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        stats = await sample(page)
-        if cond(stats):
-            return stats
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last stats {stats}")
-        await asyncio.sleep(0.25)
-
-
-def frames(stats: dict[str, Any], site: str) -> int:
-    return int(stats.get(site, {}).get("framesDecoded", 0))
-
-
-def audio(stats: dict[str, Any], site: str) -> int:
-    return int(stats.get(site, {}).get("audioBytes", 0))
 
 
 async def join(ctx: Any, running: Running, site: str, lang: str) -> Any:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import gc
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,22 +11,9 @@ from confsvc.media import aiortc_internals as internals
 from confsvc.media.bot import ViewerBot, parse_link
 from confsvc.media.relay import codec_preferences
 from confsvc.media.setup import RELAY
+from tests.integration.media_helpers import collect_garbage, until  # noqa: F401
 
 SITES = ["warsaw", "olsztyn", "weifang"]
-
-
-@pytest.fixture(autouse=True)
-def collect_garbage() -> Any:
-    yield
-    gc.collect()  # see test_media_relay.collect_garbage
-
-
-async def until(cond: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def make_offer(sends: bool = False, sites: int = 3, strip_candidates: bool = False) -> str:

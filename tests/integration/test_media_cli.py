@@ -33,6 +33,10 @@ def confsvc(*args: str) -> list[str]:
     return [sys.executable, "-m", "confsvc", *args]
 
 
+def run(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(confsvc(*args), cwd=tmp, capture_output=True, text=True, timeout=90)
+
+
 class Server:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
@@ -103,13 +107,7 @@ def test_a_participant_bot_prints_frames_from_every_site_bot(
     server_with_sites: Server, tmp_path: Path
 ) -> None:
     link = server_with_sites.link("participant")
-    out = subprocess.run(
-        confsvc("bot", "--link", link, "--seconds", "6", "--json"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = run(tmp_path, "bot", "--link", link, "--seconds", "6", "--json")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert sorted(report["sites"]) == sorted(SITES)
@@ -126,13 +124,7 @@ def test_loadtest_light_reports_every_subscriber_per_site(
 ) -> None:
     link = server_with_sites.link("participant")
     args = ["--link", link, "--participants", "6", "--seconds", "3", "--light"]
-    out = subprocess.run(
-        confsvc("loadtest", *args),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    out = run(tmp_path, "loadtest", *args)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(report["subscribers"]) == 6
@@ -147,12 +139,6 @@ def test_loadtest_refuses_more_participants_than_its_links_allow(
     server_with_sites: Server, tmp_path: Path
 ) -> None:
     link = server_with_sites.link("participant")
-    out = subprocess.run(
-        confsvc("loadtest", "--link", link, "--participants", "9", "--light"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = run(tmp_path, "loadtest", "--link", link, "--participants", "9", "--light")
     assert out.returncode == 1
     assert "9 participants need 2 links" in out.stderr

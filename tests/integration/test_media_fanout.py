@@ -11,8 +11,6 @@ in ``aiortc_internals`` need: it fails if sending, SRTP, NACK or RTX stop workin
 from __future__ import annotations
 
 import asyncio
-import gc
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,23 +19,10 @@ from confsvc.media import aiortc_internals as internals
 from confsvc.media.bot import SiteBot, ViewerBot, parse_link
 from confsvc.media.relay import ForwardTrack
 from confsvc.media.setup import RELAY
+from tests.integration.media_helpers import collect_garbage, until  # noqa: F401
 
 LOOP = ["127.0.0.1"]
 DROP_EVERY = 10
-
-
-async def until(cond: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-@pytest.fixture(autouse=True)
-def collect_garbage() -> Any:
-    yield  # see test_media_relay.py: collect while nothing is compiling
-    gc.collect()
 
 
 def video_track(running: Any, site: str) -> ForwardTrack:
@@ -124,16 +109,27 @@ async def test_a_lossy_link_loses_no_frame_when_nacks_are_answered(
     finally:
         await site.close()  # no more frames: what was sent either arrived or is lost
     try:
-        await asyncio.sleep(1.0)  # let the last NACKs and retransmissions land
+        # Let the last NACKs and retransmissions land: until nothing arrives for 0.5 s.
+        last, quiet_since = -1, asyncio.get_running_loop().time()
+        while asyncio.get_running_loop().time() - quiet_since < 0.5:
+            if counts.video_frames != last:
+                last, quiet_since = counts.video_frames, asyncio.get_running_loop().time()
+            await asyncio.sleep(0.05)
         missing = track.forwarded - counts.video_frames
-        assert len(dropped) >= 20
-        assert counts.decode_errors == 0  # the jitter buffer never passes a broken frame
+        seen = (
+            f"forwarded {track.forwarded}, received {counts.video_frames}, decoded "
+            f"{counts.decoded_frames}, errors {counts.decode_errors}, dropped {len(dropped)}, "
+            f"retransmitted {leg.retransmits}, NACKs not in history {leg.nacks_missed}, "
+            f"refused by the socket {getattr(leg.wire._path, 'dropped', None)}"
+        )
+        assert len(dropped) >= 20, seen
+        assert counts.decode_errors == 0, seen  # the jitter buffer never passes a broken frame
         if retransmit:
-            assert leg.retransmits >= len(dropped) - 2
-            assert missing <= 2  # at most the last frames, whose loss no later packet reveals
-            assert counts.decoded_frames == counts.video_frames
+            assert leg.retransmits >= len(dropped) - 2, seen
+            assert missing <= 2, seen  # at most the last frames, whose loss nothing reveals
+            assert counts.decoded_frames == counts.video_frames, seen
         else:
-            assert leg.retransmits == 0
-            assert missing > 10
+            assert leg.retransmits == 0, seen
+            assert missing > 10, seen
     finally:
         await viewer.close()

@@ -6,33 +6,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from confsvc.media.bot import SiteBot, ViewerBot, parse_link
 from confsvc.media.setup import RELAY
+from tests.integration.media_helpers import collect_garbage, until  # noqa: F401
 
 SITES = ["warsaw", "olsztyn", "weifang"]
 LOOP = ["127.0.0.1"]
-
-
-async def until(cond: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-@pytest.fixture(autouse=True)
-def collect_garbage() -> Any:
-    # CPython 3.11.7 (gh-106905): a GC pass that frees many aiortc objects during a later
-    # compile() (pytest's assertion rewriting) fails with "AST constructor recursion
-    # depth mismatch". Collect while nothing is compiling.
-    yield
-    gc.collect()
 
 
 @pytest.fixture
