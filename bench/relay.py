@@ -350,7 +350,7 @@ def main() -> None:
     )
     opts = ap.parse_args()
     if opts.quick:
-        pass_ns, pack_ns, re_ns, warmup, seconds = [0, 2, 8], [], [0, 1, 2], 1.0, 2.5
+        pass_ns, pack_ns, re_ns, warmup, seconds = [0, 2, 8], [], [0, 1, 2], 1.0, 2.0
         sites, viewers = 3, 8
     else:
         pass_ns, pack_ns = [0, 1, 2, 4, 8, 16, 32], [0, 1, 2, 4, 8, 16, 32]

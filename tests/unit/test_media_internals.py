@@ -129,3 +129,71 @@ async def test_release_decoder_lets_the_idle_decoder_thread_exit() -> None:
     assert not thread.is_alive()
     t.receiver._RTCRtpReceiver__decoder_thread = None
     await pc.close()
+
+
+# -- what the fan-out (fanout.py, Wire/Path/SenderHooks) relies on --------------------
+
+
+def test_sender_answers_nack_through_retransmit_and_reports_its_private_counters() -> None:
+    rtcp = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert "await self._retransmit(seq)" in rtcp
+    reports = inspect.getsource(RTCRtpSender._run_rtcp)
+    for name in ("packet_count", "octet_count", "rtp_timestamp", "ntp_timestamp"):
+        assert f"self.__{name}" in reports, name
+    init = inspect.getsource(RTCRtpSender.__init__)
+    assert "self._ssrc = random32()" in init and "self._rtx_ssrc = random32()" in init
+
+
+def test_dtls_transport_protects_with_tx_srtp_and_sends_on_its_ice_transport() -> None:
+    from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+
+    send = inspect.getsource(RTCDtlsTransport._send_rtp)
+    assert "self._state != State.CONNECTED" in send
+    assert "self._tx_srtp.protect(data)" in send
+    assert "self.__tx_packets += 1" in send and "self.__tx_bytes += len(data)" in send
+    assert State.CONNECTED.name == "CONNECTED"
+    from aiortc.rtcicetransport import RTCIceTransport
+
+    init = inspect.getsource(RTCIceTransport.__init__)
+    assert "self._connection = gatherer._connection" in init
+    assert "self._send = self._connection.send" in init
+
+
+def test_aioice_sends_on_the_nominated_pairs_protocol_transport() -> None:
+    sendto = inspect.getsource(aioice.ice.Connection.sendto)
+    assert "self._nominated.get(component)" in sendto
+    assert "active_pair.protocol.send_data(data, active_pair.remote_addr)" in sendto
+    assert "self.transport.sendto(data, addr)" in inspect.getsource(
+        aioice.ice.StunProtocol.send_data
+    )
+    received = inspect.getsource(aioice.ice.StunProtocol.datagram_received)
+    assert "self.receiver.data_received(data, self.local_candidate.component)" in received
+    assert "self._protocols" in inspect.getsource(aioice.ice.Connection.__init__)
+
+
+def test_vp8_pack_is_packetize_with_the_encoders_picture_id() -> None:
+    from fractions import Fraction
+
+    from aiortc.codecs.vpx import Vp8Encoder
+
+    assert "self._packetize(bytes(packet), self.picture_id)" in inspect.getsource(Vp8Encoder.pack)
+    encoder = Vp8Encoder()
+    packet = av.Packet(b"\x10" + bytes(range(256)) * 12)
+    packet.pts, packet.time_base = 0, Fraction(1, 90000)
+    picture_id = encoder.picture_id
+    payloads, _ = encoder.pack(packet)
+    assert payloads == internals.vp8_packetize(bytes(packet), picture_id)
+
+
+async def test_asyncio_datagram_transports_keep_their_socket_in_sock() -> None:
+    import asyncio
+    import socket
+
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+    )
+    try:
+        assert isinstance(transport._sock, socket.socket)  # type: ignore[attr-defined]
+    finally:
+        transport.close()
