@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+class ConfigError(ValueError):
+    """Options that do not fit together; the message names the flag or variable."""
+
+
 @dataclass(kw_only=True)
 class Config:
     db: str = "confsvc.db"
@@ -20,8 +24,16 @@ class Config:
     redis: str | None = None
     # WebRTC: ICE servers for browsers and the relay ([] = none, loopback/LAN only), and
     # which local addresses the relay offers and which remote ones it accepts.
+    # Handed out only through confsvc.media.ice.ice_servers_for, which adds TURN credentials.
     ice_servers: list[dict[str, object]] = field(default_factory=list)
     ice_addresses: list[str] = field(default_factory=list)  # [] = every interface
+    # TURN credentials: coturn's shared secret (use-auth-secret; CONFSVC_TURN_SECRET), from
+    # which short-lived ones are minted, or a static pair (CONFSVC_TURN_PASSWORD). Never in
+    # repr, logs or anything sent.
+    turn_secret: str | None = field(default=None, repr=False)
+    turn_ttl_s: int = 86400
+    turn_username: str | None = None
+    turn_password: str | None = field(default=None, repr=False)
     max_video_kbps: int = 1200
     ice_timeout_s: float = 15.0  # a media connection not up by then is closed
     media_max_peers: int = 300  # media connections per node

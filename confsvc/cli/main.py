@@ -15,10 +15,11 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from confsvc.config import Config
+from confsvc.config import Config, ConfigError
 
 SAMPLE_AGENDA = (
     Path(__file__).resolve().parent.parent.parent / "agenda" / "weifang-olsztyn-2020.yaml"
@@ -54,6 +55,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def ice_server_url(text: str) -> str:
+    """An argparse type: a stun:, turn: or turns: URL (argparse names the flag on error)."""
+    from confsvc.media.ice import check_ice_url
+
+    try:
+        return check_ice_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}: {text!r}") from None
+
+
 def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc.db") -> None:
     p.add_argument(
         "--db", default=default_db, help="SQLite file (default %(default)s) or postgresql://… DSN"
@@ -76,6 +87,30 @@ def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc
         action="append",
         default=[],
         help="local address the media relay offers (repeat); default: all",
+    )
+    p.add_argument(
+        "--ice-server",
+        action="append",
+        default=[],
+        type=ice_server_url,
+        metavar="URL",
+        help="STUN/TURN server for browsers and the relay (repeat): stun:HOST[:PORT], "
+        "turn:HOST[:PORT][?transport=udp|tcp], turns:HOST[:PORT]; default: none. TURN "
+        "credentials: CONFSVC_TURN_SECRET (coturn static-auth-secret) or --turn-username",
+    )
+    p.add_argument(
+        "--turn-ttl",
+        type=positive_int,
+        default=Config.turn_ttl_s,
+        metavar="SECONDS",
+        help="lifetime of TURN credentials minted from CONFSVC_TURN_SECRET (default %(default)s)",
+    )
+    p.add_argument(
+        "--turn-username",
+        default=None,
+        metavar="NAME",
+        help="static TURN user (password from CONFSVC_TURN_PASSWORD), for TURN servers "
+        "without coturn's use-auth-secret",
     )
     p.add_argument(
         "--ice-timeout",
@@ -117,8 +152,46 @@ def loopback_ice(host: str) -> list[str]:
     return []
 
 
-def config_from(args: argparse.Namespace, agendas: list[Path]) -> Config:
+def turn_settings(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
+    """The Config fields for ``--ice-server`` and TURN credentials; secrets come only from
+    the environment (argv shows in ``ps``). Raises ``ConfigError`` naming what is missing."""
+    from confsvc.media.ice import is_turn
+
+    urls: list[str] = getattr(args, "ice_server", [])
+    username: str | None = getattr(args, "turn_username", None)
+    secret = env.get("CONFSVC_TURN_SECRET") or None
+    password = env.get("CONFSVC_TURN_PASSWORD") or None
+    turns = [u for u in urls if is_turn(u)]
+    if username is not None and secret is not None:
+        raise ConfigError(
+            "--turn-username and CONFSVC_TURN_SECRET exclude each other: "
+            "use the secret for coturn's use-auth-secret, the user for a static account"
+        )
+    if username is not None and password is None:
+        raise ConfigError("--turn-username needs its password in CONFSVC_TURN_PASSWORD")
+    if username is not None and not turns:
+        raise ConfigError("--turn-username needs a turn: or turns: --ice-server")
+    if turns and secret is None and username is None:
+        raise ConfigError(
+            f"--ice-server {turns[0]}: a TURN server needs credentials: set "
+            "CONFSVC_TURN_SECRET (coturn use-auth-secret) or give --turn-username with "
+            "CONFSVC_TURN_PASSWORD"
+        )
+    return {
+        "ice_servers": [{"urls": u} for u in urls],
+        "turn_secret": secret if turns else None,
+        "turn_ttl_s": getattr(args, "turn_ttl", Config.turn_ttl_s),
+        "turn_username": username,
+        "turn_password": password if username is not None else None,
+    }
+
+
+def config_from(
+    args: argparse.Namespace, agendas: list[Path], env: Mapping[str, str] | None = None
+) -> Config:
+    """The Config for ``serve``/``demo`` (and mail commands) from argv and the environment."""
     return Config(
+        **turn_settings(args, os.environ if env is None else env),
         db=args.db,
         host=args.host,
         port=args.port,
@@ -481,6 +554,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
