@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
@@ -11,6 +12,7 @@ from confsvc.core.roles import Invite, Role
 from confsvc.http.auth import open_invite, principal_of
 from confsvc.http.i18n import render
 from confsvc.http.keys import CONFIG, HUBS, I18N, ROLE_PAGES
+from confsvc.media.ice import ice_servers_for
 from confsvc.service import Hub
 
 ROLE_TEMPLATES = {
@@ -47,7 +49,9 @@ def page_context(
         "role": principal.role.value if principal else "public",
         "site": principal.site if principal else None,
         "ws": f"/c/{hub.id}/ws",
-        "ice_servers": cfg.ice_servers,
+        "ice_servers": ice_servers_for(
+            cfg, f"{hub.id}.{principal.actor if principal else 'public'}", time.time()
+        ),
         "max_video_kbps": cfg.max_video_kbps,
         "lang": request.app[I18N].language_of(request),
         "site_names": {s.id: s.name for s in agenda.sites},

@@ -23,6 +23,7 @@ from confsvc.core.events import Command, Principal
 from confsvc.core.roles import Role
 from confsvc.http.auth import principal_for_token
 from confsvc.http.keys import CONFIG, HUBS, WS_CLOSE_HOOKS, WS_HANDLERS
+from confsvc.media.ice import ice_servers_for
 from confsvc.service import Hub, dumps
 
 log = logging.getLogger(__name__)
@@ -220,7 +221,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 "name": principal.name,
             },
             "views": hub.snapshot(principal),
-            "ice_servers": cfg.ice_servers,
+            "ice_servers": ice_servers_for(cfg, f"{hub.id}.{principal.actor}", time.time()),
         }
     )
     hub.listeners.add(conn)

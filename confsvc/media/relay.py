@@ -46,6 +46,7 @@ from confsvc.core.errors import BadRequest, Forbidden, RateLimited
 from confsvc.media import aiortc_internals as internals
 from confsvc.media.aiortc_internals import EncodedPacket
 from confsvc.media.fanout import Frame, Leg, Outbox, Packetizer, fan_out
+from confsvc.media.ice import ice_servers_for
 from confsvc.media.offer import check_offer, filter_candidates, keep_codecs
 
 log = logging.getLogger(__name__)
@@ -433,7 +434,9 @@ class Peer:
         self.key = key
         self.label = label
         self.notify = notify
-        self.pc = RTCPeerConnection(ice_configuration(relay.config.ice_servers))
+        self.pc = RTCPeerConnection(
+            ice_configuration(ice_servers_for(relay.config, f"relay.{label}", time.time()))
+        )
         self.feed: SiteFeed | None = None
         self.tracks: list[ForwardTrack] = []
         self.slots: dict[str, dict[str, str]] = {}

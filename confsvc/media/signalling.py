@@ -9,6 +9,7 @@ Authorisation lives here: only ``Role.SITE`` may publish, and only as its own si
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from aiohttp import web
 from confsvc.core.errors import BadRequest, Forbidden, RateLimited
 from confsvc.core.floor import current_floor
 from confsvc.core.roles import Role
+from confsvc.media.ice import ice_servers_for
 from confsvc.service import dumps
 
 if TYPE_CHECKING:
@@ -85,7 +87,9 @@ async def handle_config(relay: Relay, conn: Connection, body: dict[str, Any]) ->
     reply: dict[str, Any] = {
         "type": "rtc.config",
         "sites": [{"id": s.id, "name": dict(s.name)} for s in agenda.sites],
-        "ice_servers": relay.config.ice_servers,
+        "ice_servers": ice_servers_for(
+            relay.config, f"{conn.hub.id}.{conn.principal.actor}", time.time()
+        ),
         "max_video_kbps": relay.config.max_video_kbps,
         "live": room.live_sites() if room is not None else [],
         "floor": current_floor(conn.hub.state),
