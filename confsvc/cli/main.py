@@ -457,7 +457,7 @@ async def _invite_in(store: Any, args: argparse.Namespace) -> int:
             break
         except ConcurrencyError:
             continue
-    base = (args.public_url or f"http://{args.host}:{args.port}").rstrip("/")
+    base = Config(host=args.host, port=args.port, public_url=args.public_url).base_url
     label = role.value if invite.site is None else f"site:{invite.site}"
     if args.json:
         import json

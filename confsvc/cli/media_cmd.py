@@ -28,7 +28,18 @@ def _ice_for(url: str, given: list[str] | None) -> list[str]:
     from urllib.parse import urlsplit
 
     host = urlsplit(url).hostname or ""
-    return ["127.0.0.1"] if host in ("127.0.0.1", "localhost") else []
+    if host in ("127.0.0.1", "localhost"):
+        return ["127.0.0.1"]
+    return ["::1"] if host == "::1" else []
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return (
+            "the media connection did not come up in time: check that the server can reach "
+            "the bot's ICE addresses (--ice-address)"
+        )
+    return str(exc) or type(exc).__name__
 
 
 def cmd_bot(args: argparse.Namespace) -> int:
@@ -41,7 +52,7 @@ def cmd_bot(args: argparse.Namespace) -> int:
             run_bot(args.link, args.seconds, _ice_for(args.link, args.ice_address))
         )
     except (DomainError, ConnectionError, OSError, TimeoutError) as exc:
-        print(f"confsvc bot: {exc}", file=sys.stderr)
+        print(f"confsvc bot: {_why(exc)}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
@@ -73,7 +84,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
             )
         )
     except (DomainError, ConnectionError, OSError, TimeoutError) as exc:
-        print(f"confsvc loadtest: {exc}", file=sys.stderr)
+        print(f"confsvc loadtest: {_why(exc)}", file=sys.stderr)
         return 1
     for i, row in enumerate(result["subscribers"]):
         cells = "  ".join(

@@ -141,6 +141,9 @@ def test_demo_prints_links_that_work_then_invite_prints_one(tmp_path: Path) -> N
     label, url = result.stdout.split()
     assert label == "site:weifang"
     assert url.startswith(f"http://127.0.0.1:{port}/j/")
+    v6 = run("invite", "--role", "participant", "--host", "::1", "--port", "9", cwd=tmp_path)
+    assert v6.returncode == 0, v6.stderr
+    assert v6.stdout.split()[1].startswith("http://[::1]:9/j/")  # a usable IPv6 URL
     bad = run("invite", "--role", "site", "--site", "paris", cwd=tmp_path)
     assert bad.returncode == 1
     assert "--site must be one of warsaw, olsztyn, weifang" in bad.stderr

@@ -50,3 +50,21 @@ def test_bad_media_flag_is_refused_naming_the_flag(
     assert exit_info.value.code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last == f"confsvc {command[0]}: error: argument {flag}: {reason}"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://127.0.0.1:8080/j/t", ["127.0.0.1"]),
+        ("http://localhost:8080/j/t", ["127.0.0.1"]),
+        ("http://[::1]:8080/j/t", ["::1"]),
+        ("https://confsvc.example.org/j/t", []),
+    ],
+)
+def test_bots_offer_loopback_ice_addresses_to_a_loopback_server(
+    url: str, expected: list[str]
+) -> None:
+    from confsvc.cli.media_cmd import _ice_for
+
+    assert _ice_for(url, None) == expected
+    assert _ice_for(url, ["10.0.0.5"]) == ["10.0.0.5"]
