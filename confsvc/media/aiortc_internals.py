@@ -202,6 +202,19 @@ class _Gso:
     enabled = hasattr(socket.socket, "sendmsg") and sys.platform == "linux"
 
 
+def _closing(transport: Any) -> bool:
+    """A datagram transport's ``is_closing()``; aioice's ``TurnTransport`` (a candidate
+    pair over the relay's own TURN allocation) has none, and drops data once closed."""
+    is_closing = getattr(transport, "is_closing", None)
+    return bool(is_closing()) if is_closing is not None else False
+
+
+def _backlog(transport: Any) -> int:
+    """Bytes queued in user space (``TurnTransport`` keeps no such queue)."""
+    size = getattr(transport, "get_write_buffer_size", None)
+    return int(size()) if size is not None else 0
+
+
 class Path:
     """One sender's resolved way out: its SRTP context and its nominated ICE pair's socket."""
 
@@ -220,14 +233,14 @@ class Path:
         self.dropped = 0
 
     def usable(self) -> bool:
-        return self.dtls._state is DtlsState.CONNECTED and not self.transport.is_closing()
+        return self.dtls._state is DtlsState.CONNECTED and not _closing(self.transport)
 
     def send(self, datagrams: list[bytes]) -> int:
         """Send already-protected datagrams in order; returns the bytes handed to the kernel."""
         sock = self._sock
         addr = self.addr
         total = 0
-        if sock is None or self.transport.get_write_buffer_size():
+        if sock is None or _backlog(self.transport):
             for data in datagrams:
                 self.transport.sendto(data, addr)
                 total += len(data)
@@ -306,7 +319,7 @@ class Wire:
     def prepare(self) -> Path | None:
         path = self._path
         if path is not None and path.usable() and path.dtls is self.sender.transport:
-            if path.transport.get_write_buffer_size() > WIRE_BACKLOG_BYTES:
+            if _backlog(path.transport) > WIRE_BACKLOG_BYTES:
                 return None
             return path
         self._path = None
@@ -319,7 +332,7 @@ class Wire:
         if srtp is None or pair is None:
             return None
         transport = pair.protocol.transport
-        if transport is None or transport.is_closing():
+        if transport is None or _closing(transport):
             return None
         self._path = Path(dtls, srtp.protect, transport, pair.remote_addr)
         return self._path

@@ -110,15 +110,9 @@ async def coturn(tmp_path: Path) -> AsyncIterator[Coturn]:
     "relay_uses_turn",
     [
         pytest.param(False, id="relay-direct"),
-        pytest.param(
-            True,
-            id="relay-via-its-own-turn",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the fan-out's Wire.prepare (aiortc_internals.py) calls is_closing() "
-                "on the nominated pair's transport; aioice's TurnTransport has none",
-            ),
-        ),
+        # The relay's own connection nominated over its TURN allocation: the fan-out
+        # sends through aioice's TurnTransport.
+        pytest.param(True, id="relay-via-its-own-turn"),
     ],
 )
 async def test_viewer_receives_video_through_coturn_with_minted_credentials(
