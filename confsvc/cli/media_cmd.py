@@ -49,7 +49,12 @@ def cmd_bot(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
         result = asyncio.run(
-            run_bot(args.link, args.seconds, _ice_for(args.link, args.ice_address))
+            run_bot(
+                args.link,
+                args.seconds,
+                _ice_for(args.link, args.ice_address),
+                on_live=lambda what: print(f"confsvc bot: {what}", file=sys.stderr, flush=True),
+            )
         )
     except (DomainError, ConnectionError, OSError, TimeoutError) as exc:
         print(f"confsvc bot: {_why(exc)}", file=sys.stderr)

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -362,14 +363,24 @@ class LightViewerBot(BotBase):
         return {"sites": {site: c.as_dict() for site, c in self.counts.items()}}
 
 
-async def run_bot(url: str, seconds: float, ice_addresses: list[str]) -> dict[str, Any]:
-    """``confsvc bot``: publish (site link) or subscribe (any other link) for ``seconds``."""
+async def run_bot(
+    url: str,
+    seconds: float,
+    ice_addresses: list[str],
+    on_live: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """``confsvc bot``: publish (site link) or subscribe (any other link) for ``seconds``.
+
+    ``on_live(what)`` is called once the media connection is up (before the ``seconds``).
+    """
     link = parse_link(url)
     bot: SiteBot | ViewerBot
     if link.role == "site":
         bot = SiteBot(link, ice_addresses=ice_addresses)
         try:
             await bot.start()
+            if on_live is not None:
+                on_live(f"site {link.site} is publishing")
             await asyncio.sleep(seconds)
             assert bot.video is not None and bot.audio is not None
             return {
@@ -382,6 +393,8 @@ async def run_bot(url: str, seconds: float, ice_addresses: list[str]) -> dict[st
     bot = ViewerBot(link, ice_addresses=ice_addresses)
     try:
         await bot.start()
+        if on_live is not None:
+            on_live("receiving")
         await asyncio.sleep(seconds)
         return bot.report()
     finally:

@@ -83,13 +83,19 @@ def server_with_sites(tmp_path: Path) -> Iterator[Server]:
             link = server.link("site", site)
             bots.append(
                 subprocess.Popen(
-                    confsvc("bot", "--link", link, "--seconds", "25", "--json"),
+                    confsvc("bot", "--link", link, "--seconds", "300", "--json"),
                     cwd=tmp_path,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     text=True,
                 )
             )
+        # Each site bot says on stderr when it is publishing (making its test pattern takes
+        # a few seconds of CPU): the viewers start after that, however slow the machine.
+        for site, bot in zip(SITES, bots, strict=True):
+            assert bot.stderr is not None
+            line = bot.stderr.readline()
+            assert line.strip() == f"confsvc bot: site {site} is publishing", line
         yield server
     finally:
         for bot in bots:
