@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 from typing import Any
 
 import pytest
@@ -50,6 +51,9 @@ async def test_a_participant_page_reconnects_after_its_connection_drops(
             }"""
         )
 
+        sent: list[str] = []
+        viewer.on("websocket", lambda ws: ws.on("framesent", lambda f: sent.append(str(f))))
+
         conn.transport.abort()  # the network drops: no close frame, no goodbye
 
         deadline = asyncio.get_running_loop().time() + 20
@@ -69,6 +73,10 @@ async def test_a_participant_page_reconnects_after_its_connection_drops(
         await until(viewer, lambda s: frames(s, "weifang") > 10, "decoded video again")
         states = await viewer.evaluate("window.seenStates")
         assert "negotiating" in states and states[-1] == "connected", states
+        # It asked for fresh ICE servers (minted TURN credentials) rather than reusing the
+        # page's boot data, then offered.
+        kinds = [json.loads(f).get("type") for f in sent if f.startswith("{")]
+        assert kinds.index("rtc.config") < kinds.index("rtc.offer"), kinds
         # The site and the new viewer connection: the dropped one left no peer behind.
         assert conn not in relay.peers
         assert relay.stats()["peers"] == 2

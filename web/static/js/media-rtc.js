@@ -53,7 +53,7 @@ export class MediaSession {
   //         config: {sites: [ids], ice_servers, max_video_kbps} from the page's boot data }
   // With opts.config the connection is prepared (offer, ICE gathering) while the page's
   // WebSocket is still opening, and the offer goes out as soon as it is welcome;
-  // without, it asks the server for rtc.config first.
+  // without (and on every later connection), it asks the server for rtc.config first.
   // Publishing and subscribing share one connection: the relay keeps one peer per
   // WebSocket, and one offer carries the sendonly and recvonly sections together.
   constructor(opts) {
@@ -123,8 +123,13 @@ export class MediaSession {
     return new Promise((resolve) => { this.onWelcome = () => { this.onWelcome = null; resolve(); }; });
   }
 
+  // The page's boot data serves the first connection only: a later one (after a drop)
+  // asks the server again, so TURN credentials minted for the page never go stale.
   async _config() {
-    if (this.opts.config) return this.opts.config;
+    if (this.opts.config && !this.bootConfigUsed) {
+      this.bootConfigUsed = true;
+      return this.opts.config;
+    }
     this.conn.send({ type: "rtc.config", id: "rtc-config" });
     return await this._wait("rtc.config");
   }
