@@ -39,6 +39,10 @@ def test_media_flags_default_to_config_defaults(command: list[str]) -> None:
         ("--max-media-peers", "0", "must be a whole number above 0, not '0'"),
         ("--max-media-peers", "-1", "must be a whole number above 0, not '-1'"),
         ("--max-media-peers", "2.5", "not a whole number: '2.5'"),
+        ("--ice-server", "http://x", "must start with stun:, turn: or turns:: 'http://x'"),
+        ("--ice-server", "turn://x", "write turn:HOST[:PORT], without //: 'turn://x'"),
+        ("--ice-server", "turn:x:99999", "the port must be 1 to 65535: 'turn:x:99999'"),
+        ("--turn-ttl", "0", "must be a whole number above 0, not '0'"),
     ],
 )
 @pytest.mark.parametrize("command", [["serve", *AGENDA], ["demo"]])
