@@ -3,8 +3,8 @@
 A site publishes one audio and one video track; every connection subscribes to slots
 (site, kind). Frames arrive already encoded (``aiortc_internals.tap_receiver``) and are
 never decoded. Each frame is packetized once for its slot and written to every
-subscriber's connection by ``confsvc.media.fanout`` (a header, SRTP and one ``sendto``
-per packet per subscriber). Video of every connected site goes to everyone; audio only
+subscriber's connection by ``confsvc.media.fanout`` (per subscriber: a header and SRTP
+per packet, one system call per frame). Video of every connected site goes to everyone; audio only
 from the sites on the floor (``confsvc.core.floor.current_floor``, pushed in by
 ``on_events``).
 
