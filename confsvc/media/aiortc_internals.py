@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import errno
 import queue
 import socket
 import struct
@@ -194,6 +195,8 @@ _SOL_UDP = 17
 _UDP_SEGMENT = 103
 _GSO_MAX_SEGMENTS = 64
 _GSO_MAX_BYTES = 60_000
+# What a kernel or route without UDP segmentation answers (anything else is the route's).
+_GSO_REFUSED = {errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP}
 
 
 class _Gso:
@@ -259,9 +262,11 @@ class Path:
                         total += len(chunk)
                     except (BlockingIOError, InterruptedError):
                         self.dropped += j - i  # the socket buffer is full: NACK/PLI recover
-                    except OSError:
-                        _Gso.enabled = False  # e.g. EIO: no segmentation on this route
-                        continue
+                    except OSError as exc:
+                        if exc.errno in _GSO_REFUSED:  # no segmentation here: send singly
+                            _Gso.enabled = False
+                            continue
+                        self.dropped += j - i  # e.g. the route went away: ICE consent notices
                     i = j
                     continue
             try:

@@ -8,6 +8,8 @@ gets. Connected legs, with loss and NACKs, are in tests/integration/test_media_f
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import socket
 import struct
 from collections.abc import Callable
@@ -317,3 +319,42 @@ def test_rtp_tally_counts_frames_by_marker_and_loss_across_a_wrap() -> None:
     for seq in (10, 11, 12):
         audio.add(seq, marker=False)
     assert audio.frames == 3 and audio.lost() == 0
+
+
+class FakeSock:
+    """Refuses ``sendmsg`` with one errno; ``sendto`` records."""
+
+    def __init__(self, refusal: int) -> None:
+        self.refusal = refusal
+        self.sent: list[bytes] = []
+
+    def sendmsg(self, *args: Any) -> int:
+        raise OSError(self.refusal, os.strerror(self.refusal))
+
+    def sendto(self, data: bytes, addr: Any) -> int:
+        self.sent.append(data)
+        return len(data)
+
+
+@pytest.mark.parametrize(
+    ("refusal", "gso_after", "delivered"),
+    [
+        (errno.EIO, False, 3),  # no segmentation on this route: sent one by one
+        (errno.ENETUNREACH, True, 0),  # the route is gone: dropped, segmentation stays on
+    ],
+)
+async def test_a_refused_segmented_send_is_told_apart_from_a_lost_route(
+    monkeypatch: pytest.MonkeyPatch, refusal: int, gso_after: bool, delivered: int
+) -> None:
+    monkeypatch.setattr(internals._Gso, "enabled", True)
+    path, receiver, transport = await path_to_receiver()
+    try:
+        fake = FakeSock(refusal)
+        path._sock = fake  # type: ignore[assignment]
+        path.send([b"a" * 100, b"b" * 100, b"c" * 50])
+        assert internals._Gso.enabled is gso_after
+        assert len(fake.sent) == delivered
+        assert path.dropped == 3 - delivered
+    finally:
+        transport.close()
+        receiver.close()
