@@ -170,12 +170,8 @@ class Leg:
         body += b"\x00" * (-len(body) % 4)
         return b"\xbe\xde" + _SEQ.pack(len(body) // 4) + body
 
-    def send(self, frame: Frame, outbox: Outbox | None = None) -> bool:
-        """Send ``frame``; ``False`` if the connection cannot take it now (not sent at all).
-
-        With an ``outbox`` the protected datagrams are queued there and the caller sends
-        them (``flush``) after preparing the other subscribers' copies.
-        """
+    def send(self, frame: Frame) -> bool:
+        """Send ``frame``; ``False`` if the connection cannot take it now (not sent at all)."""
         path = self.wire.prepare()
         if path is None:
             self.stalls += 1
@@ -198,10 +194,7 @@ class Leg:
                 history[seq & _MASK] = (seq, head, payload)
             out.append(protect(head + payload))
             seq = (seq + 1) & 0xFFFF
-        if outbox is None:
-            path.send(out)
-        else:
-            outbox.append((path, out))
+        path.send(out)
         n = len(out)
         self.seq = seq
         self.packets += n
@@ -232,25 +225,8 @@ class Leg:
         self.retransmits += 1
 
 
-Outbox = list[tuple[internals.Path, list[bytes]]]
-
-
 class Subscriber(Protocol):
-    def deliver(self, frame: Frame, outbox: Outbox) -> None: ...
-
-
-def flush(outbox: Outbox) -> None:
-    """Send what the subscribers of one chunk prepared, in one tight run of system calls.
-
-    Sending right after each subscriber's Python work spaces the ``sendto``s ~10 µs
-    apart; on loopback every one of them then wakes the receiving process again, which
-    the kernel charges to the sender. Back to back, the receiver is still awake.
-    """
-    for path, datagrams in outbox:
-        try:
-            path.send(datagrams)
-        except Exception:
-            log.exception("sending to %r failed", path)
+    def deliver(self, frame: Frame) -> None: ...
 
 
 def fan_out(
@@ -261,13 +237,11 @@ def fan_out(
 ) -> None:
     """``frame`` to every subscriber, ``YIELD_EVERY`` per loop turn (the rest queued, FIFO)."""
     end = min(start + YIELD_EVERY, len(subscribers))
-    outbox: Outbox = []
     for i in range(start, end):
         try:
-            subscribers[i].deliver(frame, outbox)
+            subscribers[i].deliver(frame)
         except Exception:  # one broken connection must not starve the others
             log.exception("fan-out to %r failed", subscribers[i])
-    flush(outbox)
     if end < len(subscribers):
         soon = call_soon or asyncio.get_running_loop().call_soon
         soon(fan_out, frame, subscribers, end, soon)

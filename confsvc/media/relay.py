@@ -45,7 +45,7 @@ from confsvc.config import Config
 from confsvc.core.errors import BadRequest, Forbidden, RateLimited
 from confsvc.media import aiortc_internals as internals
 from confsvc.media.aiortc_internals import EncodedPacket
-from confsvc.media.fanout import Frame, Leg, Outbox, Packetizer, fan_out
+from confsvc.media.fanout import Frame, Leg, Packetizer, fan_out
 from confsvc.media.ice import ice_servers_for
 from confsvc.media.offer import check_offer, filter_candidates, keep_codecs
 
@@ -151,12 +151,12 @@ class ForwardTrack(MediaStreamTrack):
             self.need_keyframe = False
         return True
 
-    def deliver(self, frame: Frame, outbox: Outbox) -> None:
+    def deliver(self, frame: Frame) -> None:
         """Fast path: the slot's fan-out hands over a frame packetized once for everyone."""
         leg = self.leg
         if leg is None or not leg.ready or not self._admit(frame.keyframe):
             return
-        if leg.send(frame, outbox):
+        if leg.send(frame):
             self.forwarded += 1
         elif self.kind == "video":
             # Closed under us or the socket is backed up: resume on a keyframe.

@@ -193,7 +193,7 @@ class Recorder:
     def __init__(self, name: int, log: list[tuple[int, int]]) -> None:
         self.name, self.log = name, log
 
-    def deliver(self, frame: Frame, outbox: Any) -> None:
+    def deliver(self, frame: Frame) -> None:
         self.log.append((self.name, frame.timestamp))
 
 
@@ -221,7 +221,7 @@ def test_one_broken_subscriber_does_not_stop_the_others() -> None:
     log: list[tuple[int, int]] = []
 
     class Broken:
-        def deliver(self, frame: Frame, outbox: Any) -> None:
+        def deliver(self, frame: Frame) -> None:
             raise RuntimeError("boom")
 
     subscribers: list[Any] = [Recorder(0, log), Broken(), Recorder(2, log)]

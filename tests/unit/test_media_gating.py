@@ -30,7 +30,7 @@ class FakeLeg:
         self.frames: list[Frame] = []
         self.accept = True
 
-    def send(self, frame: Frame, outbox: Any = None) -> bool:
+    def send(self, frame: Frame) -> bool:
         if self.accept:
             self.frames.append(frame)
         return self.accept
