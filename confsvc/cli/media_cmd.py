@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Coroutine
 from typing import Any
 
 from confsvc.config import Config
@@ -42,22 +43,31 @@ def _why(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def cmd_bot(args: argparse.Namespace) -> int:
+def _run(command: str, job: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any] | None:
+    """Run a bot command's coroutine; ``None`` after printing why it failed."""
     from confsvc.core.errors import DomainError
-    from confsvc.media.bot import run_bot
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
-        result = asyncio.run(
-            run_bot(
-                args.link,
-                args.seconds,
-                _ice_for(args.link, args.ice_address),
-                on_live=lambda what: print(f"confsvc bot: {what}", file=sys.stderr, flush=True),
-            )
-        )
+        return asyncio.run(job)
     except (DomainError, ConnectionError, OSError, TimeoutError) as exc:
-        print(f"confsvc bot: {_why(exc)}", file=sys.stderr)
+        print(f"confsvc {command}: {_why(exc)}", file=sys.stderr)
+        return None
+
+
+def cmd_bot(args: argparse.Namespace) -> int:
+    from confsvc.media.bot import run_bot
+
+    result = _run(
+        "bot",
+        run_bot(
+            args.link,
+            args.seconds,
+            _ice_for(args.link, args.ice_address),
+            on_live=lambda what: print(f"confsvc bot: {what}", file=sys.stderr, flush=True),
+        ),
+    )
+    if result is None:
         return 1
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
@@ -74,22 +84,19 @@ def cmd_bot(args: argparse.Namespace) -> int:
 
 
 def cmd_loadtest(args: argparse.Namespace) -> int:
-    from confsvc.core.errors import DomainError
     from confsvc.media.bot import run_loadtest
 
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    try:
-        result = asyncio.run(
-            run_loadtest(
-                args.link,
-                args.participants,
-                args.seconds,
-                _ice_for(args.link[0], args.ice_address),
-                light=args.light,
-            )
-        )
-    except (DomainError, ConnectionError, OSError, TimeoutError) as exc:
-        print(f"confsvc loadtest: {_why(exc)}", file=sys.stderr)
+    result = _run(
+        "loadtest",
+        run_loadtest(
+            args.link,
+            args.participants,
+            args.seconds,
+            _ice_for(args.link[0], args.ice_address),
+            light=args.light,
+        ),
+    )
+    if result is None:
         return 1
     for i, row in enumerate(result["subscribers"]):
         cells = "  ".join(
