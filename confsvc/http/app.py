@@ -8,13 +8,13 @@ WebSocket message handlers, role pages and cleanup contexts of its own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from confsvc.aio import cancel_and_wait
 from confsvc.bus import Bus, LocalBus
 from confsvc.config import Config
 from confsvc.core.agenda import parse_agenda
@@ -113,8 +113,6 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        poller.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await poller
+        await cancel_and_wait(poller)
         await bus.close()
         await store.close()

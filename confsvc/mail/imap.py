@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import aioimaplib
 
+from confsvc.aio import cancel_and_wait
 from confsvc.mail.ingest import Ingest
 
 log = logging.getLogger(__name__)
@@ -107,11 +108,8 @@ class ImapPoller:
         self._task = asyncio.create_task(self._loop(), name="imap-poller")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:

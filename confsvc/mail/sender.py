@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
+from confsvc.aio import cancel_and_wait
 from confsvc.mail.outbox import Outbox, OutboxItem
 
 log = logging.getLogger(__name__)
@@ -135,11 +136,8 @@ class Sender:
         self._task = asyncio.create_task(self._loop(), name="mail-sender")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from confsvc.aio import cancel_and_wait
 from confsvc.config import Config
 from confsvc.core import followup as F
 from confsvc.core.errors import DomainError
@@ -104,10 +105,7 @@ class MailService:
             self._ticker = asyncio.create_task(self._tick_loop(tick_s), name="mail-ticker")
 
     async def close(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+        await cancel_and_wait(self._ticker)
         if self.imap is not None:
             await self.imap.close()
         if self.receiver is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import time
@@ -23,6 +22,7 @@ import aiohttp
 import av
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from confsvc.aio import cancel_and_wait
 from confsvc.core.errors import BadRequest
 from confsvc.media import aiortc_internals as internals
 from confsvc.media import pattern
@@ -166,10 +166,7 @@ class BotBase:
             await close_connection(self.pc)
         if self.ws is not None:
             await self.ws.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        await cancel_and_wait(self._reader)
         if self.session is not None:
             await self.session.close()
 
