@@ -161,6 +161,25 @@ class BotBase:
             raise ConnectionError(f"media connection {state.get('state')}: {state.get('reason')}")
         return answer
 
+    async def _receive_from(
+        self, sites: list[str] | None
+    ) -> tuple[list[str], list[tuple[str, str, Any]]]:
+        """Open the socket and a connection with a recvonly audio and video section per site.
+
+        ``sites`` ``None`` means every site of the conference. Returns the sites and the
+        ``(site, kind, transceiver)`` sections, in offer order.
+        """
+        await self._open()
+        wanted = sites if sites is not None else [s["id"] for s in self.config["sites"]]
+        self.pc = RTCPeerConnection(ice_configuration(self.config.get("ice_servers", [])))
+        sections = []
+        for site in wanted:
+            for kind in ("audio", "video"):
+                t = self.pc.addTransceiver(kind, direction="recvonly")
+                t.setCodecPreferences(codec_preferences(kind))
+                sections.append((site, kind, t))
+        return wanted, sections
+
     async def close(self) -> None:
         if self.pc is not None:
             await close_connection(self.pc)
@@ -212,17 +231,12 @@ class ViewerBot(BotBase):
     receivers: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     async def start(self, sites: list[str] | None = None) -> None:
-        await self._open()
-        wanted = sites if sites is not None else [s["id"] for s in self.config["sites"]]
+        wanted, sections = await self._receive_from(sites)
         self.counts = {s: SiteCounts() for s in wanted}
         self.receivers = {}
-        self.pc = RTCPeerConnection(ice_configuration(self.config.get("ice_servers", [])))
-        for site in wanted:
-            for kind in ("audio", "video"):
-                t = self.pc.addTransceiver(kind, direction="recvonly")
-                t.setCodecPreferences(codec_preferences(kind))
-                internals.tap_receiver(t.receiver, self._counter(site, kind))
-                self.receivers[(site, kind)] = t.receiver
+        for site, kind, t in sections:
+            internals.tap_receiver(t.receiver, self._counter(site, kind))
+            self.receivers[(site, kind)] = t.receiver
         await self._negotiate(False, wanted)
 
     def _counter(self, site: str, kind: str) -> Any:
@@ -311,14 +325,8 @@ class LightViewerBot(BotBase):
     unknown_packets: int = 0
 
     async def start(self, sites: list[str] | None = None) -> None:
-        await self._open()
-        wanted = sites if sites is not None else [s["id"] for s in self.config["sites"]]
+        wanted, _sections = await self._receive_from(sites)
         self.counts = {s: SiteCounts() for s in wanted}
-        self.pc = RTCPeerConnection(ice_configuration(self.config.get("ice_servers", [])))
-        for _site in wanted:
-            for kind in ("audio", "video"):
-                t = self.pc.addTransceiver(kind, direction="recvonly")
-                t.setCodecPreferences(codec_preferences(kind))
         answer = await self._negotiate(False, wanted)
         slots = answer.get("slots", {})
         for media in internals.parse_sdp(answer["sdp"]).media:
