@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The test command: install confsvc with its test extras, then run every test.
+# The test command: install confsvc with its test extras into the project's .venv, then
+# run every test (from the repository's root; pytest's arguments pass through).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-python3 -m pip install -q --disable-pip-version-check -e ".[test]"
-exec python3 -m pytest -q -p no:cacheprovider "$@"
+. "$(dirname "$0")/venv.sh"
+"$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test]"
+cd "$ROOT"
+export PATH="$VENV/bin:$PATH"
+exec "$PY" -m pytest -q -p no:cacheprovider "$@"

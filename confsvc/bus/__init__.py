@@ -12,6 +12,10 @@ from typing import Protocol
 Handler = Callable[[str, int], Awaitable[None]]
 
 
+class BusError(Exception):
+    """The bus cannot be reached; the message names it."""
+
+
 class Bus(Protocol):
     def on_publish(self, handler: Handler) -> None: ...
 

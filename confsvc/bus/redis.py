@@ -10,7 +10,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from confsvc.bus import Handler
+from confsvc.bus import BusError, Handler
+from confsvc.store import describe
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,18 @@ class RedisBus:
             log.warning("RedisBus(%s): publish failed: %s", self.node, exc)
 
     async def start(self) -> None:
+        try:
+            await asyncio.wait_for(self._redis.ping(), 10)
+        except (OSError, aioredis.RedisError, TimeoutError) as exc:
+            await self._redis.aclose()
+            raise BusError(f"cannot reach Redis at {describe(self.url)}: {exc}") from exc
         self._task = asyncio.create_task(self._listen(), name=f"redis-bus-{self.node}")
-        await asyncio.wait_for(self._ready.wait(), 10)
+        ready = asyncio.ensure_future(self._ready.wait())
+        await asyncio.wait([ready, self._task], timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        if not self._ready.is_set():
+            ready.cancel()
+            await self.close()
+            raise BusError(f"cannot subscribe on Redis at {describe(self.url)}")
 
     async def _listen(self) -> None:
         pubsub: Any = self._redis.pubsub()

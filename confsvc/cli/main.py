@@ -20,10 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from confsvc.config import Config, ConfigError
+from confsvc.resources import sample_agenda
 
-SAMPLE_AGENDA = (
-    Path(__file__).resolve().parent.parent.parent / "agenda" / "weifang-olsztyn-2020.yaml"
-)
+
+def version() -> str:
+    """The installed distribution's version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("confsvc")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
 
 COMMANDS: list[str] = [
     "confsvc.cli.mail_cmd",
@@ -327,7 +336,7 @@ async def demo_links(app: Any, cfg: Config) -> list[tuple[str, str]]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
-    agenda_path = args.agenda or SAMPLE_AGENDA
+    agenda_path = args.agenda or sample_agenda()
     if _check_agendas([agenda_path]) is None:
         return 1
     cfg = config_from(args, [agenda_path])
@@ -488,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="confsvc", description=__doc__.splitlines()[0] if __doc__ else None
     )
+    parser.add_argument("--version", action="version", version=f"confsvc {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="run the server for one or more agendas")
@@ -552,14 +562,25 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    raw = sys.argv[1:] if argv is None else argv
+    verbose = bool(getattr(args, "verbose", False)) or "-v" in raw or "--verbose" in raw
     try:
         return int(args.func(args) or 0)
-    except ConfigError as exc:
-        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except ConfigError as exc:
+        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # every failure is one line; -v adds the traceback
+        from confsvc.cli.failures import explain
+
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        print(f"{parser.prog} {args.command}: error: {explain(exc, args)}", file=sys.stderr)
         return 1

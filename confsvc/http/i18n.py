@@ -20,7 +20,9 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
-WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
+from confsvc.resources import web_dir
+
+WEB_DIR = web_dir()
 LOCALE_DIR = WEB_DIR / "locale"
 TEMPLATE_DIR = WEB_DIR / "templates"
 LANGUAGES = ("en", "pl", "zh")

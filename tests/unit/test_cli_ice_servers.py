@@ -80,12 +80,12 @@ def test_missing_or_clashing_credentials_are_refused(
     assert str(info.value) == message
 
 
-def test_command_stops_with_exit_2_and_the_reason(
+def test_command_stops_with_exit_1_and_the_reason(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     monkeypatch.delenv("CONFSVC_TURN_SECRET", raising=False)
     monkeypatch.delenv("CONFSVC_TURN_PASSWORD", raising=False)
     code = main(["demo", "--db", str(tmp_path / "c.db"), "--ice-server", TURN])
-    assert code == 2
+    assert code == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith(f"confsvc demo: error: --ice-server {TURN}: a TURN server needs")

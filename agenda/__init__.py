@@ -1,0 +1,1 @@
+"""Agenda files that ship with confsvc (installed as confsvc.agendas)."""

@@ -1,0 +1,1 @@
+"""confsvc's pages: templates, static files and catalogs (installed as confsvc.web)."""
