@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from confsvc.bus import BusError
 from confsvc.store import StoreError, describe
+from confsvc.store.migrations import SchemaTooNew
 
 
 class StartupError(Exception):
@@ -34,6 +35,8 @@ def explain(exc: BaseException, args: Any) -> str:
         return str(exc)
     if isinstance(exc, BusError):
         return f"{exc}; start Redis or correct --redis"
+    if isinstance(exc, SchemaTooNew):  # the message says what to do
+        return str(exc)
     if isinstance(exc, StoreError):
         return f"{exc}; check --db {_dsn_of(args)} and that its server runs"
     host = getattr(args, "host", None)

@@ -64,4 +64,17 @@ class EventStore(Protocol):
 
     async def list_conferences(self) -> list[str]: ...
 
+    async def delete_conference(self, conference: str) -> dict[str, int]:
+        """Remove every row held for the conference (its events and outbox rows) in one
+        transaction; the rows removed per table. Not for archiving: that is an event."""
+        ...
+
+    async def ping(self) -> None:
+        """A cheap query; raise ``StoreError`` naming the problem if the store does not answer.
+
+        For ``/readyz``; the caller bounds it with a timeout. Not a liveness check of the
+        process (``/healthz`` is that).
+        """
+        ...
+
     async def close(self) -> None: ...

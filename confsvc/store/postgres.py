@@ -14,33 +14,9 @@ from typing import Any
 import asyncpg
 
 from confsvc.core.events import Event
+from confsvc.store import describe
 from confsvc.store.base import ConcurrencyError, NewRecord, OutboxRow, StoreError
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    conference TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    type TEXT NOT NULL,
-    at DOUBLE PRECISION NOT NULL,
-    actor TEXT NOT NULL,
-    data JSONB NOT NULL,
-    PRIMARY KEY (conference, seq)
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    id BIGSERIAL PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    conference TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    payload JSONB NOT NULL,
-    status TEXT NOT NULL DEFAULT 'queued',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0,
-    last_error TEXT,
-    created_at DOUBLE PRECISION NOT NULL,
-    sent_at DOUBLE PRECISION
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
-"""
+from confsvc.store.migrations import PER_CONFERENCE_TABLES, migrate_postgres
 
 APPEND = """
 WITH cur AS (SELECT coalesce(max(seq), 0) AS s FROM events WHERE conference = $1)
@@ -67,11 +43,12 @@ class PostgresStore:
             pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {exc}") from None
-        async with pool.acquire() as con:
-            # Several nodes may start at once: serialise the schema creation.
-            async with con.transaction():
-                await con.execute("SELECT pg_advisory_xact_lock(727274)")
-                await con.execute(SCHEMA)
+        try:
+            async with pool.acquire() as con:
+                await migrate_postgres(con, describe(dsn))
+        except BaseException:
+            await pool.close()
+            raise
         return cls(pool)
 
     async def append(
@@ -146,6 +123,15 @@ class PostgresStore:
             rows = await con.fetch("SELECT DISTINCT conference FROM events ORDER BY conference")
         return [r[0] for r in rows]
 
+    async def delete_conference(self, conference: str) -> dict[str, int]:
+        removed: dict[str, int] = {}
+        async with self._pool.acquire() as con, con.transaction():
+            for table in PER_CONFERENCE_TABLES:
+                sql = f"DELETE FROM {table} WHERE conference = $1"  # noqa: S608 (constant names)
+                status = await con.execute(sql, conference)
+                removed[table] = int(status.rsplit(" ", 1)[1])  # "DELETE n"
+        return removed
+
     async def outbox_sql(self, sql: str, params: tuple[Any, ...] = (), *, write: bool) -> list[Any]:
         """Run one statement on the outbox table (the mail sender owns its queries).
 
@@ -162,6 +148,15 @@ class PostgresStore:
         async with self._pool.acquire() as con:
             rows = await con.fetch("".join(out), *params)
         return [tuple(r) for r in rows]
+
+    async def ping(self) -> None:
+        if self._pool.is_closing():
+            raise StoreError("PostgreSQL: the connection pool is closed")
+        try:
+            async with self._pool.acquire() as con:
+                await con.fetchval("SELECT 1")
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
         await self._pool.close()

@@ -23,34 +23,9 @@ from typing import Any
 
 from confsvc.core.events import Event
 from confsvc.store.base import ConcurrencyError, NewRecord, OutboxRow, StoreError
+from confsvc.store.migrations import PER_CONFERENCE_TABLES, migrate_sqlite
 
 log = logging.getLogger(__name__)
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    conference TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    type TEXT NOT NULL,
-    at REAL NOT NULL,
-    actor TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (conference, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL UNIQUE,
-    conference TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    payload TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'queued',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL DEFAULT 0,
-    last_error TEXT,
-    created_at REAL NOT NULL,
-    sent_at REAL
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
-"""
 
 BATCH = 256
 _STOP = object()
@@ -73,7 +48,11 @@ class SqliteStore:
         self.path = path
         self._wq: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer_con = _connect(path)
-        self._writer_con.executescript(SCHEMA)
+        try:
+            self.schema_version = migrate_sqlite(self._writer_con, path)
+        except BaseException:
+            self._writer_con.close()
+            raise
         self._reader_con = _connect(path)
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
         self._thread = threading.Thread(target=self._write_loop, name="sqlite-write", daemon=True)
@@ -203,6 +182,18 @@ class SqliteStore:
         rows = await self._read("SELECT DISTINCT conference FROM events ORDER BY conference", ())
         return [r[0] for r in rows]
 
+    async def delete_conference(self, conference: str) -> dict[str, int]:
+        def run(con: sqlite3.Connection) -> dict[str, int]:
+            return {
+                table: con.execute(
+                    f"DELETE FROM {table} WHERE conference = ?",  # noqa: S608 (constant names)
+                    (conference,),
+                ).rowcount
+                for table in PER_CONFERENCE_TABLES
+            }
+
+        return dict(await self._write(run))
+
     # -- outbox (used by confsvc.mail) ---------------------------------------
 
     async def outbox_sql(self, sql: str, params: tuple[Any, ...] = (), *, write: bool) -> list[Any]:
@@ -210,6 +201,14 @@ class SqliteStore:
         if write:
             return list(await self._write(lambda con: con.execute(sql, params).fetchall()))
         return await self._read(sql, params)
+
+    async def ping(self) -> None:
+        if not self._thread.is_alive():
+            raise StoreError(f"SQLite {self.path}: the writer thread has stopped")
+        try:
+            await self._read("SELECT 1", ())
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite {self.path}: {exc}") from exc
 
     async def close(self) -> None:
         if self._closed:
