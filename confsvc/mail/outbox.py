@@ -2,10 +2,13 @@
 
 ``queued → sending → sent``, or back to ``queued`` with ``next_attempt_at`` moved on by
 the backoff, or ``failed`` for good (the error is kept in ``last_error``). A row is
-claimed (``sending``) and committed before its mail is handed to SMTP, so a sender that
-dies leaves rows in ``sending``: ``recover`` puts them back in the queue when a sender
-starts. Mail may then go twice, never zero times (at least once; the receiver dedupes
-by Message-ID). Rows are written by ``Hub`` in the same transaction as their event.
+claimed (``sending``) and committed before its mail is handed to SMTP, and settled
+(``sent``) as soon as the server has accepted it, one row at a time; a sender that dies
+leaves the rest in ``sending``: ``recover`` puts them back in the queue when a sender
+starts. Only the one mail in flight at the crash may then go twice, none goes zero
+times (at least once; the receiver dedupes by Message-ID). ``release`` puts claimed rows
+back untouched when the fault is the sender's own (its server, login or TLS). Rows are
+written by ``Hub`` in the same transaction as their event.
 
 Queries go through the store's ``outbox_sql`` (``?`` placeholders, both engines).
 """
@@ -75,6 +78,19 @@ class Outbox:
         await self.store.outbox_sql(
             f"UPDATE outbox SET status = ?, sent_at = ?, last_error = NULL WHERE id IN ({marks})",  # noqa: S608
             (SENT, now, *ids),
+            write=True,
+        )
+
+    async def release(self, ids: list[int]) -> None:
+        """Put claimed rows back in the queue as they were (the try is not counted): the
+        sender could not reach its server, which is no fault of these mails."""
+        if not ids:
+            return
+        marks = ",".join("?" * len(ids))
+        await self.store.outbox_sql(
+            f"UPDATE outbox SET status = ?, attempts = attempts - 1 WHERE id IN ({marks})"  # noqa: S608
+            " AND status = ?",
+            (QUEUED, *ids, SENDING),
             write=True,
         )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -39,6 +40,11 @@ RETRY_CODES: dict[int, str] = {
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 30.0
 BACKOFF_MAX_S = 6 * 3600.0
+# While confsvc's own settings fail (login, TLS, no connection) the outbox is held: every
+# claimed row goes back untouched and the sender waits 5 s, doubling to 5 min.
+HOLD_BASE_S = 5.0
+HOLD_MAX_S = 300.0
+CLOSE_GRACE_S = 1.5  # on shutdown, for the mail being sent (SIGTERM to exit is < 5 s)
 
 
 def backoff_s(attempts: int) -> float:
@@ -55,9 +61,18 @@ class SmtpSettings:
     use_tls: bool = False  # SMTPS (implicit TLS, port 465)
     start_tls: bool | None = None  # None: if the server offers it
     timeout: float = 30.0
+    ca_file: str | None = None  # trust this CA (PEM) for TLS instead of the system's
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        if not self.ca_file:
+            return None
+        try:
+            return ssl.create_default_context(cafile=self.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"smtp_ca_file: cannot read {self.ca_file!r}: {exc}") from None
 
     @classmethod
-    def from_url(cls, url: str) -> SmtpSettings:
+    def from_url(cls, url: str, *, ca_file: str | None = None) -> SmtpSettings:
         """``smtp://[user:pass@]host[:port]`` (STARTTLS if offered), ``smtp+starttls://``
         (STARTTLS required), ``smtp+plain://`` (never), ``smtps://`` (implicit TLS)."""
         parts = urlsplit(url)
@@ -74,6 +89,7 @@ class SmtpSettings:
             password=unquote(parts.password) if parts.password else None,
             use_tls=scheme == "smtps",
             start_tls={"smtp+starttls": True, "smtp+plain": False}.get(scheme),
+            ca_file=ca_file,
         )
 
 
@@ -97,9 +113,18 @@ def classify(exc: BaseException) -> tuple[bool, int | None, str]:
         return all(c in RETRY_CODES for c in codes), codes[0] if codes else None, msg
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return exc.code in RETRY_CODES, exc.code, f"{exc.code} {exc.message}"
+    if isinstance(exc, ssl.SSLError):
+        return True, None, f"TLS: {exc}"
     if isinstance(exc, (aiosmtplib.SMTPException, OSError, TimeoutError)):
         return True, None, f"{type(exc).__name__}: {exc}"
     return False, None, f"{type(exc).__name__}: {exc}"
+
+
+def blames_recipient(exc: BaseException) -> bool:
+    """True when the server refused this mail for its recipient (a reply to RCPT or DATA);
+    False for faults in confsvc's own settings or the server (connection, TLS, login,
+    MAIL FROM), which hold the outbox instead of marking anyone bounced."""
+    return isinstance(exc, (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPDataError))
 
 
 class Sender:
@@ -121,6 +146,16 @@ class Sender:
         self.idle_s = idle_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._holds = 0  # holds in a row, for the backoff
+        self._held_until = 0.0
+        self._health: dict[str, Any] = {
+            "state": "idle",
+            "error": None,
+            "since": None,
+            "retry_at": None,
+            "last_sent_at": None,
+        }
 
     def __repr__(self) -> str:
         return f"Sender({self.smtp.host}:{self.smtp.port})"
@@ -135,12 +170,21 @@ class Sender:
             log.warning("%r: %d mail(s) were left in 'sending'; sending them again", self, n)
         self._task = asyncio.create_task(self._loop(), name="mail-sender")
 
-    async def close(self) -> None:
+    async def close(self, grace_s: float = CLOSE_GRACE_S) -> None:
+        """Stop: the mail being sent finishes (up to ``grace_s``), claimed rows not begun go
+        back to the queue; past ``grace_s`` the send is cut and its row, left in ``sending``,
+        is sent again at the next start (``recover``)."""
+        self._stopping = True
+        self._wake.set()
+        task = self._task
+        if task is not None and not task.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(task), grace_s)
         await cancel_and_wait(self._task)
         self._task = None
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 done = await self.run_once()
@@ -150,28 +194,41 @@ class Sender:
                 log.exception("%r: a send round failed", self)
                 done = 0
             if done == 0:
+                wait = max(self.idle_s, self._held_until - self.clock())
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.idle_s)
+                    await asyncio.wait_for(self._wake.wait(), wait)
 
     async def drain(self) -> int:
-        """Send until nothing is due; the number of rows handled."""
+        """Send until nothing is due or the outbox is held; the number of rows handled."""
         total = 0
-        while (n := await self.run_once()) > 0:
+        while True:
+            n = await self.run_once()
             total += n
+            if n == 0 or self.held:
+                break
         return total
 
     async def run_once(self) -> int:
+        """Claim due rows and send them; the number settled (0 when none was due or the
+        outbox is held). Each mail is settled as soon as the server has answered for it,
+        so a crash repeats at most the one mail in flight."""
+        if self._held_until > self.clock():
+            return 0
         items = await self.outbox.claim(self.clock(), self.batch)
         if not items:
             return 0
-        results: list[Result] = []
         client: aiosmtplib.SMTP | None = None
+        done = 0
         try:
-            for item in items:
+            for n, item in enumerate(items):
+                if self._stopping:  # shutting down: the rest waits for the next start
+                    await self.outbox.release([i.id for i in items[n:]])
+                    return done
                 if "error" in item.payload:
-                    results.append(
+                    await self._settle(
                         Result(item=item, ok=False, permanent=True, error=item.payload["error"])
                     )
+                    done += 1
                     continue
                 try:
                     if client is None or not client.is_connected:
@@ -179,24 +236,55 @@ class Sender:
                     await client.sendmail(
                         item.payload["from"], item.payload["to"], item.payload["message"]
                     )
-                    results.append(Result(item=item, ok=True))
                 except Exception as exc:
                     retry, code, msg = classify(exc)
+                    if not blames_recipient(exc):
+                        # Our own settings or the server: hold the outbox, mark nobody.
+                        await self._hold(msg, [i.id for i in items[n:]])
+                        return done
                     log.info("%r: %s: %s", self, item.key, msg)
                     permanent = not retry or item.attempts >= MAX_ATTEMPTS
-                    results.append(
+                    await self._settle(
                         Result(item=item, ok=False, permanent=permanent, error=msg, code=code)
                     )
-                    if code is None and client is not None:  # the connection is suspect
-                        with contextlib.suppress(Exception):
-                            client.close()
-                        client = None
+                else:
+                    await self._settle(Result(item=item, ok=True))
+                    self._health.update(state="ok", error=None, since=None)
+                    self._health["last_sent_at"] = self.clock()
+                done += 1
         finally:
             if client is not None and client.is_connected:
                 with contextlib.suppress(Exception):
                     await client.quit()
-        await self._settle(results)
-        return len(items)
+        return done
+
+    async def _hold(self, error: str, ids: list[int]) -> None:
+        """Put the claimed rows back untouched (the try not counted) and wait before the
+        next round: the fault is confsvc's (login, TLS, connection), not a recipient's."""
+        self._holds += 1
+        wait = min(HOLD_MAX_S, HOLD_BASE_S * 2 ** (self._holds - 1))
+        now = self.clock()
+        self._held_until = now + wait
+        if self._health.get("state") != "held":
+            self._health["since"] = now
+        self._health.update(state="held", error=error, retry_at=self._held_until)
+        log.warning(
+            "%r: outbox held, %d mail(s) put back, next try in %.0f s: %s",
+            self,
+            len(ids),
+            wait,
+            error,
+        )
+        await self.outbox.release(ids)
+
+    def health(self) -> dict[str, Any]:
+        """``{"state": "ok"|"held"|"idle", "error", "since", "retry_at", "last_sent_at"}``:
+        ``held`` while confsvc's own SMTP settings or server fail (the error says how)."""
+        return dict(self._health)
+
+    @property
+    def held(self) -> bool:
+        return self._health.get("state") == "held"
 
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self.smtp
@@ -206,27 +294,29 @@ class Sender:
             use_tls=s.use_tls,
             start_tls=s.start_tls,
             timeout=s.timeout,
+            tls_context=s.tls_context(),
         )
         await client.connect()
         if s.username is not None:
             await client.login(s.username, s.password or "")
+        self._holds = 0
         return client
 
-    async def _settle(self, results: list[Result]) -> None:
-        now = self.clock()
-        await self.outbox.sent([r.item.id for r in results if r.ok], now)
-        for r in results:
-            if r.ok:
-                continue
-            if r.permanent:
-                await self.outbox.failed(r.item.id, r.error or "failed")
-            else:
-                await self.outbox.retry(r.item.id, now + backoff_s(r.item.attempts), r.error or "")
+    async def _settle(self, r: Result) -> None:
+        """Record the result on the question, then settle the row: a crash between the two
+        sends the mail again (at least once), never loses the event."""
         if self.on_result is not None:
             try:
-                await self.on_result(results)
+                await self.on_result([r])
             except Exception:
                 log.exception("%r: recording the results failed", self)
+        now = self.clock()
+        if r.ok:
+            await self.outbox.sent([r.item.id], now)
+        elif r.permanent:
+            await self.outbox.failed(r.item.id, r.error or "failed")
+        else:
+            await self.outbox.retry(r.item.id, now + backoff_s(r.item.attempts), r.error or "")
 
 
 def result_events(results: list[Result]) -> dict[str, list[dict[str, Any]]]:

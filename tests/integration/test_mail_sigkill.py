@@ -7,7 +7,9 @@ file; the SMTP sink runs here, slowly, so the kill lands in the middle of a batc
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
+import random
 import signal
 import sys
 import time
@@ -29,7 +31,7 @@ N = 40
 MOD = Principal(role=Role.MODERATOR, invite="mod")
 
 
-async def _queue_mail(db: Path, sample_agenda: Any) -> list[str]:
+async def _queue_mail(db: Path, sample_agenda: Any, n: int = N) -> list[str]:
     store = await open_store(str(db))
     hubs = Hubs(store)
     service = MailService(hubs, Config(db=str(db)), secret=SECRET, i18n=I18n())
@@ -49,13 +51,13 @@ async def _queue_mail(db: Path, sample_agenda: Any) -> list[str]:
                     "invite": None,
                 },
             )
-            for i in range(1, N + 1)
+            for i in range(1, n + 1)
         ]
     )
     due = time.time() + 7 * 86400
     items = [
         {"question": f"q-{i}", "expert": "weifang-health-epidemiology", "due": due}
-        for i in range(1, N + 1)
+        for i in range(1, n + 1)
     ]
     await hub.execute(MOD, Command(name="f.assign_batch", args={"items": items}))
     rows = await Outbox(store).rows()
@@ -131,3 +133,49 @@ async def test_sender_killed_mid_batch_loses_no_mail(tmp_path: Path, sample_agen
         assert statuses == {"sent"}  # the restarted sender recorded every result
     finally:
         await store.close()
+
+
+async def test_sender_killed_at_random_points_repeats_at_most_the_mail_in_flight(
+    tmp_path: Path, sample_agenda: Any
+) -> None:
+    n, kills = 90, 4
+    db = tmp_path / "confsvc.db"
+    secret = tmp_path / "confsvc.secret"
+    secret.write_bytes(SECRET)
+    secret.chmod(0o600)
+    queued = await _queue_mail(db, sample_agenda, n)
+    rng = random.Random(11)  # seeded: the same kill points on every run
+    sink = await start_sink(delay_s=0.02)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    try:
+        for k in range(kills):
+            target = len(sink.messages) + rng.randint(3, 15)
+            proc = await asyncio.create_subprocess_exec(
+                *_sender_cmd(db, secret, sink.port),
+                env=env,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            try:
+                await until(lambda t=target: len(sink.messages) >= t, timeout=60, what=f"kill {k}")
+                await asyncio.sleep(rng.uniform(0, 0.02))  # anywhere in the next mail
+            finally:
+                os.kill(proc.pid, signal.SIGKILL)
+                await proc.wait()
+            assert proc.returncode == -signal.SIGKILL
+        assert len(set(sink.message_ids())) < n  # the kills landed before the end
+        last = await asyncio.create_subprocess_exec(
+            *_sender_cmd(db, secret, sink.port),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        out, _ = await asyncio.wait_for(last.communicate(), 120)
+        assert last.returncode == 0, out
+    finally:
+        await stop_sink(sink)
+    counts = collections.Counter(m.strip() for m in sink.message_ids())
+    assert set(counts) == set(queued)  # every mail arrived
+    twice = {mid: c for mid, c in counts.items() if c > 1}
+    assert max(counts.values()) <= 2, twice
+    assert len(twice) <= kills, twice  # at most the one mail in flight per kill
