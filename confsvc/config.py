@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class ConfigError(ValueError):
@@ -19,8 +20,12 @@ class Config:
     secret_file: Path = Path("confsvc.secret")
     # Base URL that links are printed with; defaults to http://host:port.
     public_url: str | None = None
-    # Extra origins allowed to open WebSockets (the server's own origin always is).
+    # Extra origins allowed to open WebSockets (the public URL's origin always is).
     allowed_origins: list[str] = field(default_factory=list)
+    # Peers (addresses or CIDR networks) whose X-Forwarded-For/-Proto are believed.
+    trusted_proxies: list[str] = field(default_factory=list)
+    # UDP ports (first, last) the media relay binds its ICE sockets in; None = ephemeral.
+    rtc_ports: tuple[int, int] | None = None
     redis: str | None = None
     # WebRTC: ICE servers for browsers and the relay ([] = none, loopback/LAN only), and
     # which local addresses the relay offers and which remote ones it accepts.
@@ -50,6 +55,22 @@ class Config:
     ws_rate_per_s: float = 20.0
     ws_burst: int = 40
     max_connections_per_invite: int = 8
+
+    @property
+    def base_path(self) -> str:
+        """The public URL's path without its trailing slash ("" or "/confsvc"): every URL a
+        page, link or mail carries starts with it; routes stay at "/" (the proxy strips it)."""
+        if not self.public_url:
+            return ""
+        return urlsplit(self.public_url).path.rstrip("/")
+
+    @property
+    def public_origin(self) -> str | None:
+        """``scheme://host[:port]`` of the public URL (what browsers send as Origin)."""
+        if not self.public_url:
+            return None
+        parts = urlsplit(self.public_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @property
     def base_url(self) -> str:

@@ -74,6 +74,45 @@ def ice_server_url(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{exc}: {text!r}") from None
 
 
+def public_url(text: str) -> str:
+    """An argparse type: ``http(s)://HOST[:PORT][/PREFIX/]``, what browsers open."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}: {text!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"expected http(s)://HOST[:PORT][/PATH/], not {text!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise argparse.ArgumentTypeError(f"a public URL has no user, query or fragment: {text!r}")
+    return text
+
+
+def trusted_proxy(text: str) -> str:
+    """An argparse type: an IP address or a CIDR network (``10.0.0.0/8``)."""
+    from confsvc.http.forwarded import parse_networks
+
+    try:
+        parse_networks([text])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
+
+
+def port_range(text: str) -> tuple[int, int]:
+    """An argparse type: ``40000-40100`` or one port ``3478``, each within 1-65535."""
+    first, _, last = text.partition("-")
+    try:
+        lo, hi = int(first), int(last or first)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected PORT or FIRST-LAST, not {text!r}") from None
+    if not 0 < lo <= hi <= 65535:
+        raise argparse.ArgumentTypeError(f"ports must be 1-65535 with FIRST <= LAST, not {text!r}")
+    return (lo, hi)
+
+
 def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc.db") -> None:
     p.add_argument(
         "--db", default=default_db, help="SQLite file (default %(default)s) or postgresql://… DSN"
@@ -86,7 +125,31 @@ def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc
         default=None,
         help="signing secret file (default: beside the SQLite file, or ./confsvc.secret)",
     )
-    p.add_argument("--public-url", default=None, help="base URL for printed links")
+    p.add_argument(
+        "--public-url",
+        type=public_url,
+        default=None,
+        metavar="URL",
+        help="the URL browsers open, e.g. https://example.org/confsvc/ behind a proxy that "
+        "strips /confsvc/: every link, page, WebSocket and the allowed Origin follow it",
+    )
+    p.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        type=trusted_proxy,
+        metavar="ADDR[/BITS]",
+        help="believe X-Forwarded-For/-Proto from this proxy address or network (repeat); "
+        "from anyone else they are ignored",
+    )
+    p.add_argument(
+        "--rtc-ports",
+        type=port_range,
+        default=None,
+        metavar="FIRST-LAST",
+        help="UDP ports the media relay binds (one per media connection and address), "
+        "e.g. 40000-40100, so a firewall can be opened for exactly these; default: any",
+    )
     p.add_argument("--redis", default=None, help="redis://… to share conferences between nodes")
     p.add_argument(
         "--allow-origin", action="append", default=[], help="extra origin allowed for WebSockets"
@@ -209,6 +272,8 @@ def config_from(
         public_url=args.public_url,
         redis=args.redis,
         allowed_origins=args.allow_origin,
+        trusted_proxies=args.trusted_proxy,
+        rtc_ports=args.rtc_ports,
         ice_addresses=args.ice_address or loopback_ice(args.host),
         ice_timeout_s=args.ice_timeout,
         media_max_peers=args.max_media_peers,
@@ -544,7 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl-hours", type=float, default=14 * 24)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--public-url", default=None)
+    p.add_argument("--public-url", type=public_url, default=None, metavar="URL")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=cmd_invite)
 

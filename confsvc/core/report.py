@@ -2,8 +2,17 @@
 
 Owns the report's figures (actual times, overruns, who held the floor how long, every
 question's path and answer, counts that reconcile). Rendering (HTML with an SVG
-timeline, Markdown, JSON, CSV) is ``confsvc.report``'s job. ``public=True`` leaves out
-what only organisers see: pending and rejected questions, notes, e-mail addresses.
+timeline, Markdown, JSON, CSV) is ``confsvc.report``'s job.
+
+``public=True`` is the report anyone may read (``/c/<id>/report``, ``confsvc report
+--public``): what the public live page showed, plus published written answers, nothing
+more. A question is in it only if it was on air at some point (the live page showed it
+then) or its written answer was published; of such a question it has what the live
+page's ``public_view`` has (no asker's name, e-mail, notes, reason, tags, edits, actors)
+and, for a written answer, only the published text, its expert and when. Questions that
+were approved but never on air, pending, rejected, merged away, or deferred and not yet
+published are not in it, and neither are the open written answers. The counts count
+what is in it. The schema of both shapes is ``docs/report.schema.json``.
 """
 
 from __future__ import annotations
@@ -111,6 +120,16 @@ def _written_view(
     if w is None or not w.candidate:
         return None
     expert = followup.experts(state).get(w.expert) if w.expert else None
+    if public:
+        if w.published_at is None:
+            return None
+        return {
+            "status": w.status,
+            "expert": expert.name if expert else None,
+            "answer": w.answer,
+            "published_at": w.published_at,
+            "path": [{"status": followup.PUBLISHED, "at": w.published_at}],
+        }
     view: dict[str, Any] = {
         "status": w.status,
         "expert": expert.name if expert else w.expert,
@@ -118,19 +137,17 @@ def _written_view(
         "overdue": w.overdue(now),
         "bounced": w.bounced is not None,
         "path": [{"status": s, "at": at} for s, at in w.path],
-        "answer": w.answer if w.published_at is not None or not public else None,
+        "answer": w.answer,
         "published_at": w.published_at,
         "replies": len(w.replies),
+        "bounce_reason": w.bounced,
     }
-    if not public:
-        view["bounce_reason"] = w.bounced
     return view
 
 
 PRIVATE_STEPS = frozenset({"q.voted", "q.noted", "q.tagged", "q.pinned", "q.unpinned"})
-PUBLIC_STEPS = frozenset(
-    {"q.asked", "q.approved", "q.on_air", "q.off_air", "q.answered", "q.deferred", "q.merged"}
-)
+# The steps the public live page showed as they happened (q.live): on air, off, answered.
+PUBLIC_STEPS = frozenset({"q.on_air", "q.off_air", "q.answered"})
 
 
 def _question_path(q: qmod.Question, public: bool) -> list[dict[str, Any]]:
@@ -142,17 +159,45 @@ def _question_path(q: qmod.Question, public: bool) -> list[dict[str, Any]]:
     ]
 
 
+def _was_public(q: qmod.Question, written: dict[str, Any] | None) -> bool:
+    """On air at some point (the live page showed it), or its written answer published."""
+    if q.status in (qmod.REJECTED, qmod.MERGED):
+        return False
+    return q.on_air_at is not None or (written is not None and written["published_at"] is not None)
+
+
+def _public_row(q: qmod.Question, written: dict[str, Any] | None) -> dict[str, Any]:
+    """What the live page's ``public_view`` shows of a question, with the report's extras."""
+    return {
+        "id": q.id,
+        "track": _track(q),
+        "source": q.source,
+        "status": q.status,
+        "text": q.text,
+        "language": q.language,
+        "site": q.site,
+        "votes": len(q.voters),
+        "on_air_at": q.on_air_at,
+        "answered_at": q.answered_at,
+        "path": _question_path(q, True),
+        "written": written,
+    }
+
+
 def _questions(state: ConferenceState, now: float, public: bool) -> list[dict[str, Any]]:
     out = []
     for q in qmod.questions(state).items.values():
-        if public and q.status not in qmod.SHOWN | {qmod.DEFERRED}:
-            continue
         written = _written_view(state, q.id, now, public)
+        if public and not _was_public(q, written):
+            continue
         answer = None
         if q.answered_by is not None:
             answer = {"live": True, **{k: v for k, v in q.answered_by.items()}}
         if written is not None and written["answer"]:
             answer = {"live": False, "text": written["answer"], "expert": written["expert"]}
+        if public:
+            out.append({**_public_row(q, written), "answer": answer})
+            continue
         row: dict[str, Any] = {
             "id": q.id,
             "track": _track(q),
@@ -171,12 +216,11 @@ def _questions(state: ConferenceState, now: float, public: bool) -> list[dict[st
             "path": _question_path(q, public),
             "written": written,
             "answer": answer,
+            "email": q.email,
+            "original": q.original,
+            "notes": list(q.notes),
+            "reason": q.reason,
         }
-        if not public:
-            row["email"] = q.email
-            row["original"] = q.original
-            row["notes"] = list(q.notes)
-            row["reason"] = q.reason
         out.append(row)
     return out
 

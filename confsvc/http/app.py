@@ -19,6 +19,7 @@ from confsvc.bus import Bus, LocalBus
 from confsvc.config import Config
 from confsvc.core.agenda import parse_agenda
 from confsvc.http import api, invites, pages, ws
+from confsvc.http.forwarded import forwarded_middleware, parse_networks
 from confsvc.http.i18n import WEB_DIR, I18n
 from confsvc.http.keys import (
     CONFIG,
@@ -59,10 +60,11 @@ async def security_headers(
 
 
 def create_app(config: Config, *, secret: bytes | None = None) -> web.Application:
-    app = web.Application(middlewares=[security_headers], client_max_size=8 * 1024 * 1024)
+    proxies = forwarded_middleware(parse_networks(config.trusted_proxies))
+    app = web.Application(middlewares=[proxies, security_headers], client_max_size=8 * 1024 * 1024)
     app[CONFIG] = config
     app[SECRET] = secret if secret is not None else load_or_create_secret(config.secret_file)
-    app[I18N] = I18n()
+    app[I18N] = I18n(base=config.base_path)
     app[WS_HANDLERS] = {}
     app[WS_CLOSE_HOOKS] = []
     app[ROLE_PAGES] = {}

@@ -70,7 +70,9 @@ def pick_language(query: str | None, accept: str | None) -> str:
 
 
 class I18n:
-    def __init__(self, template_dirs: list[Path] | None = None) -> None:
+    def __init__(self, template_dirs: list[Path] | None = None, *, base: str = "") -> None:
+        """``base``: the public URL's path ("" or "/confsvc"); templates build every URL
+        from it (``{{ base }}/static/…``) and base.html hands it to the scripts."""
         self.translations = {lang: load_translations(lang) for lang in LANGUAGES}
         loader = jinja2.FileSystemLoader([str(d) for d in (template_dirs or [TEMPLATE_DIR])])
         self.envs: dict[str, jinja2.Environment] = {}
@@ -83,6 +85,7 @@ class I18n:
             )
             env.install_gettext_translations(self.translations[lang], newstyle=True)  # type: ignore[attr-defined]
             env.globals["lang"] = lang
+            env.globals["base"] = base
             env.globals["languages"] = LANGUAGE_NAMES
             env.filters["when"] = _when_filter(lang)
             env.filters["clock"] = _clock_filter(lang)

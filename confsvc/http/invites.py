@@ -15,7 +15,7 @@ from aiohttp import web
 from confsvc.core.errors import BadRequest, Forbidden
 from confsvc.core.events import Command
 from confsvc.core.roles import Role, issue_invite
-from confsvc.http.keys import SECRET, WS_HANDLERS
+from confsvc.http.keys import CONFIG, SECRET, WS_HANDLERS
 from confsvc.http.ws import Connection
 
 MAX_TTL_HOURS = 24 * 365
@@ -58,6 +58,10 @@ def setup(app: web.Application) -> None:
             "name": name,
         }
         await conn.hub.execute(conn.principal, Command(name="invite.record", args=args))
-        conn.send({"type": "invite", "id": body.get("id"), "path": f"/j/{token}", "invite": args})
+        cfg = app[CONFIG]
+        reply = {"type": "invite", "id": body.get("id"), "path": f"{cfg.base_path}/j/{token}"}
+        if cfg.public_url:  # else the page knows its own origin better than we do
+            reply["url"] = f"{cfg.base_url}/j/{token}"
+        conn.send({**reply, "invite": args})
 
     app[WS_HANDLERS]["invite.create"] = create

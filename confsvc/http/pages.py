@@ -48,7 +48,8 @@ def page_context(
         "token": token,
         "role": principal.role.value if principal else "public",
         "site": principal.site if principal else None,
-        "ws": f"/c/{hub.id}/ws",
+        "base": cfg.base_path,
+        "ws": f"{cfg.base_path}/c/{hub.id}/ws",
         "ice_servers": ice_servers_for(
             cfg, f"{hub.id}.{principal.actor if principal else 'public'}", time.time()
         ),

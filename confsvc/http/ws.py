@@ -160,19 +160,39 @@ class Connection:
 
 
 def origin_allowed(request: web.Request) -> bool:
-    """Browsers always send Origin: it must be this server or one configured.
+    """Browsers always send Origin: it must be the public URL's origin or one configured.
 
+    With ``--public-url`` the Host header is not consulted: behind a proxy it names the
+    upstream (nginx's default ``proxy_set_header Host $proxy_host``), not the page's
+    origin. Without it, the server's own origin (``Host``) is the one allowed.
     Clients that send none (bots, scripts) cannot be driven by another site's page.
     """
     origin = request.headers.get("Origin")
     if origin is None:
         return True
     cfg = request.app[CONFIG]
-    if origin in cfg.allowed_origins:
+    if _same_origin(origin, cfg.allowed_origins):
         return True
+    if cfg.public_origin is not None:
+        return _same_origin(origin, [cfg.public_origin])
     parts = urlsplit(origin)
     host = request.headers.get("Host", "")
     return parts.scheme in ("http", "https") and parts.netloc == host
+
+
+def _same_origin(origin: str, allowed: list[str]) -> bool:
+    """Origins compare as scheme and host (case-insensitive) and port (default filled in)."""
+
+    def key(text: str) -> tuple[str, str, int | None] | None:
+        try:
+            parts = urlsplit(text.strip().rstrip("/"))
+            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+        except ValueError:
+            return None
+        return (parts.scheme.lower(), (parts.hostname or "").lower(), port)
+
+    mine = key(origin)
+    return mine is not None and mine[1] != "" and any(key(a) == mine for a in allowed)
 
 
 def _error(msg_id: Any, exc: DomainError) -> dict[str, Any]:

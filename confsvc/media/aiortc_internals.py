@@ -14,6 +14,9 @@ Private names used:
 - ``RTCRtpSender._send_keyframe()`` (called on a subscriber's PLI/FIR; redirected);
 - ``aiortc.jitterbuffer.JitterFrame`` (``.data``, ``.timestamp``);
 - ``aioice.ice.get_host_addresses`` (which local addresses are offered);
+- that ``aioice.ice.Connection.get_component_candidates`` binds each host candidate with
+  ``asyncio.get_running_loop().create_datagram_endpoint(..., local_addr=(address, 0))``
+  (``local_ports`` wraps that loop method to bind in a configured port range instead);
 - ``aiortc.sdp.SessionDescription`` (parsing offers to validate them).
 
 The fast fan-out (``confsvc.media.fanout``) sends RTP it built itself on a sender's
@@ -35,10 +38,12 @@ replace each ``StunProtocol.datagram_received``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import errno
 import queue
+import random
 import socket
 import struct
 import sys
@@ -474,6 +479,84 @@ def local_addresses(addresses: list[str] | tuple[str, ...] | None) -> Iterator[N
         _ADDRESSES.reset(token)
 
 
+# -- which local UDP ports ICE binds ------------------------------------------------------
+
+_PORTS: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar(
+    "confsvc_ice_ports", default=None
+)
+
+
+def bind_udp_in_range(address: str, ports: tuple[int, int]) -> socket.socket:
+    """A non-blocking UDP socket bound to ``address`` on a free port within ``ports``
+    (first, last), tried from a random start so nodes sharing a range rarely collide.
+    ``OSError(EADDRINUSE)`` naming the range when every port is taken."""
+    first, last = ports
+    count = last - first + 1
+    start = random.randrange(count)
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    for i in range(count):
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.bind((address, first + (start + i) % count))
+        except OSError as exc:
+            sock.close()
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                continue
+            raise
+        sock.setblocking(False)
+        return sock
+    raise OSError(
+        errno.EADDRINUSE,
+        f"every UDP port in {first}-{last} on {address} is taken: widen --rtc-ports",
+    )
+
+
+def _install_port_policy(loop: asyncio.AbstractEventLoop) -> None:
+    """Idempotent per loop: a wrapper around the loop's ``create_datagram_endpoint`` that,
+    inside ``local_ports`` only, binds unbound-port (``local_addr=(addr, 0)``) endpoints in
+    the range. aioice (0.13) has no port option; every other caller is passed through."""
+    if getattr(loop, "_confsvc_port_policy", False):
+        return
+    original = loop.create_datagram_endpoint
+
+    async def create_datagram_endpoint(
+        protocol_factory: Any, local_addr: Any = None, remote_addr: Any = None, **kw: Any
+    ) -> Any:
+        ports = _PORTS.get()
+        if (
+            ports is not None
+            and local_addr is not None
+            and local_addr[1] == 0
+            and remote_addr is None
+            and kw.get("sock") is None
+        ):
+            sock = bind_udp_in_range(local_addr[0], ports)
+            try:
+                return await original(protocol_factory, sock=sock, **kw)
+            except BaseException:
+                sock.close()
+                raise
+        return await original(
+            protocol_factory, local_addr=local_addr, remote_addr=remote_addr, **kw
+        )
+
+    loop.create_datagram_endpoint = create_datagram_endpoint  # type: ignore[method-assign]
+    loop._confsvc_port_policy = True  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def local_ports(ports: tuple[int, int] | None) -> Iterator[None]:
+    """ICE host candidates gathered inside this block (same task or tasks it starts) bind
+    a UDP port within ``ports`` (first, last). ``None`` means any (aioice's ephemeral)."""
+    if ports is not None:
+        _install_port_policy(asyncio.get_running_loop())
+    token = _PORTS.set(ports)
+    try:
+        yield
+    finally:
+        _PORTS.reset(token)
+
+
 __all__ = [
     "CHECKED_AIORTC",
     "InternalsMoved",
@@ -485,6 +568,7 @@ __all__ = [
     "encoded_packet",
     "is_vp8_keyframe",
     "local_addresses",
+    "local_ports",
     "on_keyframe_request",
     "parse_sdp",
     "tap_incoming_rtp",

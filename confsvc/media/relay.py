@@ -502,7 +502,7 @@ class Peer:
         if publish_site is not None and sending:
             self.feed = self._publish(publish_site, [t for t, _k, s in transceivers if s is None])
         answer = await self.pc.createAnswer()
-        with internals.local_addresses(cfg.ice_addresses):
+        with internals.local_addresses(cfg.ice_addresses), internals.local_ports(cfg.rtc_ports):
             await self.pc.setLocalDescription(answer)
         for t, kind, site in transceivers:
             if site:

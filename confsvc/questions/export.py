@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 from typing import Any
 
 from confsvc.core.conference import ConferenceState
 from confsvc.core.questions import post_view, questions, staff_view
+from confsvc.csvfile import write_csv
 
 CSV_FIELDS = (
     "id",
@@ -42,14 +41,6 @@ def _iso(ts: float | None) -> str:
     return "" if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
 
 
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # A spreadsheet runs cells that start with these as formulas (CSV injection).
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        text = "'" + text
-    return text
-
-
 def export_json(state: ConferenceState) -> dict[str, Any]:
     qs = questions(state)
     return {
@@ -61,24 +52,23 @@ def export_json(state: ConferenceState) -> dict[str, Any]:
 
 
 def export_csv(state: ConferenceState) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_FIELDS)
-    for q in questions(state).items.values():
-        v = staff_view(q)
-        by = v["answered_by"] or {}
-        row = {
-            **v,
-            "asked_at": _iso(v["asked_at"]),
-            "on_air_at": _iso(v["on_air_at"]),
-            "answered_at": _iso(v["answered_at"]),
-            "answered_by": by.get("site") or by.get("expert") or "",
-            "tags": " ".join(v["tags"]),
-            "pinned": "yes" if v["pinned"] else "",
-            "merged_from": " ".join(v["merged_from"]),
-            "edits": json.dumps(v["edits"], ensure_ascii=False),
-            "notes": json.dumps(v["notes"], ensure_ascii=False),
-            "history": json.dumps(v["history"], ensure_ascii=False),
-        }
-        writer.writerow([_cell(row[f]) for f in CSV_FIELDS])
-    return out.getvalue()
+    return write_csv(CSV_FIELDS, (_row(staff_view(q)) for q in questions(state).items.values()))
+
+
+def _row(v: dict[str, Any]) -> list[Any]:
+    """One question's cells, in ``CSV_FIELDS`` order."""
+    by = v["answered_by"] or {}
+    row = {
+        **v,
+        "asked_at": _iso(v["asked_at"]),
+        "on_air_at": _iso(v["on_air_at"]),
+        "answered_at": _iso(v["answered_at"]),
+        "answered_by": by.get("site") or by.get("expert") or "",
+        "tags": " ".join(v["tags"]),
+        "pinned": "yes" if v["pinned"] else "",
+        "merged_from": " ".join(v["merged_from"]),
+        "edits": json.dumps(v["edits"], ensure_ascii=False),
+        "notes": json.dumps(v["notes"], ensure_ascii=False),
+        "history": json.dumps(v["history"], ensure_ascii=False),
+    }
+    return [row[f] for f in CSV_FIELDS]

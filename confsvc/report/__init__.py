@@ -3,9 +3,7 @@ print CSS), Markdown, JSON and CSV. The figures come from ``confsvc.core.report`
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import zoneinfo
 from typing import Any
@@ -15,6 +13,7 @@ from markupsafe import Markup
 
 from confsvc.core import report as core_report
 from confsvc.core.conference import ConferenceState
+from confsvc.csvfile import write_csv
 from confsvc.http.i18n import I18n
 from confsvc.report.svg import timeline
 
@@ -99,21 +98,19 @@ QUESTION_COLUMNS = [
 
 
 def render_csv(data: dict[str, Any]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(QUESTION_COLUMNS)
-    for q in data["questions"]:
-        written = q["written"] or {}
-        answer = q["answer"] or {}
-        w.writerow(
-            [
-                q["id"], q["track"], q["source"], q["status"], q["site"] or "", q["language"],
-                q["votes"], q["name"] or "", q["text"], _iso(q["asked_at"]), _iso(q["on_air_at"]),
-                _iso(q["answered_at"]), answer.get("text", ""), written.get("expert") or "",
-                written.get("status", ""), _iso(written.get("due")),
-            ]
-        )  # fmt: skip
-    return buf.getvalue()
+    """One row a question, through the shared writer (formula cells neutralised)."""
+    return write_csv(QUESTION_COLUMNS, (_csv_row(q) for q in data["questions"]))
+
+
+def _csv_row(q: dict[str, Any]) -> list[Any]:
+    written = q["written"] or {}
+    answer = q["answer"] or {}
+    return [
+        q["id"], q["track"], q["source"], q["status"], q["site"], q["language"],
+        q["votes"], q.get("name"), q["text"], _iso(q.get("asked_at")), _iso(q["on_air_at"]),
+        _iso(q["answered_at"]), answer.get("text", ""), written.get("expert"),
+        written.get("status", ""), _iso(written.get("due")),
+    ]  # fmt: skip
 
 
 def _iso(ts: float | None) -> str:

@@ -1,6 +1,22 @@
 // The conference WebSocket: hello, commands with acks, live messages, reconnection.
 // Used by every page; a page subscribes with conn.on(type, fn).
 
+// The public URL's path ("" or "/confsvc"), from <meta name="confsvc-base"> in base.html:
+// every URL a script builds goes through url(), so pages work behind a proxy that serves
+// confsvc under a path prefix.
+export const base = document.querySelector('meta[name="confsvc-base"]')?.content ?? "";
+
+export function url(path) {
+  return base + path;
+}
+
+// ws:// or wss:// for a path the server gave (boot.ws already carries the base).
+export function wsUrl(path) {
+  const u = new URL(path, location.href);
+  u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+  return u.href;
+}
+
 export function bootData() {
   const el = document.getElementById("boot");
   return el ? JSON.parse(el.textContent) : {};
@@ -40,8 +56,7 @@ export class Conn {
   }
 
   open() {
-    const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${proto}//${location.host}${this.boot.ws}`);
+    const ws = new WebSocket(wsUrl(this.boot.ws));
     this.ws = ws;
     this.emit("status", { state: "connecting" });
     ws.onopen = () => {

@@ -141,8 +141,8 @@ conn.on("welcome", (msg) => {
 });
 conn.on("invites", (msg) => renderInvites(msg.invites));
 conn.on("invite", (msg) => {
-  const url = location.origin + msg.path;
-  document.querySelector("[data-new-link-url]").value = url;
+  // The server prints the link with the public URL (the proxy's, under its prefix).
+  document.querySelector("[data-new-link-url]").value = msg.url || location.origin + msg.path;
   document.querySelector("[data-new-link]").hidden = false;
 });
 inviteForm.addEventListener("submit", (ev) => {

@@ -1,7 +1,7 @@
 // The public live page: the server renders it; Server-Sent Events keep it live.
 // No WebSocket here: every message addressed to everyone arrives on /live/events.
 // Other features' scripts can listen too: window "confsvc:live" events carry each message.
-import { bootData, i18nData } from "./conn.js";
+import { bootData, i18nData, url } from "./conn.js";
 import { RosClock, fmtDuration, renderRosCommon } from "./ros.js";
 import { el, fmtTime, jsonData, langName, siteName } from "./questions_common.js";
 
@@ -62,7 +62,7 @@ function renderLive() {
       ? live.posts.map((p) => el("li", { class: "post", dataset: { post: p.id } },
           el("time", { class: "muted" }, fmtTime(p.at, lang, tz)),
           el("p", { class: "post-text" }, p.text),
-          p.photo ? el("img", { class: "post-photo", src: `/c/${boot.conference}/live/photos/${p.id}`, alt: t.photo, loading: "lazy" }) : null))
+          p.photo ? el("img", { class: "post-photo", src: url(`/c/${boot.conference}/live/photos/${p.id}`), alt: t.photo, loading: "lazy" }) : null))
       : [el("li", { class: "muted empty" }, t.no_posts)]),
   );
 }
@@ -94,7 +94,7 @@ function onMessage(msg) {
 }
 
 function connect() {
-  const source = new EventSource(`/c/${encodeURIComponent(boot.conference)}/live/events`);
+  const source = new EventSource(url(`/c/${encodeURIComponent(boot.conference)}/live/events`));
   status("connecting");
   source.onmessage = (ev) => {
     let msg;

@@ -1,6 +1,6 @@
 // The moderator console: the live queue in tabs, filters, every action, shortcuts,
 // history, posts, CSV import and exports. Text only, never HTML, from questions.
-import { pick } from "./conn.js";
+import { pick, url } from "./conn.js";
 import { boot, conn, lang, t } from "./page.js";
 import { el, fmtTime, jsonData, langName, siteName } from "./questions_common.js";
 
@@ -194,7 +194,7 @@ function renderOnAir() {
 function renderPosts() {
   $("[data-mod-posts]").replaceChildren(...state.posts.map((p) => el("li", { class: "post", dataset: { post: p.id } },
     el("time", { class: "muted" }, fmtTime(p.at, lang, tz)), " ", p.text,
-    p.photo ? el("img", { class: "post-photo thumb", src: `/c/${boot.conference}/live/photos/${p.id}`, alt: "" }) : null)));
+    p.photo ? el("img", { class: "post-photo thumb", src: url(`/c/${boot.conference}/live/photos/${p.id}`), alt: "" }) : null)));
 }
 
 function render() {
@@ -287,7 +287,7 @@ $("[data-post-form]").addEventListener("submit", async (ev) => {
   const err = $("[data-post-error]");
   err.hidden = true;
   try {
-    await postForm(`/c/${boot.conference}/posts`, ev.target);
+    await postForm(url(`/c/${boot.conference}/posts`), ev.target);
     ev.target.reset();
   } catch (e) {
     err.textContent = e.message || String(e);
@@ -302,7 +302,7 @@ $("[data-import-form]").addEventListener("submit", async (ev) => {
   ok.hidden = true;
   problems.hidden = true;
   try {
-    const data = await postForm(`/c/${boot.conference}/questions/import`, ev.target);
+    const data = await postForm(url(`/c/${boot.conference}/questions/import`), ev.target);
     ok.textContent = `${t.imported} ${data.imported}`;
     ok.hidden = false;
     ev.target.reset();
@@ -313,7 +313,7 @@ $("[data-import-form]").addEventListener("submit", async (ev) => {
 });
 
 for (const a of document.querySelectorAll("[data-export]")) {
-  a.href = `/c/${boot.conference}/questions/export.${a.dataset.export}?token=${encodeURIComponent(boot.token)}`;
+  a.href = url(`/c/${boot.conference}/questions/export.${a.dataset.export}?token=${encodeURIComponent(boot.token)}`);
 }
 
 // -- live ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // The host console's on-air panel: the question on air, from the page's connection,
 // and a form for posts to the live text broadcast (sent over HTTP: a photo is too big
 // for a WebSocket message).
+import { url } from "./conn.js";
 import { boot, conn, lang } from "./page.js";
 import { jsonData, langName, siteName } from "./questions_common.js";
 
@@ -31,7 +32,7 @@ form.addEventListener("submit", async (ev) => {
   error.hidden = true;
   const body = new FormData(form);
   body.set("token", boot.token);
-  const resp = await fetch(`/c/${boot.conference}/posts`, { method: "POST", body });
+  const resp = await fetch(url(`/c/${boot.conference}/posts`), { method: "POST", body });
   if (resp.ok) {
     form.reset();
   } else {
