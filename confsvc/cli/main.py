@@ -315,17 +315,23 @@ def _check_agendas(paths: list[Path]) -> list[Any] | None:
 
 
 async def run_server(cfg: Config, *, on_ready: Any = None) -> None:
+    """Serve until SIGTERM or SIGINT, then stop in order (``confsvc.http.shutdown``):
+    stop accepting, WebSockets closed with 1001, SSE streams ended, running commands and
+    the mail being sent finished, the store closed; a few seconds at most."""
     from aiohttp import web
 
+    from confsvc.http import shutdown
     from confsvc.http.accesslog import RedactingAccessLogger
     from confsvc.http.app import create_app
 
+    log = logging.getLogger("confsvc")
     app = create_app(cfg)
     runner = web.AppRunner(
         app,
         access_log_class=RedactingAccessLogger,
         access_log_format='%a "%r" %s %b %Tfs',
         handle_signals=False,
+        shutdown_timeout=shutdown.HANDLERS_S,
     )
     await runner.setup()
     site = web.TCPSite(runner, cfg.host, cfg.port)
@@ -336,12 +342,17 @@ async def run_server(cfg: Config, *, on_ready: Any = None) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        logging.getLogger("confsvc").info("serving on %s", cfg.base_url)
+        log.info("serving on %s", cfg.base_url)
+        for host, port, *_ in runner.addresses:
+            log.info("listening on %s port %d", host, port)
         if on_ready is not None:
             await on_ready(app)
         await stop.wait()
+        log.info("stopping: no new connections; closing the open ones")
     finally:
-        await runner.cleanup()
+        started = time.monotonic()
+        await runner.cleanup()  # sites, on_shutdown, handlers, cleanup_ctx (see shutdown.py)
+        log.info("stopped in %.2f s", time.monotonic() - started)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

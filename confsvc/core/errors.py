@@ -57,3 +57,10 @@ class Conflict(DomainError):
 class RateLimited(DomainError):
     code = "rate_limited"
     status_hint = 429
+
+
+class Unavailable(DomainError):
+    """This node cannot take the command now (it is shutting down): send it again later."""
+
+    code = "unavailable"
+    status_hint = 503

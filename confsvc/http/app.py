@@ -27,11 +27,13 @@ from confsvc.http.keys import (
     I18N,
     ROLE_PAGES,
     SECRET,
+    SHUTDOWN,
     STORE,
     WS_CLOSE_HOOKS,
     WS_HANDLERS,
 )
 from confsvc.http.secret import load_or_create_secret
+from confsvc.http.shutdown import Shutdown
 from confsvc.service import Hubs
 from confsvc.store import describe, open_store
 
@@ -67,6 +69,9 @@ def create_app(config: Config, *, secret: bytes | None = None) -> web.Applicatio
     app[I18N] = I18n(base=config.base_path)
     app[WS_HANDLERS] = {}
     app[WS_CLOSE_HOOKS] = []
+    app[SHUTDOWN] = Shutdown()
+    # First of the on_shutdown steps: WebSockets get 1001 before features tear down.
+    app.on_shutdown.append(app[SHUTDOWN].on_shutdown)
     app[ROLE_PAGES] = {}
     app.cleanup_ctx.append(_store_ctx)
     app.router.add_get("/", pages.index, name="index")

@@ -10,6 +10,7 @@ from aiohttp import web
 from confsvc.config import Config
 from confsvc.core.roles import Role
 from confsvc.http.i18n import I18n
+from confsvc.http.shutdown import Shutdown
 from confsvc.service import Hubs
 from confsvc.store import EventStore
 
@@ -28,5 +29,7 @@ I18N: web.AppKey[I18n] = web.AppKey("i18n")
 WS_HANDLERS = web.AppKey("ws_handlers", dict[str, WsHandler])
 # Called when a WebSocket connection closes (the media relay frees its peer).
 WS_CLOSE_HOOKS = web.AppKey("ws_close_hooks", list[Callable[["Connection"], Awaitable[None]]])
+# The open WebSockets and running commands, for SIGTERM (confsvc.http.shutdown).
+SHUTDOWN = web.AppKey("shutdown", Shutdown)
 # The page an invite link opens, by role.
 ROLE_PAGES = web.AppKey("role_pages", dict[Role, PageRenderer])

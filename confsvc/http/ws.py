@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from confsvc.core.errors import BadRequest, DomainError, Forbidden, RateLimited
+from confsvc.core.errors import BadRequest, DomainError, Forbidden, RateLimited, Unavailable
 from confsvc.core.events import Command, Principal
 from confsvc.core.roles import Role
 from confsvc.http.auth import principal_for_token
-from confsvc.http.keys import CONFIG, HUBS, WS_CLOSE_HOOKS, WS_HANDLERS
+from confsvc.http.keys import CONFIG, HUBS, SHUTDOWN, WS_CLOSE_HOOKS, WS_HANDLERS
 from confsvc.media.ice import ice_servers_for
 from confsvc.service import Hub, dumps
 
@@ -214,6 +214,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         return web.Response(status=exc.status_hint, text=exc.message + "\n")
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=cfg.ws_max_msg_bytes, compress=False)
     await ws.prepare(request)
+    request.app[SHUTDOWN].track(ws)  # SIGTERM closes it with 1001
     try:
         principal = await _hello(request, ws, hub)
     except DomainError as exc:
@@ -252,7 +253,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 if not bucket.take():
                     conn.send(_error(None, RateLimited("too many messages: slow down")))
                     continue
-                await _handle(request, conn, msg.data)
+                with request.app[SHUTDOWN].busy():
+                    await _handle(request, conn, msg.data)
             elif msg.type is WSMsgType.BINARY:
                 conn.send(_error(None, BadRequest("binary messages are not accepted")))
             elif msg.type is WSMsgType.ERROR:
@@ -311,6 +313,8 @@ async def _handle(request: web.Request, conn: Connection, data: str) -> None:
             raise BadRequest("missing field type", field="type")
         if conn.principal.invite in conn.hub.state.revoked:
             raise Forbidden("this invite link has been revoked")
+        if kind == "command" and request.app[SHUTDOWN].draining:
+            raise Unavailable("the server is restarting: send it again once reconnected")
         if kind == "command":
             await _command(conn, body, msg_id)
         elif kind == "ping":

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from confsvc.core.errors import DomainError
 from confsvc.core.events import Principal
+from confsvc.http import shutdown
 from confsvc.http.api import PUBLIC
 from confsvc.http.keys import HUBS
 from confsvc.service import dumps
@@ -59,8 +60,12 @@ class Fanout:
         for reader in dirty:
             reader.flush()
 
-    def close_all(self) -> None:
+    def close_all(self, farewell: bytes | None = None) -> None:
+        """End every stream, each after ``farewell`` (one SSE frame) if given."""
         for reader in list(self.readers):
+            if farewell is not None:
+                reader.send(farewell)
+                reader.flush()
             reader.close()
 
 
@@ -159,5 +164,8 @@ async def live_events(request: web.Request) -> web.StreamResponse:
 
 
 async def close_readers(app: web.Application) -> None:
-    """On shutdown: end every stream, so the server need not wait for them."""
-    app[FANOUT].close_all()
+    """On shutdown: tell every reader the server is restarting (the live page says so
+    while its EventSource reconnects), then end every stream, so the server need not
+    wait for them."""
+    bye = {"type": "restarting", "reason": shutdown.REASON}
+    app[FANOUT].close_all(farewell=frame(dumps(bye)))

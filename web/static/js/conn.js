@@ -36,6 +36,7 @@ export class Conn {
     this.ws = null;
     this.backoff = 500;
     this.closedByUs = false;
+    this.restarting = false;
     this.connected = false;
     this.lastWelcome = null;
   }
@@ -70,6 +71,7 @@ export class Conn {
       if (msg.type === "welcome") {
         this.lastWelcome = msg;
         this.connected = true;
+        this.restarting = false;
         this.backoff = 500;
         this.emit("status", { state: "connected" });
       }
@@ -86,7 +88,10 @@ export class Conn {
       this.pending.clear();
       if (this.closedByUs) return;
       const fatal = ev.code === 1008;
-      this.emit("status", { state: fatal ? "refused" : "reconnecting", reason: ev.reason });
+      // 1001: the server is restarting (SIGTERM); say so until a welcome comes back.
+      if (ev.code === 1001) this.restarting = true;
+      const state = fatal ? "refused" : this.restarting ? "restarting" : "reconnecting";
+      this.emit("status", { state, reason: ev.reason });
       if (fatal) return;
       setTimeout(() => this.open(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 10000);

@@ -73,8 +73,14 @@ function status(kind) {
   node.dataset.state = kind;
 }
 
+let restarting = false;  // the server said it is restarting: say so until it is back
+
 function onMessage(msg) {
-  if (msg.type === "welcome") {
+  if (msg.type === "restarting") {
+    restarting = true;
+    status("restarting");
+  } else if (msg.type === "welcome") {
+    restarting = false;
     if (msg.views.ros) { clock.update(msg.views.ros); renderRos(); }
     if (msg.views.questions) { state.live = msg.views.questions; renderLive(); }
     status("connected");
@@ -101,7 +107,7 @@ function connect() {
     try { msg = JSON.parse(ev.data); } catch { return; }
     onMessage(msg);
   };
-  source.onerror = () => status("reconnecting");  // EventSource retries by itself
+  source.onerror = () => status(restarting ? "restarting" : "reconnecting");  // EventSource retries by itself
   window.confsvc = Object.assign(window.confsvc || {}, { live: state, source, clock });
 }
 

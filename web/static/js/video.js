@@ -49,7 +49,7 @@ if (panel) {
   grid.watch(session);
 
   conn.on("status", ({ state }) => {
-    if (state === "reconnecting") grid.setState("reconnecting");
+    if (state === "reconnecting" || state === "restarting") grid.setState("reconnecting");
   });
   session.start();
 }
