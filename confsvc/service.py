@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from confsvc.bus import Bus, LocalBus
-from confsvc.core.agenda import Agenda
+from confsvc.core.agenda import Agenda, id_problem
 from confsvc.core.conference import (
     Audience,
     ConferenceState,
@@ -176,7 +176,7 @@ class Hubs:
         self.outbox_hooks: list[OutboxHook] = []
         self.event_hooks: list[EventHook] = []
         self._hubs: dict[str, Hub] = {}
-        self._loading: dict[str, asyncio.Lock] = {}
+        self._loading: dict[str, asyncio.Future[Hub]] = {}
         self.bus.on_publish(self._on_bus)
 
     async def _on_bus(self, conference: str, seq: int) -> None:
@@ -189,15 +189,25 @@ class Hubs:
         hub = self._hubs.get(conference)
         if hub is not None:
             return hub
-        lock = self._loading.setdefault(conference, asyncio.Lock())
-        async with lock:
-            hub = self._hubs.get(conference)
-            if hub is None:
-                hub = self._new_hub(conference)
-                await hub.catch_up()
-                if not hub.state.exists:
-                    raise NotFound(f"no conference {conference!r}")
-                self._hubs[conference] = hub
+        problem = id_problem(conference)
+        if problem is not None:
+            # Refused before any lookup: an id no agenda can hold costs no store read.
+            raise NotFound(f"no conference {conference[:80]!r}: {problem}")
+        # One load per id at a time; the entry goes as soon as the load ends, so asking
+        # for ids that do not exist leaves nothing behind (issue 11, item 1).
+        loading = self._loading.get(conference)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(conference))
+            self._loading[conference] = loading
+            loading.add_done_callback(lambda done: self._loaded(conference, done))
+        return await asyncio.shield(loading)
+
+    async def _load(self, conference: str) -> Hub:
+        hub = self._new_hub(conference)
+        await hub.catch_up()
+        if not hub.state.exists:
+            raise NotFound(f"no conference {conference!r}")
+        self._hubs[conference] = hub
         return hub
 
     async def poll(self, interval_s: float = 1.0) -> None:
@@ -246,6 +256,12 @@ class Hubs:
             return hub, "resumed"
         if ros(hub.state).status == PLANNED:
             await hub.append_system([agenda_loaded_event(agenda)])
+    def _loaded(self, conference: str, done: asyncio.Future[Hub]) -> None:
+        if self._loading.get(conference) is done:
+            del self._loading[conference]
+        if not done.cancelled():
+            done.exception()  # retrieved here too, for when every waiter went away
+
             return hub, "agenda updated"
         log.warning(
             "%r: the agenda file differs from the stored agenda, but the conference has "
@@ -253,3 +269,7 @@ class Hubs:
             hub,
         )
         return hub, "resumed (agenda file ignored: the conference has started)"
+    def tracked_ids(self) -> set[str]:
+        """Every conference id this node keeps anything for (loaded or loading)."""
+        return set(self._hubs) | set(self._loading)
+

@@ -19,8 +19,24 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 MAX_AGENDA_BYTES = 1024 * 1024
 ID_PATTERN = r"^[a-z0-9-]+$"
+MAX_ID_LENGTH = 64
+_ID_RE = re.compile(ID_PATTERN)
 ITEM_KINDS = ("remarks", "presentation", "qa", "break", "other")
 KNOWN_LANGUAGES = ("zh", "pl", "en")
+
+
+def id_problem(text: str) -> str | None:
+    """Why ``text`` cannot be an agenda id (conference, site, item), or ``None`` if it can.
+
+    Adapters ask this before any lookup, so an id no agenda can hold costs nothing.
+    """
+    if not text:
+        return "an id cannot be empty"
+    if len(text) > MAX_ID_LENGTH:
+        return f"an id is at most {MAX_ID_LENGTH} characters; this one has {len(text)}"
+    if _ID_RE.fullmatch(text) is None:
+        return "an id has only lower-case letters a-z, digits 0-9 and '-'"
+    return None
 
 
 class _Strict(BaseModel):

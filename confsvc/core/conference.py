@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from confsvc.core.agenda import Agenda, agenda_from_data
 from confsvc.core.errors import BadRequest, Forbidden, InvalidState
@@ -21,10 +21,30 @@ from confsvc.core.events import Command, Event, NewEvent, Principal
 from confsvc.core.roles import Role
 
 
-class Args(BaseModel):
-    """Base of command arguments: unknown fields are refused, by name."""
+# The latest moment any command may name (due dates, invite expiry): 2100-01-01 UTC.
+# Bounds that keep every stored time printable (datetime, ISO 8601, JSON).
+MAX_TIMESTAMP = 4_102_444_800.0
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class Args(BaseModel):
+    """Base of command arguments: unknown fields are refused, by name; so are
+    Infinity and NaN (they could not be written back as JSON)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def stored_time(value: object) -> float | None:
+    """A time read from a stored event, or ``None`` when it is not one.
+
+    Logs written before the commands had ranges may hold ``Infinity`` or ``1e15``; a fold
+    that keeps them would break every report, so they read as "no time".
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    if not 0.0 <= number <= MAX_TIMESTAMP:  # also false for NaN
+        return None
+    return number
 
 
 class NoArgs(Args):
@@ -103,7 +123,7 @@ class ConferenceState:
 
 
 class RevokeArgs(Args):
-    invite: str
+    invite: str = Field(min_length=1, max_length=64)
 
 
 def _decide_revoke(

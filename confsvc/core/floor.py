@@ -8,7 +8,7 @@ item, and joined by the sites of the question on air (set by the question queue 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Annotated, cast
 
 from pydantic import Field
 
@@ -43,7 +43,7 @@ def current_floor(state: ConferenceState) -> list[str]:
 
 
 class GiveArgs(Args):
-    sites: list[str] = Field(max_length=64)
+    sites: list[Annotated[str, Field(max_length=64)]] = Field(max_length=64)
 
 
 def _give(state: ConferenceState, args: GiveArgs, who: Principal, now: float) -> list[NewEvent]:

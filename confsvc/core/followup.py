@@ -20,18 +20,20 @@ from the state and a given ``now`` (``due_reminders``, ``digest_due``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from pydantic import Field
 
 from confsvc.core.conference import (
     EVERYONE,
+    MAX_TIMESTAMP,
     Args,
     Audience,
     CommandSpec,
     ConferenceState,
     Message,
     Part,
+    stored_time,
 )
 from confsvc.core.errors import BadRequest, Forbidden, InvalidState, NotFound
 from confsvc.core.events import Event, NewEvent, Principal
@@ -270,8 +272,10 @@ class ExpertArgs(Args):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(pattern=r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$", max_length=254)
-    languages: list[str] = Field(default_factory=list, max_length=16)
-    topics: list[str] = Field(default_factory=list, max_length=64)
+    languages: list[Annotated[str, Field(max_length=32)]] = Field(
+        default_factory=list, max_length=16
+    )
+    topics: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=64)
 
 
 def _add_expert(
@@ -282,10 +286,22 @@ def _add_expert(
     return [NewEvent(type="f.expert_added", data=args.model_dump())]
 
 
+# A due date is at most this far from now: written answers take days, not years.
+MAX_DUE_AHEAD_S = 366 * 24 * 3600.0
+
+
 class AssignOne(Args):
     question: str = Field(min_length=1, max_length=64)
     expert: str = Field(min_length=1, max_length=64)
-    due: float = Field(gt=0)
+    due: float = Field(gt=0, le=MAX_TIMESTAMP)
+
+
+def _check_due(due: float, now: float, cmd: str) -> None:
+    if due > now + MAX_DUE_AHEAD_S:
+        raise BadRequest(
+            f"{cmd}: the due date is more than {int(MAX_DUE_AHEAD_S // 86400)} days away",
+            field="args.due",
+        )
 
 
 def _assigned(state: ConferenceState, a: AssignOne, now: float, cmd: str) -> NewEvent:
@@ -295,6 +311,7 @@ def _assigned(state: ConferenceState, a: AssignOne, now: float, cmd: str) -> New
     _require(q, "f.assigned", cmd)
     if a.due <= now:
         raise BadRequest(f"{cmd}: the due date must be in the future", field="args.due")
+    _check_due(a.due, now, cmd)
     return NewEvent(
         type="f.assigned", data={"question": q.id, "expert": a.expert, "due": float(a.due)}
     )
@@ -323,13 +340,14 @@ def _assign_batch(
 
 class DueArgs(Args):
     question: str = Field(min_length=1, max_length=64)
-    due: float = Field(gt=0)
+    due: float = Field(gt=0, le=MAX_TIMESTAMP)
 
 
 def _set_due(state: ConferenceState, args: DueArgs, who: Principal, now: float) -> list[NewEvent]:
     q = written_question(state, args.question)
     if q.status not in (ASSIGNED, SENT):
         raise InvalidState(f"f.set_due: question {q.id!r} is {q.status}")
+    _check_due(args.due, now, "f.set_due")
     return [NewEvent(type="f.due_changed", data={"question": q.id, "due": float(args.due)})]
 
 
@@ -576,7 +594,7 @@ def _on_assigned(state: ConferenceState, event: Event) -> None:
     if q is None:
         return
     q.expert = str(event.data["expert"])
-    q.due = float(event.data["due"])
+    q.due = stored_time(event.data.get("due"))
     q.assigned_at = event.at
     q.bounced = None
     q.path.append((ASSIGNED, event.at))
@@ -586,7 +604,7 @@ def _on_assigned(state: ConferenceState, event: Event) -> None:
 def _on_due_changed(state: ConferenceState, event: Event) -> None:
     q = _q(state, event)
     if q is not None:
-        q.due = float(event.data["due"])
+        q.due = stored_time(event.data.get("due"))
 
 
 def _on_mail_sent(state: ConferenceState, event: Event) -> None:

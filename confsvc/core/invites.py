@@ -13,12 +13,14 @@ from typing import Any, cast
 from pydantic import Field
 
 from confsvc.core.conference import (
+    MAX_TIMESTAMP,
     Args,
     Audience,
     CommandSpec,
     ConferenceState,
     Message,
     Part,
+    stored_time,
 )
 from confsvc.core.errors import BadRequest, InvalidState
 from confsvc.core.events import Event, NewEvent, Principal
@@ -43,9 +45,9 @@ def invites(state: ConferenceState) -> dict[str, InviteRecord]:
 
 class RecordArgs(Args):
     id: str = Field(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-    role: str
-    site: str | None = None
-    expires: int = Field(gt=0)
+    role: str = Field(max_length=32)
+    site: str | None = Field(default=None, max_length=64)
+    expires: int = Field(gt=0, le=int(MAX_TIMESTAMP))
     name: str | None = Field(default=None, max_length=200)
 
 
@@ -74,7 +76,7 @@ def _on_issued(state: ConferenceState, event: Event) -> None:
         id=d["id"],
         role=d["role"],
         site=d.get("site"),
-        expires=int(d["expires"]),
+        expires=int(stored_time(d.get("expires")) or 0),
         name=d.get("name"),
         issued_at=event.at,
         issued_by=event.actor,

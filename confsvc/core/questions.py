@@ -26,7 +26,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import Field
 
@@ -273,7 +273,7 @@ class MergeArgs(IdArgs):
 
 
 class TagArgs(IdArgs):
-    tags: list[str] = Field(max_length=10)
+    tags: list[Annotated[str, Field(max_length=64)]] = Field(max_length=10)
 
 
 class PinArgs(IdArgs):
@@ -294,7 +294,7 @@ class AnswerArgs(IdArgs):
 
 
 class ImportRow(Args):
-    line: int = Field(ge=1)
+    line: int = Field(ge=1, le=10 * MAX_IMPORT_ROWS + 1_000)
     text: str = Field(max_length=10 * MAX_TEXT)
     language: str | None = Field(default=None, max_length=32)
     asker: str | None = Field(default=None, max_length=1000)

@@ -11,6 +11,7 @@ come the overrun of the current item and the predicted end of the conference.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -264,7 +265,9 @@ def _on_moved(state: ConferenceState, event: Event) -> None:
 
 
 def _on_extended(state: ConferenceState, event: Event) -> None:
-    ros(state).items[int(event.data["item"])].extended_min += float(event.data["minutes"])
+    minutes = float(event.data["minutes"])
+    if math.isfinite(minutes):  # a log from before ExtendArgs had its range still folds
+        ros(state).items[int(event.data["item"])].extended_min += minutes
 
 
 def _on_paused(state: ConferenceState, event: Event) -> None:
