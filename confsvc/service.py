@@ -210,6 +210,12 @@ class Hubs:
         self._hubs[conference] = hub
         return hub
 
+    def _loaded(self, conference: str, done: asyncio.Future[Hub]) -> None:
+        if self._loading.get(conference) is done:
+            del self._loading[conference]
+        if not done.cancelled():
+            done.exception()  # retrieved here too, for when every waiter went away
+
     async def poll(self, interval_s: float = 1.0) -> None:
         """Catch up every loaded conference whose log grew elsewhere (runs until cancelled)."""
         while True:
@@ -235,6 +241,10 @@ class Hubs:
     def loaded(self) -> list[Hub]:
         return list(self._hubs.values())
 
+    def tracked_ids(self) -> set[str]:
+        """Every conference id this node keeps anything for (loaded or loading)."""
+        return set(self._hubs) | set(self._loading)
+
     async def create_or_resume(self, agenda: Agenda) -> tuple[Hub, str]:
         """Create the agenda's conference, or resume it from the store.
 
@@ -256,12 +266,6 @@ class Hubs:
             return hub, "resumed"
         if ros(hub.state).status == PLANNED:
             await hub.append_system([agenda_loaded_event(agenda)])
-    def _loaded(self, conference: str, done: asyncio.Future[Hub]) -> None:
-        if self._loading.get(conference) is done:
-            del self._loading[conference]
-        if not done.cancelled():
-            done.exception()  # retrieved here too, for when every waiter went away
-
             return hub, "agenda updated"
         log.warning(
             "%r: the agenda file differs from the stored agenda, but the conference has "
@@ -269,7 +273,3 @@ class Hubs:
             hub,
         )
         return hub, "resumed (agenda file ignored: the conference has started)"
-    def tracked_ids(self) -> set[str]:
-        """Every conference id this node keeps anything for (loaded or loading)."""
-        return set(self._hubs) | set(self._loading)
-
