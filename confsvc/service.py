@@ -28,6 +28,7 @@ from confsvc.core.conference import (
 )
 from confsvc.core.errors import Conflict, NotFound
 from confsvc.core.events import SYSTEM, Command, Event, NewEvent, Principal
+from confsvc.core.privacy import ERASED_EVENT
 from confsvc.core.registry import RULES
 from confsvc.core.runofshow import PLANNED, ros
 from confsvc.store import ConcurrencyError, EventStore, NewRecord, OutboxRow
@@ -86,6 +87,15 @@ class Hub:
 
     async def _catch_up_locked(self) -> int:
         events = await self.store.read(self.id, self.state.seq)
+        if any(e.type == ERASED_EVENT for e in events):
+            # Personal data was erased: earlier events were rewritten in place, so what we
+            # folded is folded again from the rewritten log first (docs/privacy.md).
+            state = self.rules.new_state(self.id)
+            for e in await self.store.read(self.id):
+                if e.seq > self.state.seq:
+                    break
+                self.rules.fold(state, e)
+            self.state = state
         if events:
             await self._apply(events)
         return len(events)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from confsvc.store.base import ConcurrencyError, EventStore, NewRecord, OutboxRow, StoreError
+from confsvc.store.base import (
+    ConcurrencyError,
+    EventStore,
+    NewRecord,
+    OutboxChange,
+    OutboxRow,
+    StoreError,
+)
 
 
 async def open_store(dsn: str) -> EventStore:
@@ -33,6 +40,7 @@ __all__ = [
     "ConcurrencyError",
     "EventStore",
     "NewRecord",
+    "OutboxChange",
     "OutboxRow",
     "StoreError",
     "describe",

@@ -8,7 +8,7 @@ events that need them: both are there, or neither.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,6 +44,16 @@ class OutboxRow:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxChange:
+    """An outbox row rewritten in place (personal-data erasure); ``status`` None keeps it."""
+
+    id: int
+    payload: dict[str, Any]
+    status: str | None = None
+    last_error: str | None = None
+
+
 class EventStore(Protocol):
     async def append(
         self,
@@ -75,6 +85,27 @@ class EventStore(Protocol):
         For ``/readyz``; the caller bounds it with a timeout. Not a liveness check of the
         process (``/healthz`` is that).
         """
+        ...
+
+    async def rewrite(
+        self,
+        conference: str,
+        expected_seq: int,
+        data: Mapping[int, dict[str, Any]],
+        records: Sequence[NewRecord],
+        *,
+        outbox: Sequence[OutboxChange] = (),
+    ) -> list[Event]:
+        """Replace the ``data`` of stored events (by seq) and append ``records`` after
+        ``expected_seq``, with the outbox changes, in one transaction (``ConcurrencyError``
+        and nothing written if the log moved on). Only for erasing personal data
+        (``confsvc.privacy``): the log is otherwise append-only."""
+        ...
+
+    async def compact(self) -> None:
+        """Make rewritten rows unrecoverable from the store's files where the engine can:
+        SQLite ``VACUUM`` and a truncating WAL checkpoint; PostgreSQL ``VACUUM FULL`` of
+        the events and outbox tables (backups still hold the old rows: docs/privacy.md)."""
         ...
 
     async def close(self) -> None: ...

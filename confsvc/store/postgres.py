@@ -8,14 +8,20 @@ With ``synchronous_commit`` on (PostgreSQL's default) a returned append is durab
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
 
 from confsvc.core.events import Event
 from confsvc.store import describe
-from confsvc.store.base import ConcurrencyError, NewRecord, OutboxRow, StoreError
+from confsvc.store.base import (
+    ConcurrencyError,
+    NewRecord,
+    OutboxChange,
+    OutboxRow,
+    StoreError,
+)
 from confsvc.store.migrations import PER_CONFERENCE_TABLES, migrate_postgres
 
 APPEND = """
@@ -131,6 +137,59 @@ class PostgresStore:
                 status = await con.execute(sql, conference)
                 removed[table] = int(status.rsplit(" ", 1)[1])  # "DELETE n"
         return removed
+
+    # -- erasing personal data (confsvc.privacy) ------------------------------
+
+    async def rewrite(
+        self,
+        conference: str,
+        expected_seq: int,
+        data: Mapping[int, dict[str, Any]],
+        records: Sequence[NewRecord],
+        *,
+        outbox: Sequence[OutboxChange] = (),
+    ) -> list[Event]:
+        # The append goes first: it inserts only if the log ends at expected_seq, and a
+        # writer racing it fails on the primary key, so the rewrite sees the whole log.
+        args = (
+            conference,
+            expected_seq,
+            [r.type for r in records],
+            [r.at for r in records],
+            [r.actor for r in records],
+            [_dumps(r.data) for r in records],
+        )
+        try:
+            async with self._pool.acquire() as con, con.transaction():
+                last = await con.fetchval(
+                    "SELECT coalesce(max(seq), 0) FROM events WHERE conference = $1", conference
+                )
+                if last != expected_seq:
+                    raise ConcurrencyError(conference, expected_seq, int(last))
+                seqs = await con.fetch(APPEND, *args)
+                if len(seqs) != len(records):
+                    raise ConcurrencyError(conference, expected_seq)
+                await con.executemany(
+                    "UPDATE events SET data = $3::jsonb WHERE conference = $1 AND seq = $2",
+                    [(conference, seq, _dumps(d)) for seq, d in data.items()],
+                )
+                await con.executemany(
+                    "UPDATE outbox SET payload = $1::jsonb, status = coalesce($2, status), "
+                    "last_error = coalesce($3, last_error) WHERE id = $4 AND conference = $5",
+                    [(_dumps(c.payload), c.status, c.last_error, c.id, conference) for c in outbox],
+                )
+        except asyncpg.UniqueViolationError:
+            raise ConcurrencyError(conference, expected_seq) from None
+        return [
+            Event(seq=expected_seq + i + 1, type=r.type, at=r.at, actor=r.actor, data=r.data)
+            for i, r in enumerate(records)
+        ]
+
+    async def compact(self) -> None:
+        """``VACUUM FULL``: the tables are rewritten, so the old row versions leave the
+        data files (it locks each table for as long as the copy takes)."""
+        async with self._pool.acquire() as con:
+            await con.execute("VACUUM FULL events, outbox")
 
     async def outbox_sql(self, sql: str, params: tuple[Any, ...] = (), *, write: bool) -> list[Any]:
         """Run one statement on the outbox table (the mail sender owns its queries).

@@ -16,13 +16,20 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from confsvc.core.events import Event
-from confsvc.store.base import ConcurrencyError, NewRecord, OutboxRow, StoreError
+from confsvc.store.base import (
+    ConcurrencyError,
+    NewRecord,
+    OutboxChange,
+    OutboxRow,
+    StoreError,
+)
 from confsvc.store.migrations import PER_CONFERENCE_TABLES, migrate_sqlite
 
 log = logging.getLogger(__name__)
@@ -194,6 +201,71 @@ class SqliteStore:
 
         return dict(await self._write(run))
 
+    # -- erasing personal data (confsvc.privacy) ------------------------------
+
+    async def rewrite(
+        self,
+        conference: str,
+        expected_seq: int,
+        data: Mapping[int, dict[str, Any]],
+        records: Sequence[NewRecord],
+        *,
+        outbox: Sequence[OutboxChange] = (),
+    ) -> list[Event]:
+        rows = [
+            (conference, expected_seq + i + 1, r.type, r.at, r.actor, _dumps(r.data))
+            for i, r in enumerate(records)
+        ]
+
+        def run(con: sqlite3.Connection) -> None:
+            row = con.execute(
+                "SELECT max(seq) FROM events WHERE conference = ?", (conference,)
+            ).fetchone()
+            if (row[0] or 0) != expected_seq:
+                raise ConcurrencyError(conference, expected_seq, row[0] or 0)
+            con.executemany(
+                "UPDATE events SET data = ? WHERE conference = ? AND seq = ?",
+                [(_dumps(d), conference, seq) for seq, d in data.items()],
+            )
+            con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows)
+            for c in outbox:
+                con.execute(
+                    "UPDATE outbox SET payload = ?, status = coalesce(?, status), "
+                    "last_error = coalesce(?, last_error) WHERE id = ? AND conference = ?",
+                    (_dumps(c.payload), c.status, c.last_error, c.id, conference),
+                )
+
+        await self._write(run)
+        return [
+            Event(seq=seq, type=r.type, at=r.at, actor=r.actor, data=r.data)
+            for (_, seq, *_rest), r in zip(rows, records, strict=True)
+        ]
+
+    async def compact(self) -> None:
+        """``VACUUM`` (every page rewritten: old row images leave the file), then a
+        truncating checkpoint (the WAL, which held them too, goes to zero bytes)."""
+
+        def run() -> None:
+            con = _connect(self.path)
+            try:
+                con.execute("VACUUM")
+                for _attempt in range(50):
+                    busy, _log, _done = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                    if not busy:
+                        return
+                    time.sleep(0.1)  # a reader of another process is inside the WAL
+                raise StoreError(
+                    f"SQLite {self.path}: the WAL could not be truncated (a reader kept it "
+                    "busy); run the command again when the server is idle"
+                )
+            finally:
+                con.close()
+
+        if self._closed:
+            raise StoreError("the store is closed")
+        if self.path != ":memory:":
+            await asyncio.to_thread(run)
+
     # -- outbox (used by confsvc.mail) ---------------------------------------
 
     async def outbox_sql(self, sql: str, params: tuple[Any, ...] = (), *, write: bool) -> list[Any]:
@@ -203,6 +275,8 @@ class SqliteStore:
         return await self._read(sql, params)
 
     async def ping(self) -> None:
+        if self._closed:
+            raise StoreError(f"SQLite {self.path}: the store is closed")
         if not self._thread.is_alive():
             raise StoreError(f"SQLite {self.path}: the writer thread has stopped")
         try:
