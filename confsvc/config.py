@@ -55,6 +55,10 @@ class Config:
     ws_rate_per_s: float = 20.0
     ws_burst: int = 40
     max_connections_per_invite: int = 8
+    # Operations: /metrics only on this port (same host) when set; logs (confsvc.logs).
+    metrics_port: int | None = None
+    log_format: str = "text"  # text | json (one object a line)
+    log_level: str = "info"  # debug | info | warning | error
 
     @property
     def base_path(self) -> str:

@@ -26,7 +26,7 @@ from confsvc.core.conference import (
     agenda_loaded_event,
     created_event,
 )
-from confsvc.core.errors import Conflict, NotFound
+from confsvc.core.errors import Conflict, DomainError, NotFound
 from confsvc.core.events import SYSTEM, Command, Event, NewEvent, Principal
 from confsvc.core.privacy import ERASED_EVENT
 from confsvc.core.registry import RULES
@@ -38,6 +38,14 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 OutboxHook = Callable[[ConferenceState, Sequence[NewEvent], float], list[OutboxRow]]
 EventHook = Callable[["Hub", list[Event]], Awaitable[None] | None]
+
+
+class HubObserver(Protocol):
+    """Told of every command's result and every append's duration (``confsvc.metrics``)."""
+
+    def command(self, name: str, result: str) -> None: ...
+
+    def appended(self, seconds: float) -> None: ...
 
 
 class Listener(Protocol):
@@ -63,6 +71,7 @@ class Hub:
         clock: Clock = time.time,
         outbox_hooks: list[OutboxHook] | None = None,
         event_hooks: list[EventHook] | None = None,
+        observers: list[HubObserver] | None = None,
     ) -> None:
         self.id = conference
         self.store = store
@@ -73,6 +82,7 @@ class Hub:
         self.listeners: set[Listener] = set()
         self.outbox_hooks = outbox_hooks if outbox_hooks is not None else []
         self.event_hooks = event_hooks if event_hooks is not None else []
+        self.observers = observers if observers is not None else []
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -104,6 +114,17 @@ class Hub:
 
     async def execute(self, who: Principal, command: Command) -> list[Event]:
         """Run one command; raise the core's ``DomainError`` when it is refused."""
+        try:
+            events = await self._execute(who, command)
+        except DomainError as exc:
+            for observer in self.observers:
+                observer.command(command.name, exc.code)
+            raise
+        for observer in self.observers:
+            observer.command(command.name, "ok")
+        return events
+
+    async def _execute(self, who: Principal, command: Command) -> list[Event]:
         async with self._lock:
             for _attempt in range(5):
                 now = self.clock()
@@ -127,7 +148,10 @@ class Hub:
         outbox: list[OutboxRow] = []
         for hook in self.outbox_hooks:
             outbox.extend(hook(self.state, new, now))
+        started = time.perf_counter()
         events = await self.store.append(self.id, self.state.seq, records, outbox=outbox)
+        for observer in self.observers:
+            observer.appended(time.perf_counter() - started)
         await self._apply(events)
         await self.bus.publish(self.id, events[-1].seq)
         return events
@@ -185,6 +209,7 @@ class Hubs:
         self.rules = rules
         self.outbox_hooks: list[OutboxHook] = []
         self.event_hooks: list[EventHook] = []
+        self.observers: list[HubObserver] = []
         self._hubs: dict[str, Hub] = {}
         self._loading: dict[str, asyncio.Future[Hub]] = {}
         self.bus.on_publish(self._on_bus)
@@ -246,6 +271,7 @@ class Hubs:
             clock=self.clock,
             outbox_hooks=self.outbox_hooks,
             event_hooks=self.event_hooks,
+            observers=self.observers,
         )
 
     def loaded(self) -> list[Hub]:

@@ -23,6 +23,10 @@ class Bus(Protocol):
 
     async def start(self) -> None: ...
 
+    async def ping(self) -> None:
+        """Raise ``BusError`` naming the problem unless the bus is connected (``/readyz``)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -37,6 +41,9 @@ class LocalBus:
 
     async def start(self) -> None:
         return None
+
+    async def ping(self) -> None:
+        return None  # nothing to be connected to
 
     async def close(self) -> None:
         return None

@@ -77,6 +77,19 @@ class RedisBus:
         finally:
             await pubsub.aclose()
 
+    async def ping(self) -> None:
+        """Connected: the listener is subscribed and Redis answers PING (bounded by the caller)."""
+        where = describe(self.url)
+        if self._task is None or not self._ready.is_set():
+            raise BusError(f"Redis at {where}: not subscribed")
+        if self._task.done():
+            exc = None if self._task.cancelled() else self._task.exception()
+            raise BusError(f"Redis at {where}: the subscription ended: {exc or 'stopped'}")
+        try:
+            await self._redis.ping()
+        except (OSError, aioredis.RedisError) as exc:
+            raise BusError(f"Redis at {where}: {exc}") from exc
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -84,4 +97,7 @@ class RedisBus:
                 await self._task
             except asyncio.CancelledError:
                 pass
+            except (OSError, aioredis.RedisError) as exc:
+                # Redis went away earlier; ``ping`` (``/readyz``) has been saying so.
+                log.warning("RedisBus(%s): the subscription had ended: %s", self.node, exc)
         await self._redis.aclose()

@@ -204,6 +204,25 @@ def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc
     )
     p.add_argument("--smtp-out", default=None, help="smtp://user:pass@host:port for sending mail")
     p.add_argument("--mail-domain", default="confsvc.localhost", help="domain of reply addresses")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve /metrics only on this port (same host), not on --port",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text lines, or one JSON object a line (default %(default)s)",
+    )
+    p.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default=None,
+        help="default info (debug with -v)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
 
 
@@ -281,17 +300,18 @@ def config_from(
         smtp_in=args.smtp_in,
         smtp_out=args.smtp_out,
         mail_domain=args.mail_domain,
+        metrics_port=getattr(args, "metrics_port", None),
+        log_format=getattr(args, "log_format", "text"),
+        log_level=getattr(args, "log_level", None) or ("debug" if args.verbose else "info"),
     )
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("aiortc").setLevel(logging.WARNING)
-    logging.getLogger("aioice").setLevel(logging.WARNING)
+def _setup_logging(args: argparse.Namespace) -> None:
+    """``--log-level`` (``-v`` alone means debug) and ``--log-format``: see confsvc.logs."""
+    from confsvc.logs import setup_logging
+
+    level = getattr(args, "log_level", None) or ("debug" if args.verbose else "info")
+    setup_logging(level=level, fmt=getattr(args, "log_format", "text"))
 
 
 def _check_agendas(paths: list[Path]) -> list[Any] | None:
@@ -357,10 +377,13 @@ async def run_server(cfg: Config, *, on_ready: Any = None) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    _setup_logging(args.verbose)
+    from confsvc.logs import configure
+
+    _setup_logging(args)
     if _check_agendas(args.agenda) is None:
         return 1
     cfg = config_from(args, args.agenda)
+    configure(cfg)
     asyncio.run(run_server(cfg))
     return 0
 
@@ -412,11 +435,14 @@ async def demo_links(app: Any, cfg: Config) -> list[tuple[str, str]]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    _setup_logging(args.verbose)
+    from confsvc.logs import configure
+
+    _setup_logging(args)
     agenda_path = args.agenda or sample_agenda()
     if _check_agendas([agenda_path]) is None:
         return 1
     cfg = config_from(args, [agenda_path])
+    configure(cfg)
 
     async def ready(app: Any) -> None:
         links = await demo_links(app, cfg)

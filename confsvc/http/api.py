@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -9,13 +10,37 @@ from aiohttp import web
 from confsvc.core.errors import DomainError
 from confsvc.core.events import Principal
 from confsvc.core.roles import Role
-from confsvc.http.keys import HUBS
+from confsvc.http.keys import HUBS, STORE
 
 PUBLIC = Principal(role=Role.PUBLIC, invite="public")
 
 
+READY_TIMEOUT_S = 2.0  # a store or bus slower than this to answer is not ready
+
+
 async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process serves requests (nothing else is asked)."""
     return web.json_response({"ok": True})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: 200 when the store answers a query and the bus is connected, else 503
+    with what is down and why: ``{"ready": false, "down": {"store": "…", "bus": "…"}}``."""
+    app = request.app
+    down: dict[str, str] = {}
+    if STORE not in app or HUBS not in app:
+        down["store"] = "not open yet"
+    else:
+        for name, ping in (("store", app[STORE].ping), ("bus", app[HUBS].bus.ping)):
+            try:
+                await asyncio.wait_for(ping(), READY_TIMEOUT_S)
+            except TimeoutError:
+                down[name] = f"no answer within {READY_TIMEOUT_S:g} s"
+            except Exception as exc:  # whatever it is, the node is not ready: say what
+                down[name] = str(exc) or type(exc).__name__
+    if down:
+        return web.json_response({"ready": False, "down": down}, status=503)
+    return web.json_response({"ready": True})
 
 
 async def conference_state(request: web.Request) -> web.Response:
@@ -35,6 +60,15 @@ def spec() -> dict[str, Any]:
         "paths": {
             "/healthz": {
                 "get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: the store answers and the bus is connected",
+                    "responses": {
+                        "200": {"description": "ready"},
+                        "503": {"description": "not ready: `down` names each part and why"},
+                    },
+                }
             },
             "/api/v1/conferences/{conference}/state": {
                 "get": {

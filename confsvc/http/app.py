@@ -18,7 +18,7 @@ from confsvc.aio import cancel_and_wait
 from confsvc.bus import Bus, LocalBus
 from confsvc.config import Config
 from confsvc.core.agenda import parse_agenda
-from confsvc.http import api, invites, pages, ws
+from confsvc.http import api, invites, pages, requestid, ws
 from confsvc.http.forwarded import forwarded_middleware, parse_networks
 from confsvc.http.i18n import WEB_DIR, I18n
 from confsvc.http.keys import (
@@ -45,6 +45,7 @@ FEATURES: list[str] = [
     "confsvc.questions.setup:setup",
     "confsvc.mail.setup:setup",
     "confsvc.report.web:setup",
+    "confsvc.metrics:setup",
 ]
 
 
@@ -64,6 +65,7 @@ async def security_headers(
 def create_app(config: Config, *, secret: bytes | None = None) -> web.Application:
     proxies = forwarded_middleware(parse_networks(config.trusted_proxies))
     app = web.Application(middlewares=[proxies, security_headers], client_max_size=8 * 1024 * 1024)
+    requestid.setup(app)
     app[CONFIG] = config
     app[SECRET] = secret if secret is not None else load_or_create_secret(config.secret_file)
     app[I18N] = I18n(base=config.base_path)
@@ -79,6 +81,7 @@ def create_app(config: Config, *, secret: bytes | None = None) -> web.Applicatio
     app.router.add_get("/c/{conference}/live", pages.live, name="live")
     app.router.add_get("/c/{conference}/ws", ws.websocket, name="ws")
     app.router.add_get("/healthz", api.healthz)
+    app.router.add_get("/readyz", api.readyz)
     app.router.add_get("/api/v1/openapi.json", api.openapi)
     app.router.add_get("/api/v1/conferences/{conference}/state", api.conference_state)
     app.router.add_static("/static", WEB_DIR / "static", name="static")

@@ -38,38 +38,75 @@ CHARSET_ALIASES = {
     "x-cp1250": "windows-1250",
 }
 
-# Lines that start the quoted original in common clients (compared after strip()).
+# The quoted original, in the languages and clients replies come from. A reply header is
+# one line, or up to three wrapped lines joined ("Le lun. 15 nov. 2021 à 19:42, John
+# <john@…>\na écrit :"), compared after strip(). Measured on tests/fixtures/replies/.
+_WROTE = (
+    r"(?:wrote|schrieb|a\s+écrit|a\s+ecrit|ha\s+scritto|schreef|escreveu|escribió|skrev"
+    r"|kirjoitti|написал(?:а|\(а\))?|napisał(?:\(a\)|a)?|pisze|írta|yazdı|het\s+geskryf)"
+)
 _QUOTE_HEADERS = [
-    re.compile(r"^On\b.{0,200}\bwrote:\s*$", re.S),  # Gmail, Apple Mail, Thunderbird (en)
-    re.compile(r"^W dniu\b.{0,200}\bpisze:\s*$", re.S),  # Thunderbird (pl)
-    re.compile(r"^.{0,200}\bnapisał(?:\(a\)|a)?:\s*$", re.S),  # Gmail (pl)
-    re.compile(r"^Am\b.{0,200}\bschrieb\b.{0,100}:\s*$", re.S),
+    # "On … wrote:" and its translations: the verb of writing ends the header, after a
+    # date or an address ("Here is what John wrote:" in an answer is no header).
+    re.compile(r"^(?=.{0,300}[\d@]).{1,300}?\b" + _WROTE + r"\s*[:：]?$", re.S | re.I),
     re.compile(
-        r"^-{2,}\s*(?:Original Message|Oryginalna wiadomość|Wiadomość oryginalna)\s*-{2,}$", re.I
+        r"^(?:On|Le|Am|Il|Em|El|Op|W dniu)\b.{1,300}\b" + _WROTE + r"\s*[:：]?$", re.S | re.I
+    ),
+    re.compile(r"^(?:在|於).{0,300}(?:写道|寫道)[:：]?$", re.S),  # Chinese clients
+    re.compile(r"^.{0,300}(?:写道|寫道)[:：]$", re.S),
+    # A date and an address, ending with a colon ("30.09.2017, 18.30, "J" <j@x>:",
+    # "2017-11-24 16:32 GMT+01:00 J <j@x>:", "ср, 30 апр. 2025 г. в 15:19, J <j@x>:").
+    re.compile(r"^(?=.{0,300}\d)(?=.{0,300}\S@\S).{0,300}[>)]\s*[:：]$", re.S),
+    # Zoho: "---- On … wrote ----"
+    re.compile(r"^-{2,}\s*On\b.{0,300}\bwrote\s*-{2,}$", re.S | re.I),
+    re.compile(
+        r"^-*\s*(?:Original Message|Ursprüngliche Nachricht|Message d'origine"
+        r"|Messaggio originale|Mensagem original|Mensaje original|Oorspronkelijk bericht"
+        r"|Oprindelig besked|Opprinnelig melding|Ursprungligt meddelande|Alkuperäinen viesti"
+        r"|Исходное сообщение|Пересылаемое сообщение|Oryginalna wiadomość"
+        r"|Wiadomość oryginalna|Forwarded message|Weitergeleitete Nachricht"
+        r"|Message transféré)\s*-*$",
+        re.I,
     ),
     re.compile(r"^-*\s*原始(?:邮件|郵件)\s*-*$"),  # Foxmail, QQ Mail, Outlook (zh)
-    re.compile(r"^在.{0,200}写道[:：]\s*$", re.S),  # Chinese clients
     re.compile(r"^_{10,}$"),  # Outlook's rule above the From:/Sent: block
 ]
-_HEADER_BLOCK = re.compile(r"^(?:\*?From|Od|发件人|寄件者)\s*[:：]", re.I)
+# Outlook's header block: a From line with a Sent/Date/To/Subject line among the next
+# three ("De : … Envoyé le :", "Da: … Inviato:", "Van: … Verzonden:", "Od: … Wysłano:").
+_HEADER_BLOCK = re.compile(
+    r"^\W{0,3}(?:From|Od|De|Da|Van|Von|Fra|Från|Lähettäjä|От|Message du|发件人|寄件者)\W{0,3}\s*[:：]",
+    re.I,
+)
 _HEADER_NEXT = re.compile(
-    r"^(?:\*?(?:Sent|Date|To|Subject)|Wysłano|Data|Do|Temat|发送时间|日期|收件人|主题)\s*[:：]",
+    r"^\W{0,3}(?:Sent|Date|To|Subject|Cc|Envoyé(?: le)?|À|A|Objet|Sujet|Inviato|Oggetto"
+    r"|Verzonden|Aan|Onderwerp|Datum|Gesendet|An|Betreff|Enviado|Enviada|Para|Assunto"
+    r"|Asunto|Fecha|Sendt|Dato|Til|Emne|Skickat|Till|Ämne|Lähetetty|Vastaanottaja|Aihe"
+    r"|Отправлено|Дата|Кому|Тема|Wysłano|Data|Do|Temat|发送时间|日期|收件人|主题)\W{0,3}\s*[:：]",
     re.I,
 )
 _SIGNATURE = [
     re.compile(r"^--\s*$"),
+    re.compile(r"^_{2,}$"),  # mailing-list footers ("__\nriak-users mailing list")
     re.compile(
-        r"^(?:Sent from my|Wysłane z (?:mojego|iPhone|iPada|telefonu)|发自我的|從我的).*$", re.I
+        r"^(?:Sent from|Sent with|Sent via|Get Outlook for|Envoyé (?:de|depuis|à partir de)"
+        r"|Inviato da|Verzonden (?:vanaf|met)|Enviado (?:desde|do|de|a partir)|Von meinem"
+        r"|Gesendet (?:von|mit|vom)|Отправлено (?:с|из)|Skickat från|Sendt fra|Lähetetty"
+        r"|Wysłane z|Pobierz aplikację Outlook)\b.{0,100}$",
+        re.I,
     ),
-    re.compile(r"^(?:Get Outlook for|Pobierz aplikację Outlook).*$", re.I),
+    re.compile(r"^(?:发自|從我的|来自我的).{0,60}$"),  # 发自我的iPhone
 ]
 
+# A closing line, and the short lines after it (a name, a title) are not the answer.
+# 此致 and 敬礼 are one sign-off over two lines: the first closing found wins.
 _CLOSING = re.compile(
     r"^(?:(?:best|kind|warm)?\s*regards|best wishes|cheers|thanks|thank you|sincerely"
     r"|pozdrawiam(?: serdecznie)?|z poważaniem|z wyrazami szacunku|łączę pozdrowienia"
-    r"|此致|祝好|谢谢|敬礼)[,.!，。！]?$",
+    r"|serdecznie pozdrawiam|此致(?:\s*敬礼)?|祝好|谢谢|敬礼)[,.!，。！]?$",
     re.I,
 )
+# A line of only rule characters left above a cut ("------", "====").
+_RULE = re.compile(r"^[-_=*~\s]+$")
 
 
 @dataclass(slots=True)
@@ -237,40 +274,89 @@ def html_to_text(html: str) -> str:
     return parser.text()
 
 
+def _quote_header_at(lines: list[str], i: int) -> int:
+    """How many lines the reply header starting at ``lines[i]`` spans (0: none)."""
+    s = lines[i].strip()
+    if not s or s.startswith(">"):
+        return 0
+    parts = [s]
+    for n in range(1, 4):
+        if n > 1:
+            nxt = lines[i + n - 1].strip() if i + n - 1 < len(lines) else ""
+            # A wrapped header may end in ">:" on a line of its own (Gmail, no).
+            if not nxt or (nxt.startswith(">") and not _ANGLE_COLON.match(nxt)):
+                return 0
+            parts.append(nxt)
+        if sum(len(x) for x in parts) > 300:
+            return 0
+        if _is_header(" ".join(parts)):
+            # The header starts further down when its tail alone is one: this line is
+            # the answer's last ("Hello\n02.04.2012 … <\nbob@…> написал:").
+            if any(
+                _HEADER_START.match(parts[k]) and _is_header(" ".join(parts[k:]))
+                for k in range(1, n)
+            ):
+                return 0
+            return n
+    return 0
+
+
+_ANGLE_COLON = re.compile(r"^>\s*[:：]$")
+# How a reply header begins: a date, a weekday, "On"/"Le"/"Am"…, or a rule of dashes.
+_HEADER_START = re.compile(
+    r"^(?:\d|On\b|Le\b|Am\b|Il\b|In data\b|Em\b|El\b|Op\b|W dniu\b|Den\b|在|於|-{2,}"
+    r"|\w{1,4}\.?,?\s+\d)",
+    re.I,
+)
+
+
+def _is_header(text: str) -> bool:
+    return any(p.match(text) for p in _QUOTE_HEADERS)
+
+
+def _header_block_at(lines: list[str], i: int) -> bool:
+    if not _HEADER_BLOCK.match(lines[i].strip()):
+        return False
+    return any(_HEADER_NEXT.match(n.strip()) for n in lines[i + 1 : i + 4])
+
+
 def extract_answer(text: str) -> str:
-    """The new text of a reply: up to the quoted original and the signature."""
+    """The new text of a reply: up to the quoted original and the signature.
+
+    A pure function of the text (no I/O), so every stored reply can be extracted again.
+    A reply written below the quote (bottom-posting: the header and quoted lines come
+    first) keeps the text after the quote. Not for HTML: ``html_to_text`` first.
+    """
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     out: list[str] = []
     i = 0
     while i < len(lines):
         line = lines[i]
         s = line.strip()
-        two = (s + " " + lines[i + 1].strip()) if i + 1 < len(lines) else s
-        if any(p.match(s) for p in _QUOTE_HEADERS) or (
-            s.startswith(("On ", "W dniu ", "在")) and any(p.match(two) for p in _QUOTE_HEADERS)
-        ):
-            break
-        if _HEADER_BLOCK.match(s) and any(
-            _HEADER_NEXT.match(n.strip()) for n in lines[i + 1 : i + 4]
-        ):
-            break
-        if any(p.match(line.rstrip("\n")) for p in _SIGNATURE[:1]) or any(
-            p.match(s) for p in _SIGNATURE[1:]
-        ):
+        header = _quote_header_at(lines, i)
+        if header or _header_block_at(lines, i):
+            if any(x.strip() for x in out):
+                break
+            # Bottom-posting: nothing written yet, so skip the header and the quote.
+            i += header or 1
+            while i < len(lines) and (not lines[i].strip() or lines[i].lstrip().startswith(">")):
+                i += 1
+            continue
+        if any(p.match(s) for p in _SIGNATURE) and any(x.strip() for x in out):
             break
         if s.startswith(">"):
             i += 1
             continue
         out.append(line.rstrip())
         i += 1
-    while out and not out[-1].strip():
+    while out and (not out[-1].strip() or _RULE.match(out[-1])):
         out.pop()
     # A closing ("Best regards", "Pozdrawiam", "此致") and a few short lines after it.
-    for j in range(len(out) - 1, max(-1, len(out) - 6), -1):
+    for j in range(max(0, len(out) - 6), len(out)):
         if _CLOSING.match(out[j].strip()) and all(len(x) < 70 for x in out[j + 1 :]):
             del out[j:]
             break
-    while out and not out[-1].strip():
+    while out and (not out[-1].strip() or _RULE.match(out[-1])):
         out.pop()
     while out and not out[0].strip():
         out.pop(0)

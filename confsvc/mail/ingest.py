@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,9 @@ class Ingest:
         self.secret = secret
         self.domain = domain
         self.max_bytes = max_bytes
+        # Mails received by this process, by ``Outcome.status``; and bounce reports.
+        self.outcomes: collections.Counter[str] = collections.Counter()
+        self.bounces = 0
         self._lock = asyncio.Lock()
 
     async def _hubs(self) -> list[Hub]:
@@ -77,6 +81,13 @@ class Ingest:
 
     async def receive(
         self, raw: bytes, *, rcpt_tos: list[str] | None = None, mail_from: str | None = None
+    ) -> Outcome:
+        outcome = await self._receive(raw, rcpt_tos=rcpt_tos, mail_from=mail_from)
+        self.outcomes[outcome.status] += 1
+        return outcome
+
+    async def _receive(
+        self, raw: bytes, *, rcpt_tos: list[str] | None, mail_from: str | None
     ) -> Outcome:
         truncated = len(raw) > self.max_bytes
         mail = parse_mail(
@@ -131,6 +142,8 @@ class Ingest:
                 "raw": base64.b64encode(raw[: self.max_bytes]).decode("ascii"),
             }
             await append_retry(hub, [NewEvent(type="f.mail_received", data=data)])
+            if bounce_of is not None:
+                self.bounces += 1
         status = "answer" if reason is None else "quarantine"
         log.info("%r: mail %s: %s %s", hub, mail.message_id, status, got or reason)
         return Outcome(

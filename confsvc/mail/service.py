@@ -8,6 +8,7 @@ digest are decided by ``confsvc.core.followup`` given ``now``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -67,6 +68,8 @@ class MailService:
             hubs, secret=secret, domain=cfg.mail_domain, max_bytes=cfg.mail_max_bytes
         )
         self.sender: Sender | None = None
+        # Send results of this process: sent, failed (for good), deferred (to retry).
+        self.results: collections.Counter[str] = collections.Counter()
         self.receiver: asyncio.Server | None = None
         self.imap: Any = None
         self._ticker: asyncio.Task[None] | None = None
@@ -120,6 +123,8 @@ class MailService:
 
     async def record(self, results: Sequence[Result]) -> None:
         """Turn send results into ``f.mail_sent`` / ``f.mail_failed`` on each conference."""
+        for r in results:
+            self.results["sent" if r.ok else "failed" if r.permanent else "deferred"] += 1
         for conference, items in result_events(list(results)).items():
             try:
                 hub = await self.hubs.get(conference)

@@ -93,6 +93,7 @@ class Leg:
         "hooks",
         "kind",
         "nacks_missed",
+        "octets",
         "packets",
         "payload_type",
         "ready",
@@ -125,6 +126,7 @@ class Leg:
         # (sequence number, header with extensions, payload shared with the other viewers)
         self.history: list[tuple[int, bytes, bytes] | None] = [None] * HISTORY
         self.packets = 0
+        self.octets = 0  # payload octets sent, as RTCP sender reports count them
         self.retransmits = 0
         self.nacks_missed = 0
         self.stalls = 0
@@ -198,6 +200,7 @@ class Leg:
         n = len(out)
         self.seq = seq
         self.packets += n
+        self.octets += frame.size
         self.hooks.account(n, frame.size, ts, frame.ntp)
         return True
 

@@ -61,6 +61,9 @@ CLOSE_TIMEOUT_S = 5.0  # a pc.close() that stalls must not hold the relay's shut
 # RTP ticks per frame, used to keep a slot's timeline moving forward across publishers.
 _STEP = {"video": 3000, "audio": 960}
 CLOCK_RATE = {"video": 90000, "audio": 48000}
+# Relay.totals(): forwarded RTP packets and payload octets, RTX resends, NACKs that
+# found nothing to resend, PLIs sent to publishers.
+TOTALS = ("packets", "octets", "retransmits", "nacks_missed", "plis")
 
 
 _closing: set[asyncio.Task[None]] = set()
@@ -388,6 +391,8 @@ class Room:
         return old.peer if old is not None and old.peer is not feed.peer else None
 
     def detach_feed(self, feed: SiteFeed) -> None:
+        self.relay.retired["plis"] += feed.plis
+        feed.plis = 0
         feed.detach()
         if self.feeds.get(feed.site) is feed:
             del self.feeds[feed.site]
@@ -404,6 +409,8 @@ class Room:
         s = self.slots.get((track.site, track.kind))
         if s is not None:
             s.tracks.discard(track)
+        if track.leg is not None:
+            self.relay.retire_leg(track.leg)
         track.stop()
 
     def idle(self) -> bool:
@@ -635,6 +642,8 @@ class Relay:
         self.ice_timeout_s = config.ice_timeout_s
         self.on_sites_changed: Callable[[Room], None] | None = None
         self._sinks: set[asyncio.Task[None]] = set()
+        # What closed legs and feeds had counted, so ``totals`` never goes back.
+        self.retired = dict.fromkeys(TOTALS, 0)
 
     def room(self, conference: str, floor: list[str]) -> Room:
         room = self.rooms.get(conference)
@@ -710,6 +719,30 @@ class Relay:
         for task in list(self._sinks):
             task.cancel()
         self.rooms.clear()
+
+    def retire_leg(self, leg: Leg) -> None:
+        r = self.retired
+        r["packets"] += leg.packets
+        r["octets"] += leg.octets
+        r["retransmits"] += leg.retransmits
+        r["nacks_missed"] += leg.nacks_missed
+        leg.packets = leg.octets = leg.retransmits = leg.nacks_missed = 0
+
+    def totals(self) -> dict[str, int]:
+        """Counts since the relay started (``TOTALS``), closed connections included."""
+        out = dict(self.retired)
+        for room in self.rooms.values():
+            for feed in room.feeds.values():
+                out["plis"] += feed.plis
+            for s in room.slots.values():
+                for track in s.tracks:
+                    leg = track.leg
+                    if leg is not None:
+                        out["packets"] += leg.packets
+                        out["octets"] += leg.octets
+                        out["retransmits"] += leg.retransmits
+                        out["nacks_missed"] += leg.nacks_missed
+        return out
 
     def stats(self) -> dict[str, Any]:
         return {
