@@ -298,6 +298,8 @@ class Hubs:
                 self._hubs[cid] = hub
                 return hub, "created"
             self._hubs[cid] = hub
+        if hub.state.archived_at is not None:
+            return hub, "archived: read-only, commands are refused (confsvc admin)"
         if hub.state.agenda == agenda:
             return hub, "resumed"
         if ros(hub.state).status == PLANNED:

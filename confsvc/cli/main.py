@@ -39,6 +39,7 @@ COMMANDS: list[str] = [
     "confsvc.cli.questions_cmd",
     "confsvc.cli.report_cmd",
     "confsvc.cli.media_cmd",
+    "confsvc.cli.admin_cmd",
     "confsvc.cli.privacy_cmd",
 ]
 

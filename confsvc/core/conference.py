@@ -106,6 +106,7 @@ class ConferenceState:
     seq: int = 0
     agenda: Agenda | None = None
     created_at: float | None = None
+    archived_at: float | None = None  # archived: read-only, every command is refused
     revoked: set[str] = field(default_factory=set)
     parts: dict[str, Any] = field(default_factory=dict)
 
@@ -146,6 +147,16 @@ def _fold_revoked(state: ConferenceState, event: Event) -> None:
     state.revoked.add(event.data["invite"])
 
 
+def archived_event(reason: str) -> NewEvent:
+    """``confsvc admin archive``: the conference becomes read-only (reports still work)."""
+    return NewEvent(type="conference.archived", data={"reason": reason})
+
+
+def _fold_archived(state: ConferenceState, event: Event) -> None:
+    if state.archived_at is None:
+        state.archived_at = event.at
+
+
 CONFERENCE_PART = Part(
     name="conference",
     init=dict,
@@ -161,6 +172,7 @@ CONFERENCE_PART = Part(
         "conference.created": _fold_created,
         "conference.agenda_loaded": _fold_created,
         "invite.revoked": _fold_revoked,
+        "conference.archived": _fold_archived,
     },
 )
 
@@ -210,6 +222,8 @@ class Rules:
             raise Forbidden("this invite link has been revoked")
         if not state.exists:
             raise InvalidState(f"conference {state.id!r} does not exist")
+        if state.archived_at is not None:
+            raise InvalidState(f"conference {state.id!r} is archived: it takes no more commands")
         try:
             args = spec.args.model_validate(command.args)
         except ValidationError as exc:

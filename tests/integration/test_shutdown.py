@@ -48,9 +48,10 @@ def server(tmp_path: Path) -> Iterator[Server]:
     secret.write_bytes(SECRET + b"\n")
     secret.chmod(0o600)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONFSVC_")}
+    argv = ["serve", "--agenda", str(SAMPLE), "--db", str(tmp_path / "confsvc.db")]
+    argv += ["--secret-file", str(secret), "--port", "0"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "confsvc", "serve", "--agenda", str(SAMPLE)]
-        + ["--db", str(tmp_path / "confsvc.db"), "--secret-file", str(secret), "--port", "0"],
+        [sys.executable, "-m", "confsvc", *argv],
         stderr=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
