@@ -483,7 +483,12 @@ def cmd_agenda_export(args: argparse.Namespace) -> int:
     agendas = _check_agendas([args.path])
     if agendas is None:
         return 1
-    text = export(agendas[0], args.format)
+    try:
+        base = Config(public_url=args.public_url).base_url
+        text = export(agendas[0], args.format, lang=args.lang, base_url=base)
+    except ValueError as exc:
+        print(f"confsvc agenda export: {args.path}: {exc}", file=sys.stderr)
+        return 1
     if args.output and args.output != "-":
         Path(args.output).write_text(text, encoding="utf-8")
     else:
@@ -627,8 +632,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("paths", type=Path, nargs="+")
     c.set_defaults(func=cmd_agenda_check)
-    e = asub.add_parser("export", help="export an agenda as JSON, iCalendar or frab JSON")
-    e.add_argument("--format", choices=["json", "ics", "frab"], required=True)
+    e = asub.add_parser(
+        "export", help="export an agenda as JSON, iCalendar, or the frab schedule JSON or XML"
+    )
+    e.add_argument("--format", choices=["json", "ics", "frab", "xml"], required=True)
+    e.add_argument(
+        "--lang",
+        default=None,
+        help="titles in this agenda language (ics, frab, xml; default: the first)",
+    )
+    e.add_argument(
+        "--public-url",
+        type=public_url,
+        default=None,
+        metavar="URL",
+        help="the server's public URL, for the schedule's links (default http://127.0.0.1:8080)",
+    )
     e.add_argument("--output", "-o", default=None, help="file to write (default: standard output)")
     e.add_argument("path", type=Path)
     e.set_defaults(func=cmd_agenda_export)

@@ -108,12 +108,4 @@ class EventStore(Protocol):
         the events and outbox tables (backups still hold the old rows: docs/privacy.md)."""
         ...
 
-    async def ping(self) -> None:
-        """A cheap query; raise ``StoreError`` naming the problem if the store does not answer.
-
-        For ``/readyz``; the caller bounds it with a timeout. Not a liveness check of the
-        process (``/healthz`` is that).
-        """
-        ...
-
     async def close(self) -> None: ...

@@ -217,14 +217,5 @@ class PostgresStore:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
 
-    async def ping(self) -> None:
-        if self._pool.is_closing():
-            raise StoreError("PostgreSQL: the connection pool is closed")
-        try:
-            async with self._pool.acquire() as con:
-                await con.fetchval("SELECT 1")
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise StoreError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
-
     async def close(self) -> None:
         await self._pool.close()

@@ -284,16 +284,6 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite {self.path}: {exc}") from exc
 
-    async def ping(self) -> None:
-        if self._closed:
-            raise StoreError(f"SQLite {self.path}: the store is closed")
-        if not self._thread.is_alive():
-            raise StoreError(f"SQLite {self.path}: the writer thread has stopped")
-        try:
-            await self._read("SELECT 1", ())
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite {self.path}: {exc}") from exc
-
     async def close(self) -> None:
         if self._closed:
             return
