@@ -7,7 +7,10 @@ received by confsvc's SMTP receiver and matched to their questions.
 outbox row is ``sent`` (the ``f.mail_sent`` events recorded too). ``receive_1000_s``:
 from the first reply until every question is ``answered`` (each reply parsed, matched by
 its signed address, checked against the expert, stored raw in the SQLite log with
-``synchronous=FULL``). Everything on 127.0.0.1. The last line is one JSON object.
+``synchronous=FULL``). Everything on 127.0.0.1. ``replies_*``: answers extracted exactly
+from the reply corpus (tests/fixtures/replies/: the published fixtures of talon and both
+email-reply-parsers, and confsvc's own Chinese and Polish cases). The last line is one
+JSON object.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from confsvc.service import Hubs
 from confsvc.store import open_store
 from tests.fixtures.mail.clients import thunderbird_pl
 from tests.fixtures.mail.smtp import free_port, start_sink, stop_sink
+from tests.fixtures.replies import corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = b"bench-secret-bench-secret-bench-secret-0123"
@@ -131,6 +135,16 @@ async def run(n: int, db: str) -> dict[str, float | int]:
     }
 
 
+def reply_accuracy() -> dict[str, int]:
+    published, own = corpus.load("published"), corpus.load("own")
+    return {
+        "replies_published_exact": len(corpus.score(published)),
+        "replies_published": len(published),
+        "replies_own_exact": len(corpus.score(own)),
+        "replies_own": len(own),
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=1000)
@@ -138,12 +152,17 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or str(Path(tmp) / "bench.db")
-        result = asyncio.run(run(args.n, db))
+        result = {**asyncio.run(run(args.n, db)), **reply_accuracy()}
     print(f"queued {result['n']} assignment mails in {result['queue_s']} s")
     print(f"sent {result['sent']} mails: {result['send_1000_s']} s per 1,000")
     print(
         f"received {result['n']} replies, {result['answered']} matched, "
         f"{result['extracted_right']} extracted right: {result['receive_1000_s']} s per 1,000"
+    )
+    print(
+        f"reply corpus: {result['replies_published_exact']} of {result['replies_published']} "
+        f"published and {result['replies_own_exact']} of {result['replies_own']} own "
+        "replies extracted exactly"
     )
     print(json.dumps(result))
 
