@@ -32,7 +32,7 @@ from confsvc.http.keys import (
     WS_CLOSE_HOOKS,
     WS_HANDLERS,
 )
-from confsvc.http.secret import load_or_create_secret
+from confsvc.http.secret import signing_secret
 from confsvc.http.shutdown import Shutdown
 from confsvc.service import Hubs
 from confsvc.store import describe, open_store
@@ -45,6 +45,7 @@ FEATURES: list[str] = [
     "confsvc.questions.setup:setup",
     "confsvc.mail.setup:setup",
     "confsvc.report.web:setup",
+    "confsvc.http.schedule:setup",
     "confsvc.metrics:setup",
 ]
 
@@ -67,7 +68,7 @@ def create_app(config: Config, *, secret: bytes | None = None) -> web.Applicatio
     app = web.Application(middlewares=[proxies, security_headers], client_max_size=8 * 1024 * 1024)
     requestid.setup(app)
     app[CONFIG] = config
-    app[SECRET] = secret if secret is not None else load_or_create_secret(config.secret_file)
+    app[SECRET] = secret if secret is not None else signing_secret(config)
     app[I18N] = I18n(base=config.base_path)
     app[WS_HANDLERS] = {}
     app[WS_CLOSE_HOOKS] = []
