@@ -55,6 +55,15 @@ class Config:
     ws_rate_per_s: float = 20.0
     ws_burst: int = 40
     max_connections_per_invite: int = 8
+    # Slow clients (docs/protocol.md, "Limits"): a connection that has not sent a whole
+    # request head this long after it opened (or after its last response) is closed; an
+    # upload form must arrive within http_body_timeout_s. Connections from one address
+    # that no valid token has been seen on are capped (0 = no cap); addresses listed in
+    # connection_cap_exempt (e.g. a reverse proxy's) are not counted.
+    http_header_timeout_s: float = 20.0
+    http_body_timeout_s: float = 60.0
+    max_anonymous_connections_per_address: int = 256
+    connection_cap_exempt: list[str] = field(default_factory=list)
     # Operations: /metrics only on this port (same host) when set; logs (confsvc.logs).
     metrics_port: int | None = None
     log_format: str = "text"  # text | json (one object a line)

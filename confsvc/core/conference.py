@@ -213,13 +213,7 @@ class Rules:
         self, state: ConferenceState, who: Principal, command: Command, now: float
     ) -> list[NewEvent]:
         """New events for ``command``, or a ``DomainError`` that names the problem."""
-        spec = self.commands.get(command.name)
-        if spec is None:
-            raise BadRequest(f"unknown command {command.name!r}", field="name")
-        if who.role not in spec.roles and who.role is not Role.SYSTEM:
-            raise Forbidden(f"role {who.role.value!r} may not use {command.name!r}")
-        if who.invite in state.revoked:
-            raise Forbidden("this invite link has been revoked")
+        spec = self.check_allowed(state, who, command.name)
         if not state.exists:
             raise InvalidState(f"conference {state.id!r} does not exist")
         if state.archived_at is not None:
@@ -235,6 +229,20 @@ class Rules:
                 field=f"args.{loc}" if loc else "args",
             ) from None
         return spec.decide(state, args, who, now)
+
+    def check_allowed(self, state: ConferenceState, who: Principal, name: str) -> CommandSpec:
+        """The command's spec if ``who`` may use it at all (role, revocation), else the error.
+
+        ``decide`` asks this first; an adapter asks it before costly work on the arguments.
+        """
+        spec = self.commands.get(name)
+        if spec is None:
+            raise BadRequest(f"unknown command {name!r}", field="name")
+        if who.role not in spec.roles and who.role is not Role.SYSTEM:
+            raise Forbidden(f"role {who.role.value!r} may not use {name!r}")
+        if who.invite in state.revoked:
+            raise Forbidden("this invite link has been revoked")
+        return spec
 
     def fold(self, state: ConferenceState, event: Event) -> None:
         if event.seq != state.seq + 1:

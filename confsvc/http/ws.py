@@ -9,7 +9,6 @@ problem, and the socket stays open.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import struct
 import time
@@ -23,6 +22,7 @@ from confsvc.core.events import Command, Principal
 from confsvc.core.roles import Role
 from confsvc.http.auth import principal_for_token
 from confsvc.http.keys import CONFIG, HUBS, SHUTDOWN, WS_CLOSE_HOOKS, WS_HANDLERS
+from confsvc.http.wsjson import parse_message
 from confsvc.media.ice import ice_servers_for
 from confsvc.service import Hub, dumps
 
@@ -221,6 +221,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await ws.send_str(dumps(_error(None, exc)))
         await ws.close(code=1008, message=exc.message.encode()[:120])
         return ws
+    except Exception:
+        log.exception("%r: hello failed", hub)
+        await ws.close(code=1011, message=b"server error")
+        return ws
     if principal is None:
         return ws
     same = sum(1 for c in hub.listeners if c.principal.invite == principal.invite)
@@ -291,13 +295,7 @@ async def _hello(request: web.Request, ws: web.WebSocketResponse, hub: Hub) -> P
 
 
 def _parse(data: str) -> dict[str, Any]:
-    try:
-        body = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"message is not JSON: {exc.msg} at character {exc.pos}") from None
-    if not isinstance(body, dict):
-        raise BadRequest("message must be a JSON object")
-    return body
+    return parse_message(data)  # bounded depth and numbers: confsvc/http/wsjson.py
 
 
 async def _handle(request: web.Request, conn: Connection, data: str) -> None:

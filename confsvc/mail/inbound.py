@@ -443,6 +443,8 @@ def parse_mail(
                 filename = part.get_filename()
             except Exception:
                 filename = None
+            if filename and "=?" in filename:  # RFC 2047 words where RFC 2231 belongs
+                filename = _decode_words(filename, "filename", problems)
             attachments.append(
                 {
                     "filename": (filename or "").replace("\0", "")[:200] or None,

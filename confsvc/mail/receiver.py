@@ -22,7 +22,19 @@ logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 class ReplySMTP(SMTP):
-    """aiosmtpd's SMTP with a size refusal that says what the limit is."""
+    """aiosmtpd's SMTP with a size refusal that says what the limit is, and lines as long
+    as real servers take.
+
+    aiosmtpd refuses a line over 1,001 bytes (RFC 5321's limit) with ``500 Line too
+    long``; Outlook writes HTML lines far longer and Postfix, Exim and Exchange accept
+    them. So a line may be as long as a whole message may be (``data_size_limit``). Every
+    refusal of a message is logged: a reply is never refused unseen.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        limit = kwargs.get("data_size_limit") or 0
+        self.line_length_limit = max(SMTP.line_length_limit, int(limit) + 2)
+        super().__init__(*args, **kwargs)
 
     async def push(self, status: Any) -> None:
         if isinstance(status, str) and status.startswith("552 ") and self.data_size_limit:
@@ -30,6 +42,9 @@ class ReplySMTP(SMTP):
                 f"552 5.3.4 Message too big: replies to confsvc may be at most "
                 f"{self.data_size_limit} bytes; please send large files as links"
             )
+        if isinstance(status, str) and status[:1] == "5":
+            peer = self.session.peer if self.session is not None else None
+            log.warning("receiver: refused a message from %s: %s", peer, status)
         await super().push(status)
 
 

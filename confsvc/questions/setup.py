@@ -1,15 +1,18 @@
 """Plugging the question queue into the app: the moderator console, the public event
 stream, CSV import by upload, exports, posts with a photo, and the photos themselves.
 
-Every route authorises with the invite token (form field ``token``, ``Authorization:
-Bearer`` or ``?token=``, which the access log redacts) and runs a core command through
+Every route authorises with the invite token (``Authorization: Bearer``, ``?token=``,
+which the access log redacts, or the form's first field ``token``; see confsvc/http/forms.py)
+before it reads a body, and runs a core command through
 the hub; none has rules of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -19,10 +22,12 @@ from confsvc.core.events import Command, Principal
 from confsvc.core.questions import parse_import_csv, questions
 from confsvc.core.roles import STAFF, Role
 from confsvc.http.auth import principal_for_token
+from confsvc.http.forms import Upload, header_token, read_form
 from confsvc.http.i18n import render
-from confsvc.http.keys import HUBS, ROLE_PAGES
+from confsvc.http.keys import CONFIG, HUBS, ROLE_PAGES
 from confsvc.http.pages import page_context
 from confsvc.questions.export import export_csv, export_json
+from confsvc.questions.photos import clean_post_args
 from confsvc.questions.sse import FANOUT, Fanout, close_readers, live_events
 from confsvc.service import Hub
 
@@ -31,6 +36,7 @@ MAX_UPLOAD = 4 * 1024 * 1024
 
 def setup(app: web.Application) -> None:
     app[FANOUT] = Fanout()
+    app.cleanup_ctx.append(_photo_filter_ctx)
     app.on_shutdown.append(close_readers)
     app[ROLE_PAGES][Role.MODERATOR] = moderator_page
     app.router.add_get("/c/{conference}/live/events", live_events, name="live_events")
@@ -40,6 +46,15 @@ def setup(app: web.Application) -> None:
         "/c/{conference}/questions/export.{fmt:csv|json}", export, name="questions_export"
     )
     app.router.add_post("/c/{conference}/posts", publish_post, name="posts")
+
+
+async def _photo_filter_ctx(app: web.Application) -> AsyncIterator[None]:
+    async def clean(args: dict[str, Any]) -> dict[str, Any]:
+        return await asyncio.to_thread(clean_post_args, args)  # Pillow off the event loop
+
+    app[HUBS].command_filters["post.publish"] = clean
+    yield
+    app[HUBS].command_filters.pop("post.publish", None)
 
 
 async def moderator_page(request: web.Request, ctx: Any) -> web.StreamResponse:
@@ -52,46 +67,45 @@ def _error(exc: DomainError) -> web.Response:
     return web.json_response(exc.as_dict(), status=exc.status_hint)
 
 
-async def _who(request: web.Request, form: Any = None) -> tuple[Hub, Principal]:
+async def _who(request: web.Request) -> tuple[Hub, Principal]:
     hub = await request.app[HUBS].get(request.match_info["conference"])
-    token = None
-    auth = request.headers.get("Authorization", "")
-    if auth.startswith("Bearer "):
-        token = auth[len("Bearer ") :].strip()
-    elif form is not None and isinstance(form.get("token"), str):
-        token = form["token"]
-    else:
-        token = request.query.get("token")
+    token = header_token(request)
     if not token:
-        raise Forbidden("this needs an invite token (field token)")
+        raise Forbidden("this needs an invite token (Authorization: Bearer, or ?token=)")
     principal = principal_for_token(
         request.app, token, conference=hub.id, revoked=hub.state.revoked
     )
     return hub, principal
 
 
-async def _form(request: web.Request) -> Any:
-    if request.content_length is not None and request.content_length > MAX_UPLOAD:
-        raise BadRequest(f"the upload is larger than {MAX_UPLOAD // (1024 * 1024)} MiB")
-    if not request.content_type.startswith("multipart/"):
-        raise BadRequest("send the form as multipart/form-data")
-    return await request.post()
+async def _form(request: web.Request) -> tuple[tuple[Hub, Principal], dict[str, str | Upload]]:
+    """Authenticate (header, query or first field ``token``), then read the bounded form."""
+    hub = await request.app[HUBS].get(request.match_info["conference"])
+
+    async def authenticate(token: str) -> tuple[Hub, Principal]:
+        principal = principal_for_token(
+            request.app, token, conference=hub.id, revoked=hub.state.revoked
+        )
+        return hub, principal
+
+    return await read_form(
+        request,
+        authenticate,
+        max_bytes=MAX_UPLOAD,
+        timeout_s=request.app[CONFIG].http_body_timeout_s,
+    )
 
 
 def _file_bytes(field: Any, name: str) -> bytes:
-    if not isinstance(field, web.FileField):
+    if not isinstance(field, Upload):
         raise BadRequest(f"missing file field {name!r}", field=name)
-    data = field.file.read(MAX_UPLOAD + 1)
-    if len(data) > MAX_UPLOAD:
-        raise BadRequest(f"{name}: the file is larger than {MAX_UPLOAD // (1024 * 1024)} MiB")
-    return bytes(data)
+    return field.data
 
 
 async def import_csv(request: web.Request) -> web.Response:
     """``POST …/questions/import`` (multipart: token, file): all rows or none."""
     try:
-        form = await _form(request)
-        hub, who = await _who(request, form)
+        (hub, who), form = await _form(request)
         rows, problems = parse_import_csv(_file_bytes(form.get("file"), "file"))
         if problems:
             return web.json_response(
@@ -131,17 +145,16 @@ async def export(request: web.Request) -> web.Response:
 async def publish_post(request: web.Request) -> web.Response:
     """``POST …/posts`` (multipart: token, text, optional photo file): a live text post."""
     try:
-        form = await _form(request)
-        hub, who = await _who(request, form)
-        args: dict[str, Any] = {"text": str(form.get("text") or "")}
+        (hub, who), form = await _form(request)
+        text = form.get("text")
+        args: dict[str, Any] = {"text": text if isinstance(text, str) else ""}
         photo_field = form.get("photo")
-        if isinstance(photo_field, web.FileField) and photo_field.filename:
-            raw = _file_bytes(photo_field, "photo")
-            if raw:
-                args["photo"] = {
-                    "type": photo_field.content_type,
-                    "data": base64.b64encode(raw).decode("ascii"),
-                }
+        if isinstance(photo_field, Upload) and photo_field.filename and photo_field.data:
+            # Re-encoded by the hub's post.publish filter (confsvc/questions/photos.py).
+            args["photo"] = {
+                "type": photo_field.content_type,
+                "data": base64.b64encode(photo_field.data).decode("ascii"),
+            }
         events = await hub.execute(who, Command(name="post.publish", args=args))
     except DomainError as exc:
         return _error(exc)

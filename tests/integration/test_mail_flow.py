@@ -324,6 +324,25 @@ async def test_huge_mail_is_refused_with_552(confsvc_app: Callable[..., Any], si
     assert F.fu(hub.state).quarantine == []
 
 
+async def test_outlook_html_with_long_lines_is_accepted(world: MailWorld) -> None:
+    await world.ask("q-1")
+    await world.assign("q-1")
+    cell = "<td style='padding:0cm 5.4pt 0cm 5.4pt'>14 dni</td>"
+    html = "<html><body><p>Kwarantanna trwa 14 dni.</p><table><tr>" + cell * 4000
+    raw = (
+        f"From: {EPI_MAIL}\r\nTo: {world.reply_to('q-1')}\r\nSubject: RE: q-1\r\n"
+        "Message-ID: <outlook-long@example.org>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        + html
+        + "</tr></table></body></html>\r\n"
+    ).encode()
+    assert max(len(line) for line in raw.split(b"\r\n")) > 200_000  # one HTML line
+    await world.send(raw, world.reply_to("q-1"))
+    q = await world.q("q-1")
+    assert q.status == "answered"
+    assert q.replies[0].text.startswith("Kwarantanna trwa 14 dni.")
+
+
 async def test_receiver_is_no_relay(world: MailWorld) -> None:
     with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as info:
         await world.send(b"Subject: x\r\n\r\nx\r\n", "someone@gmail.example")

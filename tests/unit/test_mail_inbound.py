@@ -189,3 +189,17 @@ def test_subjects_and_names_are_decoded(client: str) -> None:
     }
     assert (mail.subject, mail.sender_name) == expected[client]
     assert mail.problems == []
+
+
+def test_rfc2047_encoded_attachment_names_are_decoded() -> None:
+    name = "=?gbk?b?" + base64.b64encode("防控方案.docx".encode("gbk")).decode() + "?="
+    raw = (
+        "From: wang@example.cn\r\nTo: answers@confsvc.localhost\r\nSubject: re\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n见附件。\r\n"
+        f'--b\r\nContent-Type: application/octet-stream; name="{name}"\r\n'
+        f'Content-Disposition: attachment; filename="{name}"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\nAAEC\r\n--b--\r\n"
+    ).encode()
+    mail = parse_mail(raw)
+    assert [a["filename"] for a in mail.attachments] == ["防控方案.docx"]

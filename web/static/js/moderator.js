@@ -274,9 +274,10 @@ document.addEventListener("keydown", (ev) => {
 // -- forms over HTTP: posts with a photo, CSV import, exports ------------------
 
 async function postForm(url, form) {
+  // The token goes in a header: the server authenticates before it reads the body.
   const body = new FormData(form);
-  body.set("token", boot.token);
-  const resp = await fetch(url, { method: "POST", body });
+  const headers = { Authorization: `Bearer ${boot.token}` };
+  const resp = await fetch(url, { method: "POST", body, headers });
   const data = await resp.json().catch(() => ({ message: resp.statusText }));
   if (!resp.ok) throw data;
   return data;
