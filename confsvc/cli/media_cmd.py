@@ -116,9 +116,13 @@ async def demo_bots(app: Any, cfg: Config, links: list[tuple[str, str]], args: A
 
     log = logging.getLogger("confsvc.demo")
     bots = app[BOTS]  # closed by the relay's cleanup, before the relay itself
+    # The bots run in this process: they talk to this server directly, not through the
+    # proxy that --public-url names.
+    local = Config(host=cfg.host, port=cfg.port).base_url
     for role, url in links:
         if role.startswith("site:"):
-            bot = SiteBot(parse_link(url), ice_addresses=list(cfg.ice_addresses))
+            direct = local + url[len(cfg.base_url) :]
+            bot = SiteBot(parse_link(direct), ice_addresses=list(cfg.ice_addresses))
             try:
                 await bot.start()
             except Exception as exc:

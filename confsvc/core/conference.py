@@ -20,7 +20,6 @@ from confsvc.core.errors import BadRequest, Forbidden, InvalidState
 from confsvc.core.events import Command, Event, NewEvent, Principal
 from confsvc.core.roles import Role
 
-
 # The latest moment any command may name (due dates, invite expiry): 2100-01-01 UTC.
 # Bounds that keep every stored time printable (datetime, ISO 8601, JSON).
 MAX_TIMESTAMP = 4_102_444_800.0

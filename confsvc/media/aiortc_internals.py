@@ -42,6 +42,7 @@ import asyncio
 import contextlib
 import contextvars
 import errno
+import logging
 import queue
 import random
 import socket
@@ -530,7 +531,11 @@ def _install_port_policy(loop: asyncio.AbstractEventLoop) -> None:
             and remote_addr is None
             and kw.get("sock") is None
         ):
-            sock = bind_udp_in_range(local_addr[0], ports)
+            try:
+                sock = bind_udp_in_range(local_addr[0], ports)
+            except OSError as exc:  # aioice logs it at info only and skips the address
+                logging.getLogger("confsvc.media").warning("ICE: %s", exc.strerror or exc)
+                raise
             try:
                 return await original(protocol_factory, sock=sock, **kw)
             except BaseException:

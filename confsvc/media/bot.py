@@ -46,18 +46,19 @@ class Link:
 
 
 def parse_link(url: str) -> Link:
-    """``http://host:port/j/<token>``; the token's payload names conference, role and site."""
+    """``http://host:port[/PREFIX]/j/<token>``; the token's payload names conference, role
+    and site. A prefix (``--public-url https://example.org/confsvc/``) stays in ``base``."""
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.path.startswith("/j/"):
+    prefix, sep, token = parts.path.rpartition("/j/")
+    if parts.scheme not in ("http", "https") or not sep or not token or "/" in token:
         raise BadRequest(f"not an invite link: {url!r} (expected http://HOST/j/TOKEN)")
-    token = parts.path[3:]
     try:
         payload = token.split(".")[0]
         body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         conference, role, site = str(body["c"]), str(body["r"]), body.get("s")
     except (ValueError, KeyError, IndexError):
         raise BadRequest("the invite link's token cannot be read") from None
-    return Link(f"{parts.scheme}://{parts.netloc}", token, conference, role, site)
+    return Link(f"{parts.scheme}://{parts.netloc}{prefix}", token, conference, role, site)
 
 
 @dataclass

@@ -39,17 +39,17 @@ def clean_photo(raw: bytes) -> tuple[str, bytes]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(raw), formats=list(OUTPUT))
-            width, height = image.size  # read from the header; nothing decoded yet
+            opened = Image.open(io.BytesIO(raw), formats=list(OUTPUT))
+            width, height = opened.size  # read from the header; nothing decoded yet
             if width * height > MAX_PIXELS:
                 raise BadRequest(
                     f"the photo is {width} × {height} pixels; at most {MAX_PIXELS:,} in all",
                     field="photo",
                 )
-            fmt = str(image.format)
-            image.seek(0)
-            image.load()
-            image = ImageOps.exif_transpose(image)
+            fmt = str(opened.format)
+            opened.seek(0)
+            opened.load()
+            image: Image.Image = ImageOps.exif_transpose(opened)
     except BadRequest:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -74,8 +74,9 @@ async def test_infinity_and_nan_never_reach_a_command(running: Any, literal: str
     seq = hub.state.seq
     mod = await running.ws("moderator")
     await mod.sock.send_str(
-        '{"type":"command","id":1,"name":"f.set_due","args":{"question":"q-1","due":%s}}'
-        % literal
+        '{"type":"command","id":1,"name":"f.set_due","args":{"question":"q-1","due":'
+        + literal
+        + "}}"
     )
     reply = await mod.expect("error")
     assert reply["code"] == "bad_request"

@@ -23,9 +23,9 @@ def _no_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('{"type":"ping","x":%s}' % DEEP, "message is nested deeper than 16 levels"),
+        ('{"type":"ping","x":' + DEEP + "}", "message is nested deeper than 16 levels"),
         (
-            '{"type":"ping","x":%s}' % HUGE_INT,
+            '{"type":"ping","x":' + HUGE_INT + "}",
             "a number in the message is longer than 40 characters",
         ),
         ('{"type":"ping","x":1e999}', "the number 1e999 is out of range"),
@@ -51,7 +51,7 @@ async def test_unbounded_hello_is_refused_with_a_close_frame(
     running: Any, caplog: pytest.LogCaptureFixture, payload: str
 ) -> None:
     sock = await running.client.ws_connect(f"/c/{running.conference}/ws")
-    await sock.send_str('{"type":"hello","token":%s}' % payload)
+    await sock.send_str('{"type":"hello","token":' + payload + "}")
     reply = await sock.receive_json(timeout=10)
     assert reply["code"] == "bad_request"
     closing = await sock.receive(timeout=10)

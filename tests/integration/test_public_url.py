@@ -191,3 +191,28 @@ async def test_invite_created_on_the_host_console_carries_the_public_url(
     assert msg["path"] == f"{PREFIX}/j/{token}"
     assert msg["url"] == f"{PUBLIC}j/{token}"
     await host.close()
+
+
+def test_a_bot_follows_an_invite_link_under_a_prefix() -> None:
+    from confsvc.media.bot import parse_link
+
+    token = "eyJjIjoiY29uZiIsInIiOiJwYXJ0aWNpcGFudCJ9.sig"  # {"c":"conf","r":"participant"}
+    link = parse_link(f"{PUBLIC}j/{token}")
+    assert (link.base, link.token, link.conference) == (
+        "https://example.org/confsvc",
+        token,
+        "conf",
+    )
+    assert link.ws_url == "wss://example.org/confsvc/c/conf/ws"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["example.org/confsvc/", "ftp://example.org/", "https://example.org/?x=1", "https://u:p@h/"],
+)
+def test_public_url_flag_refuses_what_a_browser_cannot_open(text: str, capsys: Any) -> None:
+    from confsvc.cli.main import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--agenda", "a.yaml", "--public-url", text])
+    assert "argument --public-url:" in capsys.readouterr().err
