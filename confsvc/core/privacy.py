@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import email
+import email.header
 import email.policy
 import hashlib
 import re
@@ -395,22 +396,37 @@ def _raw_mentions(raw: object, person: Person) -> bool:
 
 
 def mime_text(raw: bytes) -> str:
-    """Every header value and text part of a MIME message, decoded (for searching)."""
+    """Every header value and part of a MIME message, decoded (for searching).
+
+    Read with the ``compat32`` policy: its headers are plain strings (decoded here with
+    ``decode_header``), which is ~20x faster than the structured headers of
+    ``policy.default`` and finds the same words.
+    """
     out = [raw.decode("utf-8", "replace")]
     try:
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
         for part in msg.walk():
             for key, value in part.items():
-                out.append(f"{key}: {value}")
-            if part.get_content_maintype() == "text" and not part.is_multipart():
-                out.append(str(part.get_content()))
-            elif not part.is_multipart():
-                payload = part.get_payload(decode=True)
-                if isinstance(payload, bytes):
+                out.append(f"{key}: {_decoded_header(value)}")
+            if part.is_multipart():
+                continue
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                charset = part.get_content_charset() or "utf-8"
+                try:
+                    out.append(payload.decode(charset, "replace"))
+                except LookupError:  # an unknown charset
                     out.append(payload.decode("utf-8", "replace"))
     except Exception:  # a mail we cannot read is searched as bytes only
         out.append("")
     return "\n".join(out)
+
+
+def _decoded_header(value: object) -> str:
+    try:
+        return str(email.header.make_header(email.header.decode_header(str(value))))
+    except Exception:  # an encoded word that does not decode is searched as it is
+        return str(value)
 
 
 def mime_mentions(raw: bytes, person: Person) -> bool:
