@@ -83,7 +83,24 @@ async def _erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_exists(args: argparse.Namespace) -> bool:
+    """A SQLite path that does not exist is refused (opening it would make an empty store)."""
+    db = str(args.db)
+    if db.startswith(("postgresql://", "postgres://")):
+        return True
+    path = Path(db.removeprefix("sqlite:///").removeprefix("sqlite://")).expanduser()
+    if path.is_file():
+        return True
+    print(
+        f"confsvc privacy {args.privacy_command}: no store at {path}; name it with --db",
+        file=sys.stderr,
+    )
+    return False
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    if not _store_exists(args):
+        return 1
     return asyncio.run(_export(args))
 
 
@@ -106,6 +123,6 @@ def _confirmed(args: argparse.Namespace) -> bool:
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
-    if not _confirmed(args):
+    if not _store_exists(args) or not _confirmed(args):
         return 1
     return asyncio.run(_erase(args))

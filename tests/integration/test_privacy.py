@@ -325,14 +325,36 @@ async def test_erase_removes_her_from_the_store_files_and_every_output(
     assert await _cli("privacy", "erase", "--email", EMAIL, "--db", db, "--yes") == 1
 
 
+async def _empty_store(path: Path) -> str:
+    store = await open_store(str(path))
+    await store.close()
+    return str(path)
+
+
 async def test_erase_without_yes_on_a_pipe_is_refused(tmp_path: Path, capsys: Any) -> None:
-    db = str(tmp_path / "c.db")
+    db = await _empty_store(tmp_path / "c.db")
     assert await _cli("privacy", "erase", "--name", NAME, "--db", db) == 1
-    assert "add --yes to confirm" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "confsvc privacy erase: this rewrites the store and cannot be undone; "
+        "add --yes to confirm\n"
+    )
+
+
+async def test_a_store_that_does_not_exist_is_refused_and_not_made(
+    tmp_path: Path, capsys: Any
+) -> None:
+    db = tmp_path / "nowhere.db"
+    assert await _cli("privacy", "export", "--email", EMAIL, "--db", str(db)) == 1
+    assert await _cli("privacy", "erase", "--email", EMAIL, "--db", str(db), "--yes") == 1
+    assert capsys.readouterr().err == (
+        f"confsvc privacy export: no store at {db}; name it with --db\n"
+        f"confsvc privacy erase: no store at {db}; name it with --db\n"
+    )
+    assert not db.exists()
 
 
 async def test_a_name_too_short_is_refused_by_name(tmp_path: Path, capsys: Any) -> None:
-    db = str(tmp_path / "c.db")
+    db = await _empty_store(tmp_path / "c.db")
     assert await _cli("privacy", "export", "--name", "Al", "--db", db) == 1
     assert capsys.readouterr().err == (
         "confsvc privacy export: the name 'Al' is shorter than 3 characters: it would match "
