@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -18,7 +18,7 @@ from confsvc.aio import cancel_and_wait
 from confsvc.bus import Bus, LocalBus
 from confsvc.config import Config
 from confsvc.core.agenda import parse_agenda
-from confsvc.http import api, invites, pages, requestid, ws
+from confsvc.http import api, invites, pages, requestid, security, ws
 from confsvc.http.forwarded import forwarded_middleware, parse_networks
 from confsvc.http.i18n import WEB_DIR, I18n
 from confsvc.http.keys import (
@@ -50,24 +50,12 @@ FEATURES: list[str] = [
 ]
 
 
-@web.middleware
-async def security_headers(
-    request: web.Request, handler: Callable[[web.Request], object]
-) -> web.StreamResponse:
-    response = await handler(request)  # type: ignore[misc]
-    assert isinstance(response, web.StreamResponse)
-    if not response.prepared:
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-    return response
-
-
 def create_app(config: Config, *, secret: bytes | None = None) -> web.Application:
     proxies = forwarded_middleware(parse_networks(config.trusted_proxies))
-    app = web.Application(middlewares=[proxies, security_headers], client_max_size=8 * 1024 * 1024)
+    app = web.Application(middlewares=[proxies], client_max_size=8 * 1024 * 1024)
     requestid.setup(app)
     app[CONFIG] = config
+    security.setup(app)  # every security header on every response, errors included
     app[SECRET] = secret if secret is not None else signing_secret(config)
     app[I18N] = I18n(base=config.base_path)
     app[WS_HANDLERS] = {}

@@ -10,8 +10,9 @@ from aiohttp import web
 from confsvc.core.errors import DomainError, Forbidden
 from confsvc.core.roles import STAFF
 from confsvc.http.auth import open_invite
-from confsvc.http.keys import HUBS, I18N
+from confsvc.http.keys import CONFIG, HUBS, I18N
 from confsvc.http.pages import error_page
+from confsvc.http.security import content_security_policy
 from confsvc.report import FORMATS, build, render, render_html
 
 CONTENT_TYPES = {
@@ -39,6 +40,10 @@ async def _respond(request: web.Request, conference: str, *, public: bool) -> we
     response = web.Response(text=text, content_type=CONTENT_TYPES[fmt], charset="utf-8")
     if fmt != "html":
         response.headers["Content-Disposition"] = f'attachment; filename="{hub.id}-report.{fmt}"'
+    else:  # one self-contained file: its own <style> and inline SVG, still no script
+        response.headers["Content-Security-Policy"] = content_security_policy(
+            request.app[CONFIG], inline_styles=True
+        )
     response.headers["Cache-Control"] = "no-store"
     return response
 
