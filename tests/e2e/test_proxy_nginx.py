@@ -223,7 +223,7 @@ async def test_participant_page_through_nginx_with_tls_under_a_prefix(
     sockets: list[str] = []
     page.on("websocket", lambda ws: sockets.append(ws.url))
     await page.goto(links["participant"] + "?lang=en")
-    await page.wait_for_function("window.confsvc.media.state === 'connected'", timeout=20_000)
+    await page.wait_for_function("() => window.confsvc.media.state === 'connected'", timeout=20_000)
     stats = await until(
         page, lambda s: all(frames(s, x) > 5 for x in SITES), "decoded video from every site"
     )
@@ -235,12 +235,12 @@ async def test_participant_page_through_nginx_with_tls_under_a_prefix(
     live = await ctx.new_page()
     await live.goto(links["public"] + "?lang=en")
     await live.wait_for_function(
-        "document.querySelector('[data-conn]').dataset.state === 'connected'"
+        "() => document.querySelector('[data-conn]').dataset.state === 'connected'"
     )
     assert await live.get_attribute("[data-ros-status]", "data-status") == "planned"
     await host_command(public, links["host"], conference, "ros.start")
     await live.wait_for_function(
-        "document.querySelector('[data-ros-status]').dataset.status === 'running'"
+        "() => document.querySelector('[data-ros-status]').dataset.status === 'running'"
     )
     await live.screenshot(path=str(artifact("proxy-nginx-live.png")), full_page=True)
     await page.screenshot(path=str(artifact("proxy-nginx-participant.png")), full_page=True)
