@@ -83,8 +83,11 @@ async def test_poller_stores_replies_once(
             )
             msg = email.message_from_bytes(raw, policy=policy.compat32)
             server.receive(imap_testing_server.Mail(msg), imap_user=mailbox)
-        poller = ImapPoller(
-            f"imap://{mailbox}:secret@127.0.0.1:{port}/INBOX", running.app[MAIL].ingest
+        poller = ImapPoller(  # aioimaplib's test server has no CREATE: nothing is moved
+            f"imap://{mailbox}:secret@127.0.0.1:{port}/INBOX",
+            running.app[MAIL].ingest,
+            processed=None,
+            quarantine=None,
         )
         assert await poller.poll_once() == 2
         assert await poller.poll_once() == 0  # marked: not fetched again
