@@ -69,10 +69,13 @@ def start_server(tmp: Path, port: int, secret_file: Path) -> subprocess.Popen[by
         "warning",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONFSVC_")}
-    return subprocess.Popen(cmd, cwd=tmp, env=env, stderr=open(tmp / "server.log", "wb"))  # noqa: SIM115
+    with open(tmp / "server.log", "wb") as log:  # the child keeps its own copy of the fd
+        return subprocess.Popen(cmd, cwd=tmp, env=env, stderr=log)
 
 
-async def wait_ready(session: aiohttp.ClientSession, base: str, proc: subprocess.Popen[bytes]) -> None:
+async def wait_ready(
+    session: aiohttp.ClientSession, base: str, proc: subprocess.Popen[bytes]
+) -> None:
     for _ in range(600):  # bounded: 60 s
         if proc.poll() is not None:
             raise SystemExit(f"the server exited with {proc.returncode}")
@@ -174,6 +177,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 for s in sockets:
                     s.close() if isinstance(s, aiohttp.ClientResponse) else await s.close()
                 await asyncio.gather(*READERS, return_exceptions=True)
+        except BaseException:
+            sys.stderr.write((tmp / "server.log").read_text(errors="replace")[-4000:])
+            raise
         finally:
             proc.terminate()
             try:
