@@ -163,8 +163,9 @@ async def confsvc_app(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Call
             "ice_addresses": ["127.0.0.1"],
             **overrides,
         }
+        clock = settings.pop("clock", time.time)  # a test's own clock (invite expiry, hubs)
         cfg = Config(**settings)
-        app = create_app(cfg, secret=SECRET)
+        app = create_app(cfg, secret=SECRET, clock=clock)
         client = await aiohttp_client(app, server_kwargs={"host": "127.0.0.1"})
         conference = parse_agenda(agenda_path.read_bytes()).conference.id
         return Running(client, cfg, conference)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -18,10 +19,11 @@ from confsvc.aio import cancel_and_wait
 from confsvc.bus import Bus, LocalBus
 from confsvc.config import Config
 from confsvc.core.agenda import parse_agenda
-from confsvc.http import api, invites, pages, requestid, security, ws
+from confsvc.http import api, invites, linkwatch, pages, requestid, security, ws
 from confsvc.http.forwarded import forwarded_middleware, parse_networks
 from confsvc.http.i18n import WEB_DIR, I18n
 from confsvc.http.keys import (
+    CLOCK,
     CONFIG,
     HUBS,
     I18N,
@@ -50,11 +52,14 @@ FEATURES: list[str] = [
 ]
 
 
-def create_app(config: Config, *, secret: bytes | None = None) -> web.Application:
+def create_app(
+    config: Config, *, secret: bytes | None = None, clock: Callable[[], float] = time.time
+) -> web.Application:
     proxies = forwarded_middleware(parse_networks(config.trusted_proxies))
     app = web.Application(middlewares=[proxies], client_max_size=8 * 1024 * 1024)
     requestid.setup(app)
     app[CONFIG] = config
+    app[CLOCK] = clock
     security.setup(app)  # every security header on every response, errors included
     app[SECRET] = secret if secret is not None else signing_secret(config)
     app[I18N] = I18n(base=config.base_path)
@@ -65,6 +70,7 @@ def create_app(config: Config, *, secret: bytes | None = None) -> web.Applicatio
     app.on_shutdown.append(app[SHUTDOWN].on_shutdown)
     app[ROLE_PAGES] = {}
     app.cleanup_ctx.append(_store_ctx)
+    linkwatch.setup(app)  # expired or revoked links close their sockets at once
     app.router.add_get("/", pages.index, name="index")
     app.router.add_get("/j/{token}", pages.join, name="join")
     app.router.add_get("/c/{conference}/live", pages.live, name="live")
@@ -100,7 +106,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         bus = LocalBus()
     await bus.start()
     app[STORE] = store
-    hubs = Hubs(store, bus)
+    hubs = Hubs(store, bus, clock=app[CLOCK])
     app[HUBS] = hubs
     log.info("store %s", describe(cfg.db))
     # Other processes (another node without a bus, ``confsvc invite``) may write too.

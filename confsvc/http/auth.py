@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 
 from confsvc.core.events import Principal
 from confsvc.core.roles import Invite, InviteError, verify_invite
-from confsvc.http.keys import HUBS, SECRET
+from confsvc.http.keys import CLOCK, HUBS, SECRET
 from confsvc.service import Hub
 
 
@@ -16,7 +14,7 @@ def check_invite(
     app: web.Application, token: str, *, conference: str | None, revoked: set[str]
 ) -> Invite:
     """Verify signature, expiry, conference and revocation; ``InviteError`` says which failed."""
-    invite = verify_invite(app[SECRET], token, now=time.time())
+    invite = verify_invite(app[SECRET], token, now=app[CLOCK]())
     if conference is not None and invite.conference != conference:
         raise InviteError("this link is for another conference")
     if invite.id in revoked:
@@ -31,7 +29,7 @@ async def open_invite(
 
     ``conference``, when given, is the one the URL names; the token must be for it.
     """
-    invite = verify_invite(app[SECRET], token, now=time.time())
+    invite = verify_invite(app[SECRET], token, now=app[CLOCK]())
     if conference is not None and invite.conference != conference:
         raise InviteError("this link is for another conference")
     hub = await app[HUBS].get(invite.conference)

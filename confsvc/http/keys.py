@@ -24,6 +24,8 @@ CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", EventStore)
 HUBS = web.AppKey("hubs", Hubs)
 SECRET = web.AppKey("secret", bytes)
+# The app's clock (seconds since the epoch): invite expiry, hubs. Tests pass their own.
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 I18N: web.AppKey[I18n] = web.AppKey("i18n")
 # Extra WebSocket message types by feature (e.g. "rtc.offer" from confsvc.media).
 WS_HANDLERS = web.AppKey("ws_handlers", dict[str, WsHandler])

@@ -20,8 +20,9 @@ from aiohttp import WSMsgType, web
 from confsvc.core.errors import BadRequest, DomainError, Forbidden, RateLimited, Unavailable
 from confsvc.core.events import Command, Principal
 from confsvc.core.roles import Role
-from confsvc.http.auth import principal_for_token
-from confsvc.http.keys import CONFIG, HUBS, SHUTDOWN, WS_CLOSE_HOOKS, WS_HANDLERS
+from confsvc.http import linkwatch
+from confsvc.http.auth import check_invite, principal_of
+from confsvc.http.keys import CLOCK, CONFIG, HUBS, SHUTDOWN, WS_CLOSE_HOOKS, WS_HANDLERS
 from confsvc.http.wsjson import parse_message
 from confsvc.media.ice import ice_servers_for
 from confsvc.service import Hub, dumps
@@ -121,6 +122,7 @@ class Connection:
         self.principal = principal
         self.transport = transport
         self.closed = False
+        self.expires: float | None = None  # when the link expires (None: public)
         self.state: dict[str, Any] = {}  # per-feature data (e.g. the media peer)
         self._closer: asyncio.Future[Any] | None = None
         self._pending: list[bytes] = []
@@ -216,7 +218,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     request.app[SHUTDOWN].track(ws)  # SIGTERM closes it with 1001
     try:
-        principal = await _hello(request, ws, hub)
+        hello = await _hello(request, ws, hub)
     except DomainError as exc:
         await ws.send_str(dumps(_error(None, exc)))
         await ws.close(code=1008, message=exc.message.encode()[:120])
@@ -225,8 +227,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         log.exception("%r: hello failed", hub)
         await ws.close(code=1011, message=b"server error")
         return ws
-    if principal is None:
+    if hello is None:
         return ws
+    principal, expires = hello
     same = sum(1 for c in hub.listeners if c.principal.invite == principal.invite)
     if principal.role is not Role.PUBLIC and same >= cfg.max_connections_per_invite:
         refused = Forbidden(f"this link already has {same} open connections")
@@ -234,6 +237,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await ws.close(code=1008, message=b"too many connections for this link")
         return ws
     conn = Connection(ws, hub, principal, request.transport)
+    conn.expires = expires  # checked per message and by confsvc.http.linkwatch
     conn.send(
         {
             "type": "welcome",
@@ -274,7 +278,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _hello(request: web.Request, ws: web.WebSocketResponse, hub: Hub) -> Principal | None:
+async def _hello(
+    request: web.Request, ws: web.WebSocketResponse, hub: Hub
+) -> tuple[Principal, float | None] | None:
+    """The principal and when its link expires (``None``: public, never)."""
     try:
         msg = await ws.receive(timeout=HELLO_TIMEOUT_S)
     except TimeoutError:
@@ -288,10 +295,11 @@ async def _hello(request: web.Request, ws: web.WebSocketResponse, hub: Hub) -> P
         raise BadRequest("expected a hello message first", field="type")
     token = body.get("token")
     if token is None:
-        return Principal(role=Role.PUBLIC, invite="public")
+        return Principal(role=Role.PUBLIC, invite="public"), None
     if not isinstance(token, str):
         raise BadRequest("token must be a string", field="token")
-    return principal_for_token(request.app, token, conference=hub.id, revoked=hub.state.revoked)
+    invite = check_invite(request.app, token, conference=hub.id, revoked=hub.state.revoked)
+    return principal_of(invite), float(invite.expires)
 
 
 def _parse(data: str) -> dict[str, Any]:
@@ -309,8 +317,10 @@ async def _handle(request: web.Request, conn: Connection, data: str) -> None:
         kind = body.get("type")
         if not isinstance(kind, str):
             raise BadRequest("missing field type", field="type")
-        if conn.principal.invite in conn.hub.state.revoked:
-            raise Forbidden("this invite link has been revoked")
+        link_ended = linkwatch.ended(conn, request.app[CLOCK]())
+        if link_ended is not None:  # expired or revoked since the socket opened
+            linkwatch.end(conn, link_ended, msg_id)
+            return
         if kind == "command" and request.app[SHUTDOWN].draining:
             raise Unavailable("the server is restarting: send it again once reconnected")
         if kind == "command":

@@ -27,6 +27,9 @@ export function i18nData() {
   return el ? JSON.parse(el.textContent) : {};
 }
 
+// Close codes of a link whose powers ended while the socket was open (docs/protocol.md).
+const LINK_ENDED = { 4001: "expired", 4003: "revoked" };
+
 export class Conn {
   constructor(boot) {
     this.boot = boot;
@@ -87,10 +90,12 @@ export class Conn {
       for (const { reject } of this.pending.values()) reject({ code: "disconnected", message: "connection lost" });
       this.pending.clear();
       if (this.closedByUs) return;
-      const fatal = ev.code === 1008;
+      // 4001/4003: the link expired or was revoked while open; the page says which.
+      const ended = LINK_ENDED[ev.code];
+      const fatal = ev.code === 1008 || ended !== undefined;
       // 1001: the server is restarting (SIGTERM); say so until a welcome comes back.
       if (ev.code === 1001) this.restarting = true;
-      const state = fatal ? "refused" : this.restarting ? "restarting" : "reconnecting";
+      const state = ended || (fatal ? "refused" : this.restarting ? "restarting" : "reconnecting");
       this.emit("status", { state, reason: ev.reason });
       if (fatal) return;
       setTimeout(() => this.open(), this.backoff);
