@@ -26,11 +26,38 @@ def _short(text: str, limit: int = 30) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# Axis steps, smallest first; the first that gives at most MAX_TICKS ticks is used.
+STEPS = (300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 10800.0, 21600.0, 43200.0, 86400.0)
+MAX_TICKS = 12
+
+
+def plan_shift(report: dict[str, Any]) -> float:
+    """Seconds to add to a planned time to draw it from the actual start.
+
+    A session is often run on another day than its agenda says (a rehearsal, a demo, a
+    postponed meeting); drawn at their own dates, plan and actual are years apart. So the
+    plan is drawn as if it had started when the session did (0 before it started).
+    """
+    conf = report["conference"]
+    if conf["actual_start"] is None:
+        return 0.0
+    return float(conf["actual_start"]) - float(conf["planned_start"])
+
+
+def tick_step(span: float) -> float:
+    """A step that puts at most MAX_TICKS ticks on ``span`` seconds (whole days past that)."""
+    for step in STEPS:
+        if span / step <= MAX_TICKS:
+            return step
+    return 86400.0 * -(-span // (86400.0 * MAX_TICKS))
+
+
 def timeline(report: dict[str, Any], lang: str, labels: dict[str, str]) -> str:
     items = report["items"]
     sites = report["sites"]
-    times = [it["planned_start"] for it in items] + [
-        it["planned_start"] + it["planned_s"] for it in items
+    shift = plan_shift(report)
+    times = [it["planned_start"] + shift for it in items] + [
+        it["planned_start"] + shift + it["planned_s"] + it["extended_s"] for it in items
     ]
     for it in items:
         for s, e in it["segments"]:
@@ -40,7 +67,11 @@ def timeline(report: dict[str, Any], lang: str, labels: dict[str, str]) -> str:
     tz = zoneinfo.ZoneInfo(sites[0]["timezone"]) if sites else dt.UTC
 
     def x(t: float) -> float:
-        return LABEL_W + (t - t0) / span * PLOT_W
+        # Clamped: a floor change or a question from before the start stays on the plot.
+        return LABEL_W + min(max((t - t0) / span, 0.0), 1.0) * PLOT_W
+
+    def w(a: float, b: float) -> float:
+        return max(x(b) - x(a), 1.0)
 
     rows = len(items) + len(sites) + 1
     height = TOP + rows * ROW_H + 30
@@ -53,11 +84,12 @@ def timeline(report: dict[str, Any], lang: str, labels: dict[str, str]) -> str:
         'patternTransform="rotate(45)"><rect width="3" height="6" fill="#98a2b3"/>'
         "</pattern></defs>",
     ]
-    # Time axis: a tick every 15 minutes (or more, for long sessions).
-    step = 900.0 if span <= 4 * 3600 else 3600.0
+    # Time axis: at most MAX_TICKS ticks, whatever the span.
+    step = tick_step(span)
+    fmt = "%m-%d" if step >= 86400 else "%H:%M"
     tick = t0 - (t0 % step) + step
     while tick < t1:
-        label = dt.datetime.fromtimestamp(tick, dt.UTC).astimezone(tz).strftime("%H:%M")
+        label = dt.datetime.fromtimestamp(tick, dt.UTC).astimezone(tz).strftime(fmt)
         out.append(
             f'<line x1="{x(tick):.1f}" y1="{TOP - 6}" x2="{x(tick):.1f}" y2="{height - 24}" '
             f'stroke="#e4e7ec"/><text x="{x(tick):.1f}" y="{TOP - 10}" font-size="11" '
@@ -69,14 +101,15 @@ def timeline(report: dict[str, Any], lang: str, labels: dict[str, str]) -> str:
         title = escape(_title(it["title"], lang))
         out.append(f'<g class="item-row" data-item="{escape(it["id"])}">')
         out.append(f'<text x="4" y="{y + 17}" font-size="12" fill="#1d2330">{_short(title)}</text>')
-        px, pw = x(it["planned_start"]), it["planned_s"] / span * PLOT_W
+        ps = it["planned_start"] + shift
+        px, pw = x(ps), w(ps, ps + it["planned_s"])
         out.append(
             f'<rect class="planned" x="{px:.1f}" y="{y + 3}" width="{max(pw, 1):.1f}" height="8" '
             f'fill="#d0d5dd"><title>{escape(labels["planned"])}: {title}</title></rect>'
         )
         if it["extended_s"]:
             ex = px + pw
-            ew = it["extended_s"] / span * PLOT_W
+            ew = w(ps + it["planned_s"], ps + it["planned_s"] + it["extended_s"])
             out.append(
                 f'<rect class="extension" x="{ex:.1f}" y="{y + 3}" width="{max(ew, 1):.1f}" '
                 f'height="8" fill="#fec84b"><title>{escape(labels["extended"])}</title></rect>'
@@ -85,14 +118,14 @@ def timeline(report: dict[str, Any], lang: str, labels: dict[str, str]) -> str:
         for s, e in it["segments"]:
             colour = "#d92d20" if over else "#1f5fbf"
             out.append(
-                f'<rect class="actual" x="{x(s):.1f}" y="{y + 13}" width="{max((e - s) / span * PLOT_W, 1):.1f}" '
+                f'<rect class="actual" x="{x(s):.1f}" y="{y + 13}" width="{w(s, e):.1f}" '
                 f'height="9" fill="{colour}"><title>{escape(labels["actual"])}: {title}</title></rect>'
             )
         out.append("</g>")
         y += ROW_H
     for p0, p1 in report["pauses"]:
         out.append(
-            f'<rect class="pause" x="{x(p0):.1f}" y="{TOP}" width="{max((p1 - p0) / span * PLOT_W, 1):.1f}" '
+            f'<rect class="pause" x="{x(p0):.1f}" y="{TOP}" width="{w(p0, p1):.1f}" '
             f'height="{len(items) * ROW_H}" fill="url(#hatch)" opacity="0.5">'
             f"<title>{escape(labels['pause'])}</title></rect>"
         )
@@ -106,7 +139,7 @@ def timeline(report: dict[str, Any], lang: str, labels: dict[str, str]) -> str:
             if site["id"] in f["sites"]:
                 out.append(
                     f'<rect class="floor" data-site="{escape(site["id"])}" x="{x(f["from"]):.1f}" y="{y + 6}" '
-                    f'width="{max((f["until"] - f["from"]) / span * PLOT_W, 1):.1f}" height="12" '
+                    f'width="{w(f["from"], f["until"]):.1f}" height="12" '
                     f'fill="{palette[n % len(palette)]}" opacity="0.8"><title>{name}</title></rect>'
                 )
         y += ROW_H

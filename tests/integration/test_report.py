@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from confsvc import scripted
 from confsvc.core.agenda import parse_agenda
 from confsvc.core.report import build
 from confsvc.http.i18n import I18n
-from confsvc.report import render, render_html
+from confsvc.report import long_date, render, render_html
 from confsvc.store import NewRecord, open_store
 from tests.conftest import SAMPLE, Running, artifact
 
@@ -227,3 +228,49 @@ def test_report_dates_are_in_the_readers_language(session: scripted.Session) -> 
     assert "data-date>26 maja 2020<" in render_html(i18n, data, "pl")
     assert "data-date>2020年5月26日<" in render_html(i18n, data, "zh")
     assert "data-date>26 May 2020<" in render_html(i18n, data, "en")
+
+
+SVG_TAG = re.compile(r"<(?!/)[a-zA-Z]+")
+
+
+async def _run_a_real_session(running: Running) -> None:
+    """A session run today through the service; the sample agenda is dated 26 May 2020."""
+    host = await running.ws("host")
+    moderator = await running.ws("moderator")
+    asker = await running.ws("participant")
+    assert (await host.command("ros.start"))["type"] == "ack"
+    assert (await host.command("ros.next"))["type"] == "ack"
+    assert (await asker.command("q.ask", text="Czy szpitale mają maseczki?"))["type"] == "ack"
+    for name, args in [
+        ("q.approve", {"id": "q-1"}),
+        ("q.on_air", {"id": "q-1", "site": "weifang"}),
+        ("q.answer", {"id": "q-1", "site": "weifang"}),
+    ]:
+        assert (await moderator.command(name, **args))["type"] == "ack", name
+    assert (await host.command("ros.next"))["type"] == "ack"
+    assert (await host.command("ros.end"))["type"] == "ack"
+
+
+async def test_report_of_a_session_held_today_draws_the_session(running: Running) -> None:
+    await _run_a_real_session(running)
+    resp = await running.client.get(f"/j/{running.token('moderator')}/report?lang=en")
+    assert resp.status == 200
+    html = await resp.text()
+    assert len(html.encode()) <= 200_000
+    svg = html[html.index("<svg") : html.index("</svg>")]
+    # Items, sites, a few ticks: not one tick an hour since 2020.
+    assert len(SVG_TAG.findall(svg)) <= 200
+    assert svg.count("<line") <= 12
+    tz = "Europe/Warsaw"  # the first site's
+    today = long_date(time.time(), tz, "en")
+    assert re.search(r"data-date>([^<]+)<", html).group(1) == today  # type: ignore[union-attr]
+    assert "data-planned-date>Planned: 26 May 2020<" in html
+    assert "data-plan-note>The plan is drawn from the actual start.<" in html
+    # The plan starts where the session did: the first planned bar and the first actual bar.
+    planned = re.findall(r'class="planned" x="([0-9.]+)"', svg)
+    actual = re.findall(r'class="actual" x="([0-9.]+)"', svg)
+    assert planned[0] == actual[0]
+    assert len(planned) == len(AGENDA.items)
+    pl = await (await running.client.get(f"/c/{running.conference}/report?lang=pl")).text()
+    assert "data-planned-date>Plan: 26 maja 2020<" in pl
+    assert re.search(r"data-date>([^<]+)<", pl).group(1) == long_date(time.time(), tz, "pl")  # type: ignore[union-attr]
