@@ -50,6 +50,11 @@ class Config:
     organiser_email: str | None = None  # gets the daily digest of open written answers
     imap: str | None = None  # imap(s)://user:pass@host:port/MAILBOX, polled for replies
     mail_max_bytes: int = 10 * 1024 * 1024  # larger inbound mail is refused with 552
+    smtp_ca_file: str | None = None  # PEM CA(s) trusted for smtp_out's TLS (else the system's)
+    imap_ca_file: str | None = None  # likewise for the IMAP server
+    imap_poll_s: float = 30.0  # seconds between polls (IDLE, where offered, wakes sooner)
+    imap_processed_folder: str = "confsvc/processed"  # stored mail is moved here
+    imap_quarantine_folder: str = "confsvc/quarantine"  # mail not taken as an answer
     # Limits.
     ws_max_msg_bytes: int = 64 * 1024
     ws_rate_per_s: float = 20.0

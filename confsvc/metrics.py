@@ -208,6 +208,16 @@ class AppCollector(Collector):
         for outcome in sorted(set(INBOUND_OUTCOMES) | set(outcomes)):
             inbound.add_metric([outcome], outcomes[outcome])
         yield inbound
+        up = GaugeMetricFamily(
+            "confsvc_mail_connection_up",
+            "1 while the SMTP sender / IMAP poller works, 0 while confsvc's own settings or "
+            "the server fail (outbox held, IMAP session down); absent when not run",
+            labels=["part"],
+        )
+        health = mail.health() if mail is not None else {}
+        for part, h in sorted(health.items()):
+            up.add_metric([part], 0 if h.get("state") in ("held", "down") else 1)
+        yield up
 
 
 async def metrics_handler(request: web.Request) -> web.Response:

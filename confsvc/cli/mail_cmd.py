@@ -106,7 +106,8 @@ async def _send_due(args: argparse.Namespace) -> int:
         print("confsvc mail send-due: --smtp-out is required", file=sys.stderr)
         return 2
     service = await _service(cfg)
-    sender = Sender(service.outbox, SmtpSettings.from_url(cfg.smtp_out), on_result=service.record)
+    smtp = SmtpSettings.from_url(cfg.smtp_out, ca_file=cfg.smtp_ca_file)
+    sender = Sender(service.outbox, smtp, on_result=service.record)
     try:
         recovered = await service.outbox.recover()
         if recovered:
@@ -118,6 +119,10 @@ async def _send_due(args: argparse.Namespace) -> int:
         else:
             n = await sender.drain()
             print(json.dumps({"handled": n, **await service.outbox.counts()}), flush=True)
+            if sender.held:
+                error = sender.health()["error"]
+                print(f"confsvc mail send-due: outbox held: {error}", file=sys.stderr)
+                return 1
     finally:
         await service.close()
         await service.hubs.store.close()

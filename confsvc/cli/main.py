@@ -206,6 +206,37 @@ def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc
     p.add_argument("--smtp-out", default=None, help="smtp://user:pass@host:port for sending mail")
     p.add_argument("--mail-domain", default="confsvc.localhost", help="domain of reply addresses")
     p.add_argument(
+        "--smtp-ca-file",
+        default=None,
+        metavar="PEM",
+        help="CA certificate(s) to trust for --smtp-out's TLS (default: the system's)",
+    )
+    p.add_argument(
+        "--imap-ca-file",
+        default=None,
+        metavar="PEM",
+        help="CA certificate(s) to trust for the IMAP server's TLS (default: the system's)",
+    )
+    p.add_argument(
+        "--imap-poll",
+        type=positive_float,
+        default=Config.imap_poll_s,
+        metavar="SECONDS",
+        help="seconds between IMAP polls; IDLE, where offered, wakes sooner (default %(default)g)",
+    )
+    p.add_argument(
+        "--imap-processed-folder",
+        default=Config.imap_processed_folder,
+        metavar="FOLDER",
+        help="IMAP folder stored replies are moved to (default %(default)s)",
+    )
+    p.add_argument(
+        "--imap-quarantine-folder",
+        default=Config.imap_quarantine_folder,
+        metavar="FOLDER",
+        help="IMAP folder for mail not taken as an answer (default %(default)s)",
+    )
+    p.add_argument(
         "--metrics-port",
         type=int,
         default=None,
@@ -301,6 +332,13 @@ def config_from(
         smtp_in=args.smtp_in,
         smtp_out=args.smtp_out,
         mail_domain=args.mail_domain,
+        smtp_ca_file=getattr(args, "smtp_ca_file", None),
+        imap_ca_file=getattr(args, "imap_ca_file", None),
+        imap_poll_s=getattr(args, "imap_poll", Config.imap_poll_s),
+        imap_processed_folder=getattr(args, "imap_processed_folder", Config.imap_processed_folder),
+        imap_quarantine_folder=getattr(
+            args, "imap_quarantine_folder", Config.imap_quarantine_folder
+        ),
         metrics_port=getattr(args, "metrics_port", None),
         log_format=getattr(args, "log_format", "text"),
         log_level=getattr(args, "log_level", None) or ("debug" if args.verbose else "info"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 from aiohttp import web
@@ -38,9 +39,24 @@ async def readyz(request: web.Request) -> web.Response:
                 down[name] = f"no answer within {READY_TIMEOUT_S:g} s"
             except Exception as exc:  # whatever it is, the node is not ready: say what
                 down[name] = str(exc) or type(exc).__name__
+    down.update(_mail_down(app))
     if down:
         return web.json_response({"ready": False, "down": down}, status=503)
     return web.json_response({"ready": True})
+
+
+def _mail_down(app: web.Application) -> dict[str, str]:
+    """``{"smtp": …, "imap": …}`` for the mail parts that fail on confsvc's own settings
+    or server (outbox held, IMAP session down), if the mail feature runs."""
+    mod = sys.modules.get("confsvc.mail.setup")
+    mail = app.get(mod.MAIL) if mod is not None else None
+    if mail is None:
+        return {}
+    return {
+        part: f"{h['state']}: {h.get('error') or 'unknown error'}"
+        for part, h in mail.health().items()
+        if h.get("state") in ("held", "down")
+    }
 
 
 async def conference_state(request: web.Request) -> web.Response:

@@ -86,7 +86,9 @@ class MailService:
         cfg = self.cfg
         if send and cfg.smtp_out:
             self.sender = Sender(
-                self.outbox, SmtpSettings.from_url(cfg.smtp_out), on_result=self.record
+                self.outbox,
+                SmtpSettings.from_url(cfg.smtp_out, ca_file=cfg.smtp_ca_file),
+                on_result=self.record,
             )
             await self.sender.start()
         if receive and cfg.smtp_in:
@@ -102,10 +104,29 @@ class MailService:
         if receive and cfg.imap:
             from confsvc.mail.imap import ImapPoller
 
-            self.imap = ImapPoller(cfg.imap, self.ingest)
+            self.imap = ImapPoller(
+                cfg.imap,
+                self.ingest,
+                every_s=cfg.imap_poll_s,
+                ca_file=cfg.imap_ca_file,
+                processed=cfg.imap_processed_folder,
+                quarantine=cfg.imap_quarantine_folder,
+            )
             await self.imap.start()
         if tick_s > 0:
             self._ticker = asyncio.create_task(self._tick_loop(tick_s), name="mail-ticker")
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """The state of each mail connection this process runs, for readiness, metrics and
+        the dashboard: ``{"smtp": Sender.health(), "imap": ImapPoller.health()}`` (only
+        the parts that run). ``held``/``down`` means confsvc's own settings or the server
+        fail; the ``error`` says how (never a password)."""
+        out: dict[str, dict[str, Any]] = {}
+        if self.sender is not None:
+            out["smtp"] = self.sender.health()
+        if self.imap is not None:
+            out["imap"] = self.imap.health()
+        return out
 
     async def close(self) -> None:
         await cancel_and_wait(self._ticker)

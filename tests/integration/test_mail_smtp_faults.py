@@ -18,11 +18,12 @@ from confsvc.mail.service import MailService
 from confsvc.service import Hubs
 from confsvc.store import open_store
 from tests.conftest import SECRET
-from tests.fixtures.mail.smtp import free_port, start_sink, stop_sink
+from tests.fixtures.mail.smtp import free_port, start_sink, stop_sink, until
 from tests.fixtures.mail.tls import make_certs
 
 MOD = Principal(role=Role.MODERATOR, invite="mod")
 EPI_MAIL = "epidemiology@weifang-health.example.org"
+EXPERT = "weifang-health-epidemiology"
 
 
 async def _world(tmp_path: Path, sample_agenda: Any, n: int = 3) -> tuple[Any, MailService]:
@@ -149,3 +150,41 @@ async def test_starttls_trusts_the_configured_ca_file(tmp_path: Path, sample_age
         await service.close()
         await hub.store.close()
         await stop_sink(sink)
+
+
+async def test_held_outbox_shows_in_readiness_and_metrics(confsvc_app: Any) -> None:
+    from confsvc.mail.setup import MAIL
+
+    running = await confsvc_app(smtp_out=f"smtp+plain://127.0.0.1:{free_port()}")
+    resp = await running.client.get("/readyz")
+    assert resp.status == 200
+    hub = await running.hub()
+    await hub.append_system(
+        [
+            NewEvent(
+                type="q.asked",
+                data={
+                    "id": "q-1",
+                    "text": "Question?",
+                    "language": "pl",
+                    "name": None,
+                    "site": "olsztyn",
+                    "source": "pre_session",
+                    "email": None,
+                    "invite": None,
+                },
+            )
+        ]
+    )
+    mod = await running.ws("moderator")
+    await mod.command("f.assign", question="q-1", expert=EXPERT, due=time.time() + 9e4)
+    await mod.close()
+    sender = running.app[MAIL].sender
+    await until(lambda: sender.held, what="the outbox held")
+    resp = await running.client.get("/readyz")
+    body = await resp.json()
+    assert resp.status == 503
+    assert body["down"]["smtp"].startswith("held: SMTPConnectError")
+    text = await (await running.client.get("/metrics")).text()
+    assert 'confsvc_mail_connection_up{part="smtp"} 0.0' in text
+    assert F.fu(hub.state).questions["q-1"].bounced is None
