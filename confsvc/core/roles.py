@@ -107,7 +107,12 @@ class InviteError(Forbidden):
 
 def verify_invite(secret: bytes, token: str, *, now: float) -> Invite:
     """Check signature and expiry (not revocation: that is in the conference state)."""
-    if not isinstance(token, str) or len(token) > 2048 or token.count(".") != 1:
+    if (
+        not isinstance(token, str)
+        or len(token) > 2048
+        or not token.isascii()  # tokens are base64url: anything else cannot be signed
+        or token.count(".") != 1
+    ):
         raise InviteError("this link is not a confsvc invite")
     payload, signature = token.split(".")
     if not hmac.compare_digest(_sign(secret, payload), signature):

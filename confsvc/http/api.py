@@ -70,41 +70,10 @@ async def conference_state(request: web.Request) -> web.Response:
 
 
 def spec() -> dict[str, Any]:
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "confsvc", "version": "0.1.0"},
-        "paths": {
-            "/healthz": {
-                "get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}
-            },
-            "/readyz": {
-                "get": {
-                    "summary": "Readiness: the store answers and the bus is connected",
-                    "responses": {
-                        "200": {"description": "ready"},
-                        "503": {"description": "not ready: `down` names each part and why"},
-                    },
-                }
-            },
-            "/api/v1/conferences/{conference}/state": {
-                "get": {
-                    "summary": "The public view of a conference",
-                    "parameters": [
-                        {
-                            "name": "conference",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
-                    "responses": {
-                        "200": {"description": "views"},
-                        "404": {"description": "no such conference"},
-                    },
-                }
-            },
-        },
-    }
+    """The OpenAPI description of every route (``confsvc.http.openapi``)."""
+    from confsvc.http import openapi as described
+
+    return described.spec()
 
 
 async def openapi(request: web.Request) -> web.Response:
