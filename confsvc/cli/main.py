@@ -152,6 +152,41 @@ def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc
         help="UDP ports the media relay binds (one per media connection and address), "
         "e.g. 40000-40100, so a firewall can be opened for exactly these; default: any",
     )
+    p.add_argument(
+        "--http-header-timeout",
+        dest="http_header_timeout_s",
+        type=float,
+        default=Config.http_header_timeout_s,
+        metavar="S",
+        help="close a connection that has not sent a whole request head within S seconds "
+        "of opening or of its last response (default %(default)s)",
+    )
+    p.add_argument(
+        "--http-body-timeout",
+        dest="http_body_timeout_s",
+        type=float,
+        default=Config.http_body_timeout_s,
+        metavar="S",
+        help="an upload form must arrive within S seconds (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-anonymous-connections",
+        dest="max_anonymous_connections_per_address",
+        type=int,
+        default=Config.max_anonymous_connections_per_address,
+        metavar="N",
+        help="open connections per client address without a valid token; the next gets "
+        "503 (0: no cap; default %(default)s)",
+    )
+    p.add_argument(
+        "--connection-cap-exempt",
+        dest="connection_cap_exempt",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="address not counted by --max-anonymous-connections, e.g. a reverse proxy's "
+        "(repeat)",
+    )
     p.add_argument("--redis", default=None, help="redis://… to share conferences between nodes")
     p.add_argument(
         "--allow-origin", action="append", default=[], help="extra origin allowed for WebSockets"
@@ -378,7 +413,6 @@ async def run_server(cfg: Config, *, on_ready: Any = None) -> None:
     """Serve until SIGTERM or SIGINT, then stop in order (``confsvc.http.shutdown``):
     stop accepting, WebSockets closed with 1001, SSE streams ended, running commands and
     the mail being sent finished, the store closed; a few seconds at most."""
-    from aiohttp import web
 
     from confsvc.http import shutdown
     from confsvc.http.accesslog import RedactingAccessLogger
@@ -386,7 +420,9 @@ async def run_server(cfg: Config, *, on_ready: Any = None) -> None:
 
     log = logging.getLogger("confsvc")
     app = create_app(cfg)
-    runner = web.AppRunner(
+    from confsvc.http.server import GuardedSite, make_runner
+
+    runner = make_runner(  # header timeout; GuardedSite: the per-address connection cap
         app,
         access_log_class=RedactingAccessLogger,
         access_log_format='%a "%r" %s %b %Tfs',
@@ -394,7 +430,7 @@ async def run_server(cfg: Config, *, on_ready: Any = None) -> None:
         shutdown_timeout=shutdown.HANDLERS_S,
     )
     await runner.setup()
-    site = web.TCPSite(runner, cfg.host, cfg.port)
+    site = GuardedSite(runner, cfg.host, cfg.port)
     await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

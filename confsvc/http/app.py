@@ -19,7 +19,16 @@ from confsvc.aio import cancel_and_wait
 from confsvc.bus import Bus, LocalBus
 from confsvc.config import Config
 from confsvc.core.agenda import parse_agenda
-from confsvc.http import api, invites, linkwatch, pages, requestid, security, ws
+from confsvc.http import (
+    api,
+    invites,
+    linkwatch,
+    pages,
+    requestid,
+    security,
+    server,
+    ws,
+)
 from confsvc.http.forwarded import forwarded_middleware, parse_networks
 from confsvc.http.i18n import WEB_DIR, I18n
 from confsvc.http.keys import (
@@ -61,6 +70,7 @@ def create_app(
     app[CONFIG] = config
     app[CLOCK] = clock
     security.setup(app)  # every security header on every response, errors included
+    server.setup(app, config)  # the per-address cap on anonymous connections
     app[SECRET] = secret if secret is not None else signing_secret(config)
     app[I18N] = I18n(base=config.base_path)
     app[WS_HANDLERS] = {}

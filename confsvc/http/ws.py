@@ -23,6 +23,7 @@ from confsvc.core.roles import Role
 from confsvc.http import linkwatch
 from confsvc.http.auth import check_invite, principal_of
 from confsvc.http.keys import CLOCK, CONFIG, HUBS, SHUTDOWN, WS_CLOSE_HOOKS, WS_HANDLERS
+from confsvc.http.server import CONNECTION_CAP
 from confsvc.http.wsjson import parse_message
 from confsvc.media.ice import ice_servers_for
 from confsvc.service import Hub, dumps
@@ -230,6 +231,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if hello is None:
         return ws
     principal, expires = hello
+    if principal.role is not Role.PUBLIC:  # a valid token: no longer an anonymous connection
+        request.app[CONNECTION_CAP].authenticated(request.transport)
     same = sum(1 for c in hub.listeners if c.principal.invite == principal.invite)
     if principal.role is not Role.PUBLIC and same >= cfg.max_connections_per_invite:
         refused = Forbidden(f"this link already has {same} open connections")
