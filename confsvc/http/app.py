@@ -27,10 +27,11 @@ from confsvc.http import (
     requestid,
     security,
     server,
+    static,
     ws,
 )
 from confsvc.http.forwarded import forwarded_middleware, parse_networks
-from confsvc.http.i18n import WEB_DIR, I18n
+from confsvc.http.i18n import I18n
 from confsvc.http.keys import (
     CLOCK,
     CONFIG,
@@ -89,7 +90,7 @@ def create_app(
     app.router.add_get("/readyz", api.readyz)
     app.router.add_get("/api/v1/openapi.json", api.openapi)
     app.router.add_get("/api/v1/conferences/{conference}/state", api.conference_state)
-    app.router.add_static("/static", WEB_DIR / "static", name="static")
+    static.setup(app)  # /static, /favicon.ico, Cache-Control and gzip
     invites.setup(app)
     for spec in FEATURES:
         module_name, func = spec.split(":")

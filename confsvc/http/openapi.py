@@ -430,6 +430,12 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             },
         }
     },
+    "/favicon.ico": {
+        "get": {
+            "summary": "The site's icon (pages link /static/favicon.svg)",
+            "responses": {"200": {"description": "an ICO file"}, "default": DEFAULT},
+        }
+    },
 }
 
 
