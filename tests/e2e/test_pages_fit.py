@@ -1,0 +1,123 @@
+"""Browser: every page fits a 360 px phone and a 1366 px laptop, in every language.
+
+A session with content (the run of show started, long questions asked, one on air, one
+deferred and assigned to an expert) is opened on every page (host, moderator, site,
+expert, participant, live, written answers, report) at 360x740 and 1366x768 in en, pl
+and zh. Each must not scroll sideways (``document.scrollingElement.scrollWidth <=
+innerWidth``) and must log no console error. Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest import Running, artifact
+
+pytestmark = pytest.mark.browser
+
+SIZES = {"phone": (360, 740), "laptop": (1366, 768)}
+EXPERT = "weifang-health-epidemiology"
+LONG_PL = (
+    "Czy szpitale w Olsztynie mają wystarczająco dużo maseczek i rękawiczek dla personelu, "
+    "i jak długo trwa kwarantanna po powrocie z zagranicy?"
+)
+LONG_ZH = "潍坊的医院如何安排发热门诊和普通门诊的分流？请介绍一下具体的经验和做法。"
+UNBROKEN = "https://example.org/" + "a-very-long-address-without-spaces-" * 4
+
+# Elements wider than the viewport, named, so a failure says what to fix.
+WIDE = """() => {
+  const w = innerWidth, out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const r = el.getBoundingClientRect();
+    if (r.right > w + 1 && r.width > 0) {
+      let inScroller = false;
+      for (let p = el.parentElement; p; p = p.parentElement) {
+        const s = getComputedStyle(p);
+        if (s.overflowX === 'auto' || s.overflowX === 'scroll' || s.overflowX === 'hidden') { inScroller = true; break; }
+      }
+      if (!inScroller) out.push(el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).split(' ')[0] : '') + '[' + (el.textContent || el.name || '').trim().slice(0, 20) + ']:' + Math.round(r.right));
+    }
+  }
+  return out.slice(0, 8);
+}"""
+
+
+async def _session(running: Running) -> dict[str, str]:
+    host = await running.ws("host")
+    mod = await running.ws("moderator")
+    asker = await running.ws("participant")
+    assert (await host.command("ros.start"))["type"] == "ack"
+    assert (await host.command("ros.next"))["type"] == "ack"
+    for text, lang in [(LONG_PL, "pl"), (LONG_ZH, "zh"), (UNBROKEN, "en"), (LONG_PL, "pl")]:
+        assert (await asker.command("q.ask", text=text, language=lang))["type"] == "ack"
+    steps = [
+        ("q.approve", {"id": "q-1"}),
+        ("q.on_air", {"id": "q-1", "site": "weifang"}),
+        ("q.approve", {"id": "q-2"}),
+        ("q.defer", {"id": "q-2"}),
+        ("f.assign", {"question": "q-2", "expert": EXPERT, "due": time.time() + 86400}),
+        ("q.approve", {"id": "q-3"}),
+    ]
+    for name, args in steps:
+        ack = await mod.command(name, **args)
+        assert ack["type"] == "ack", (name, ack)
+    mod_token = running.token("moderator")
+    base, cid = running.base_url, running.conference
+    return {
+        "host": running.link("host"),
+        "moderator": f"{base}/j/{mod_token}",
+        "site": running.link("site", site="olsztyn"),
+        "expert": running.link("expert", expert=EXPERT, name="Epidemiology"),
+        "participant": running.link("participant"),
+        "live": f"{base}/c/{cid}/live",
+        "written": f"{base}/c/{cid}/written?t={mod_token}",
+        "report": f"{base}/j/{mod_token}/report",
+    }
+
+
+def _with_lang(url: str, lang: str) -> str:
+    return url + ("&" if "?" in url else "?") + f"lang={lang}"
+
+
+@pytest.mark.parametrize("lang", ["en", "pl", "zh"])
+async def test_every_page_fits_a_phone_and_a_laptop(
+    running: Running, browser: Any, lang: str
+) -> None:
+    pages = await _session(running)
+    problems: list[str] = []
+    for size, (width, height) in SIZES.items():
+        ctx = await browser.new_context(
+            viewport={"width": width, "height": height},
+            permissions=["camera", "microphone"],
+        )
+        for name, url in pages.items():
+            page = await ctx.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+            page.on(
+                "console",
+                lambda msg, errors=errors: errors.append(f"{msg.text} {msg.location.get('url')}")
+                if msg.type == "error"
+                else None,
+            )
+            resp = await page.goto(_with_lang(url, lang), wait_until="load")
+            assert resp is not None and resp.status == 200, (name, resp and resp.status)
+            if await page.locator("[data-conn]").count():
+                await page.wait_for_selector('[data-conn][data-state="connected"]', timeout=15_000)
+            await page.evaluate("() => document.fonts.ready.then(() => null)")
+            await page.evaluate(
+                "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+            )
+            scroll = await page.evaluate("document.scrollingElement.scrollWidth")
+            inner = await page.evaluate("innerWidth")
+            if scroll > inner:
+                problems.append(f"{name} {lang} {size}: {scroll} > {inner} {await page.evaluate(WIDE)}")
+            if errors:
+                problems.append(f"{name} {lang} {size}: console errors {errors}")
+            await page.screenshot(path=str(artifact(f"fit-{name}-{lang}-{size}.png")), full_page=True)
+            await page.close()
+        await ctx.close()
+    assert problems == [], "\n".join(problems)
