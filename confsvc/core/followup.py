@@ -538,6 +538,10 @@ def _on_asked(state: ConferenceState, event: Event) -> None:
 def _on_deferred(state: ConferenceState, event: Event) -> None:
     q = _q(state, event)
     if q is not None:
+        if not q.candidate and q.path == [(OPEN, q.asked_at)]:
+            # A live question's written life starts when it is deferred, not when it
+            # was asked: "open" at the time of asking put it before "deferred".
+            q.path = [(OPEN, event.at)]
         q.deferred = True
 
 

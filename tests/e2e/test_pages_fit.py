@@ -99,9 +99,11 @@ async def test_every_page_fits_a_phone_and_a_laptop(
             page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
             page.on(
                 "console",
-                lambda msg, errors=errors: errors.append(f"{msg.text} {msg.location.get('url')}")
-                if msg.type == "error"
-                else None,
+                lambda msg, errors=errors: (
+                    errors.append(f"{msg.text} {msg.location.get('url')}")
+                    if msg.type == "error"
+                    else None
+                ),
             )
             resp = await page.goto(_with_lang(url, lang), wait_until="load")
             assert resp is not None and resp.status == 200, (name, resp and resp.status)
@@ -111,13 +113,23 @@ async def test_every_page_fits_a_phone_and_a_laptop(
             await page.evaluate(
                 "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
             )
+            if name in ("participant", "site"):  # the on-air box names the answering site
+                box = page.locator("[data-q-onair]:not([hidden]) [data-q-onair-meta]")
+                await box.wait_for(timeout=10_000)
+                assert await page.get_attribute("[data-q-onair]", "data-answering") == "weifang"
+                if lang == "en":
+                    assert (await box.text_content() or "").endswith(" · answering: Weifang")
             scroll = await page.evaluate("document.scrollingElement.scrollWidth")
             inner = await page.evaluate("innerWidth")
             if scroll > inner:
-                problems.append(f"{name} {lang} {size}: {scroll} > {inner} {await page.evaluate(WIDE)}")
+                problems.append(
+                    f"{name} {lang} {size}: {scroll} > {inner} {await page.evaluate(WIDE)}"
+                )
             if errors:
                 problems.append(f"{name} {lang} {size}: console errors {errors}")
-            await page.screenshot(path=str(artifact(f"fit-{name}-{lang}-{size}.png")), full_page=True)
+            await page.screenshot(
+                path=str(artifact(f"fit-{name}-{lang}-{size}.png")), full_page=True
+            )
             await page.close()
         await ctx.close()
     assert problems == [], "\n".join(problems)

@@ -69,6 +69,8 @@ async def test_question_from_ask_to_on_air_to_answered(running: Running, browser
     # Everyone sees it on air.
     await participant.wait_for_selector("[data-q-onair]:not([hidden])")
     assert await participant.text_content("[data-q-onair-text]") == QUESTION
+    meta = await participant.text_content("[data-q-onair-meta]") or ""
+    assert meta.endswith(" · answering: Weifang")  # the audience sees which site answers
     await participant.wait_for_selector('[data-q-mine] [data-q="q-1"][data-status="on_air"]')
     await host.wait_for_function("document.querySelector('[data-onair-panel]').dataset.q === 'q-1'")
     assert await host.text_content("[data-onair-panel] [data-onair-text]") == QUESTION

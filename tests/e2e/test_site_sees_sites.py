@@ -4,6 +4,7 @@ only while that other site holds the floor."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from typing import Any
 
@@ -83,3 +84,34 @@ async def test_two_sites_see_each_other_and_never_themselves(
     await host.close()
     await ctx.close()
     gc.collect()
+
+
+async def test_a_site_page_before_joining_shows_which_sites_are_live(
+    running: Running, browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    ctx = await browser.new_context(permissions=["camera", "microphone"])
+    weifang = await ctx.new_page()
+    await weifang.goto(running.link("site", "weifang") + "?lang=en")
+    await expect(weifang.locator("[data-conn]")).to_have_attribute("data-state", "connected")
+    await weifang.click("[data-join]")
+    await expect(weifang.locator("[data-media-status]")).to_have_attribute(
+        "data-state", "connected", timeout=15_000
+    )
+    warsaw = await ctx.new_page()  # opened after Weifang went live, and not joined
+    await warsaw.goto(running.link("site", "warsaw") + "?lang=en")
+    tile = warsaw.locator('[data-video-grid] [data-site="weifang"]')
+    await expect(tile.locator("[data-tile-state]")).to_have_text("Live: join to watch")
+    await expect(tile).not_to_have_class("tile offline")
+    olsztyn = warsaw.locator('[data-video-grid] [data-site="olsztyn"] [data-tile-state]')
+    await expect(olsztyn).to_have_text("Offline")  # not connected at all
+    await warsaw.evaluate("window.confsvc.media.stats = null")
+    for _ in range(100):  # the next round of quality sampling (every 2 s)
+        if await warsaw.evaluate("window.confsvc.media.stats !== null"):
+            break
+        await asyncio.sleep(0.1)
+    assert await warsaw.locator("[data-video-grid] .quality").all_text_contents() == ["", ""]
+    await weifang.click("[data-leave]")
+    await expect(tile.locator("[data-tile-state]")).to_have_text("Offline")
+    await ctx.close()

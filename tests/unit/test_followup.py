@@ -81,6 +81,16 @@ def test_only_deferred_and_pre_session_questions_are_written(w: World) -> None:
         w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + DAY)
 
 
+def test_a_deferred_question_opens_when_it_is_deferred_not_when_asked(w: World) -> None:
+    w.ask("q-1")
+    w.ask("q-2", source="pre_session")
+    w.now += 600
+    w.append([NewEvent(type="q.deferred", data={"id": "q-1"})])
+    w.append([NewEvent(type="q.deferred", data={"id": "q-2"})])
+    assert w.q("q-1").path == [("open", T0 + 600)]
+    assert w.q("q-2").path == [("open", T0)]  # written from the start: open since asked
+
+
 def test_full_life_assigned_sent_answered_reviewed_published(w: World) -> None:
     w.ask("q-1", source="pre_session", email="anna@example.org")
     w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + 3 * DAY)

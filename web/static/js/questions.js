@@ -23,7 +23,10 @@ function renderOnAir() {
   box.hidden = !q;
   if (!q) return;
   box.querySelector("[data-q-onair-text]").textContent = q.text;
-  box.querySelector("[data-q-onair-meta]").textContent = meta(q);
+  // Which site answers: the on-air box is where the audience looks for it.
+  const answering = q.answering ? ` · ${t.answering}: ${siteName(boot, q.answering, lang)}` : "";
+  box.querySelector("[data-q-onair-meta]").textContent = meta(q) + answering;
+  box.dataset.answering = q.answering || "";
 }
 
 function renderList() {

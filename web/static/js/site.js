@@ -31,6 +31,7 @@ window.confsvc = Object.assign(window.confsvc || {}, { media });
 const panel = document.querySelector("[data-video-panel]");
 const vt = panel ? JSON.parse(document.getElementById("video-i18n").textContent) : {};
 const grid = panel ? new VideoGrid(panel, vt, media) : null;
+if (grid) grid.setReceiving(false);  // until this site joins
 
 function showError(text) {
   errorBox.textContent = text;
@@ -129,6 +130,7 @@ function renderRos() {
 joinBtn.addEventListener("click", async () => {
   if (!stream && !(await openDevices())) return;
   joined = true;
+  if (grid) grid.setReceiving(true);
   joinBtn.disabled = true;
   leaveBtn.disabled = false;
   await session.start();
@@ -136,7 +138,7 @@ joinBtn.addEventListener("click", async () => {
 leaveBtn.addEventListener("click", () => {
   joined = false;
   session.stop();
-  if (grid) grid.clear();
+  if (grid) { grid.clear(); grid.setReceiving(false); }
   joinBtn.disabled = false;
   leaveBtn.disabled = true;
   renderOnAir();
@@ -153,7 +155,12 @@ conn.on("status", ({ state }) => {
   el.textContent = t[state] || state;
   el.dataset.state = state;
 });
-conn.on("welcome", (msg) => { if (msg.views.ros) { clock.update(msg.views.ros); renderRos(); } });
+conn.on("welcome", (msg) => {
+  if (msg.views.ros) { clock.update(msg.views.ros); renderRos(); }
+  // Which sites are live, before joining too (rtc.sites tells every change after that).
+  conn.send({ type: "rtc.config", id: "site-live" });
+});
+conn.on("rtc.config", (msg) => { if (grid && msg.id === "site-live") grid.setLive(msg.live); });
 conn.on("ros", (msg) => { clock.update(msg.ros); renderRos(); });
 setInterval(() => { if (clock.view) $("[data-ros-elapsed]").textContent = fmtDuration(clock.elapsed()); }, 500);
 if (grid) grid.watch(session);

@@ -19,6 +19,8 @@ export class VideoGrid {
     this.tiles = {};
     this.floor = [];
     this.live = [];
+    // False on a site page before it joins: live sites are live, but nothing comes in yet.
+    this.receiving = true;
     this.prevStats = {};
     for (const tile of this.grid.querySelectorAll("[data-site]")) this._addTile(tile);
     // A click is the user gesture that lets blocked autoplay with sound go on.
@@ -56,7 +58,7 @@ export class VideoGrid {
       x.tile.classList.toggle("floor", onFloor);
       x.tile.classList.toggle("offline", !live);
       x.tile.style.order = onFloor ? 0 : 1;
-      x.state.textContent = !live ? t.offline : onFloor ? t.on_floor : t.listening;
+      x.state.textContent = !live ? t.offline : !this.receiving ? t.live_join : onFloor ? t.on_floor : t.listening;
       x.video.muted = !onFloor;  // the server forwards audio only from the floor anyway
     }
     this.grid.dataset.floorCount = String(this.floor.filter((s) => s in this.tiles).length);
@@ -70,6 +72,22 @@ export class VideoGrid {
   setLive(sites) {
     this.live = sites || [];
     this.layout();
+  }
+
+  setReceiving(on) {
+    this.receiving = on;
+    if (!on) this._badges({});
+    this.layout();
+  }
+
+  // One quality badge per tile; none while nothing is expected to come in.
+  _badges(stats) {
+    for (const [site, x] of Object.entries(this.tiles)) {
+      const q = this.receiving ? quality(this.prevStats[site], stats[site]) : "";
+      x.quality.dataset.quality = q;
+      x.quality.title = q ? this.t[`quality_${q}`] || q : "";
+      x.quality.textContent = q ? this.t[`quality_${q}`] || q : "";
+    }
   }
 
   onTrack(site, kind, track) {
@@ -117,12 +135,7 @@ export class VideoGrid {
     setInterval(async () => {
       const stats = await session.sample();
       this.media.stats = stats;
-      for (const [site, x] of Object.entries(this.tiles)) {
-        const q = quality(this.prevStats[site], stats[site]);
-        x.quality.dataset.quality = q;
-        x.quality.title = this.t[`quality_${q}`] || q;
-        x.quality.textContent = this.t[`quality_${q}`] || q;
-      }
+      this._badges(stats);
       this.prevStats = stats;
     }, 2000);
   }
