@@ -544,3 +544,76 @@ def test_an_import_has_at_most_500_rows(w: World) -> None:
     err = w.fails(MOD, "q.import", rows=[r.model_dump() for r in rows])
     assert err.field == "args.rows"
     assert w.qs.items == {}
+
+
+# -- one table: decisions, the fold and the console's buttons -------------------------
+
+BUTTONS = {  # what the moderator console draws, per status (it once kept this table itself)
+    "pending": ["approve", "reject", "defer", "edit", "merge", "tag", "pin", "note"],
+    "approved": ["on_air", "answer", "reject", "defer", "edit", "merge", "tag", "pin", "note"],
+    "on_air": ["answer", "off_air", "defer", "edit", "tag", "pin", "note"],
+    "answered": ["edit", "tag", "pin", "note"],
+    "deferred": ["edit", "tag", "pin", "note"],
+    "rejected": ["restore", "tag", "note"],
+    "merged": ["note"],
+}
+
+
+def test_the_moderator_view_carries_the_actions_of_the_table(w: World) -> None:
+    w.start()
+    for who in [ALICE, BOB] * 4:
+        w.do(who, "q.ask", text="a question?")
+        w.now += 13
+    w.do(MOD, "q.approve", id="q-2")
+    w.do(MOD, "q.approve", id="q-3")
+    w.do(MOD, "q.on_air", id="q-3")
+    w.do(MOD, "q.approve", id="q-4")
+    w.do(MOD, "q.answer", id="q-4")
+    w.do(MOD, "q.reject", id="q-5")
+    w.do(MOD, "q.merge", id="q-6", into="q-1")
+    w.do(MOD, "q.defer", id="q-2")
+    w.do(MOD, "q.approve", id="q-7")
+    items = {q["id"]: q for q in RULES.snapshot(w.state, MOD, w.now)["questions"]["items"]}
+    shown = {items[qid]["status"]: items[qid]["actions"] for qid in items}
+    assert shown == BUTTONS
+    # The live message after an event carries the same field.
+    (ev,) = w.do(MOD, "q.restore", id="q-5")
+    (msg,) = [m for m in RULES.messages(w.state, ev) if m.payload["type"] == "q.item"]
+    assert msg.payload["item"]["actions"] == BUTTONS["pending"]
+    assert msg.audience == qmod.STAFF_AUDIENCE
+
+
+def test_the_room_and_the_exports_get_no_actions(w: World) -> None:
+    w.do(ALICE, "q.ask", text="a question?")
+    w.do(MOD, "q.approve", id="q-1")
+    room = RULES.snapshot(w.state, ALICE, w.now)["questions"]
+    assert room["items"][0]["id"] == "q-1"
+    assert "actions" not in room["items"][0]
+    assert "actions" not in room["mine"][0]
+    assert "actions" not in qmod.staff_view(w.qs.items["q-1"])
+
+
+def test_every_command_of_the_table_is_registered_with_its_event() -> None:
+    in_table = {c for row in qmod.TRANSITIONS.values() for c in row}
+    assert in_table == set(qmod.EVENT_OF)
+    assert {after for row in qmod.TRANSITIONS.values() for after in row.values()} <= set(
+        qmod.STATUSES
+    )
+    assert set(qmod.TRANSITIONS) == set(qmod.STATUSES)
+    for command, event in qmod.EVENT_OF.items():
+        assert event in qmod.PART.reducers, command
+
+
+def test_a_hand_written_log_still_folds_by_the_table(w: World) -> None:
+    """A log the rules could not have written (deferred, then merged) still folds: the
+    command's one destination in the table applies, and the on-air pointer follows."""
+    w.do(ALICE, "q.ask", text="first?")
+    w.now += 13
+    w.do(ALICE, "q.ask", text="second?")
+    w.fold([NewEvent(type="q.deferred", data={"id": "q-2"})], "system/system")
+    w.fold([NewEvent(type="q.merged", data={"id": "q-2", "into": "q-1"})], "system/system")
+    assert w.qs.items["q-2"].status == qmod.MERGED
+    w.fold([NewEvent(type="q.on_air", data={"id": "q-1", "site": None})], "system/system")
+    assert (w.qs.items["q-1"].status, w.qs.on_air) == (qmod.ON_AIR, "q-1")
+    w.fold([NewEvent(type="q.rejected", data={"id": "q-1", "reason": None})], "system/system")
+    assert (w.qs.items["q-1"].status, w.qs.on_air) == (qmod.REJECTED, None)

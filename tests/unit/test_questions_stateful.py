@@ -58,11 +58,22 @@ class QueueMachine(RuleBasedStateMachine):
             )
 
     def _do(self, who: Principal, name: str, **args: Any) -> bool:
+        items = qmod.questions(self.state).items
+        before = {qid: q.status for qid, q in items.items()}
         try:
             new = RULES.decide(self.state, who, Command(name=name, args=args), self.now)
         except DomainError:
             return False
         self._fold(new)
+        # One table drives both: the status after every command is the table's "after"
+        # for that status and command, and no other question moved (a merge target keeps
+        # its status).
+        moved = args.get("id")
+        if moved is not None:
+            assert items[moved].status == qmod.TRANSITIONS[before[moved]][name]
+        assert {qid: q.status for qid, q in items.items() if qid != moved} == {
+            qid: status for qid, status in before.items() if qid != moved
+        } | ({f"q-{len(items)}": "pending"} if name == "q.ask" else {})
         return True
 
     @rule(who=people)
@@ -130,6 +141,22 @@ class QueueMachine(RuleBasedStateMachine):
             assert q is not None
             assert len(q.edits) == (before + 2 if before == 0 else before + 1)
             assert q.edits[0]["text"] == "a question?"
+
+    @rule(qid=qids, command=st.sampled_from(["q.tag", "q.pin", "q.note"]), pinned=st.booleans())
+    def keep(self, qid: str, command: str, pinned: bool) -> None:
+        q = qmod.questions(self.state).items.get(qid)
+        status = self.status.get(qid)
+        # The model: notes go on any question, tags on any but merged ones, pins on
+        # neither rejected nor merged ones (and only when they change something).
+        expect = {
+            "q.note": status is not None,
+            "q.tag": status not in (None, "merged"),
+            "q.pin": status not in (None, "merged", "rejected")
+            and q is not None
+            and q.pinned != pinned,
+        }[command]
+        args = {"q.tag": {"tags": ["t"]}, "q.pin": {"pinned": pinned}, "q.note": {"text": "n"}}
+        assert self._do(MOD, command, id=qid, **args[command]) == expect
 
     @invariant()
     def statuses_match(self) -> None:

@@ -15,19 +15,9 @@ const state = {
 };
 window.confsvc = Object.assign(window.confsvc || {}, { moderator: state });
 
-// status -> the actions offered (the server decides; this only hides what cannot apply).
-const ACTIONS = {
-  pending: ["approve", "reject", "defer", "edit", "merge", "tag", "pin", "note"],
-  approved: ["put_on_air", "answer", "reject", "defer", "edit", "merge", "tag", "pin", "note"],
-  on_air: ["answer", "off_air", "defer", "edit", "tag", "pin", "note"],
-  answered: ["edit", "tag", "pin", "note"],
-  deferred: ["edit", "tag", "pin", "note"],
-  rejected: ["restore", "tag", "note"],
-  merged: ["note"],
-};
-const KEYS = { a: "approve", r: "reject", o: "put_on_air", s: "answer", d: "defer", e: "edit",
+const KEYS = { a: "approve", r: "reject", o: "on_air", s: "answer", d: "defer", e: "edit",
   m: "merge", t: "tag", p: "pin", n: "note", u: "restore" };
-const NEEDS_FORM = new Set(["reject", "edit", "merge", "tag", "note", "put_on_air", "answer"]);
+const NEEDS_FORM = new Set(["reject", "edit", "merge", "tag", "note", "on_air", "answer"]);
 
 function showError(msg) {
   const node = $("[data-mod-error]");
@@ -83,7 +73,7 @@ function metaLine(q) {
 
 function actionButton(q, action) {
   const label = action === "pin" && q.pinned ? t.unpin : t[action];
-  return el("button", { type: "button", class: `small${action === "approve" || action === "put_on_air" ? " primary" : ""}${action === "reject" ? " danger" : ""}`,
+  return el("button", { type: "button", class: `small${action === "approve" || action === "on_air" ? " primary" : ""}${action === "reject" ? " danger" : ""}`,
     dataset: { act: action }, onclick: () => act(q.id, action) }, label);
 }
 
@@ -101,7 +91,7 @@ function renderForm(q) {
     const targets = [...state.items.values()].filter((o) => o.id !== q.id && ["pending", "approved", "on_air"].includes(o.status));
     field = el("select", { name: "v", "aria-label": t.into },
       ...targets.map((o) => el("option", { value: o.id }, `${o.id}: ${o.text.slice(0, 80)}`)));
-  } else if (kind === "put_on_air") {
+  } else if (kind === "on_air") {
     field = el("select", { name: "v", "aria-label": t.answering_site }, el("option", { value: "" }, `${t.answering_site}: —`),
       ...Object.keys(boot.site_names || {}).map((s) => el("option", { value: s }, `${t.answering_site}: ${siteName(boot, s, lang)}`)));
   } else if (kind === "answer") {
@@ -119,7 +109,7 @@ function renderForm(q) {
     else if (kind === "note") ok = await run("q.note", { id: q.id, text: v });
     else if (kind === "tag") ok = await run("q.tag", { id: q.id, tags: v.split(",").map((s) => s.trim()).filter(Boolean) });
     else if (kind === "merge") ok = await run("q.merge", { id: q.id, into: v });
-    else if (kind === "put_on_air") ok = await run("q.on_air", { id: q.id, site: v || null });
+    else if (kind === "on_air") ok = await run("q.on_air", { id: q.id, site: v || null });
     else if (kind === "answer") {
       const [what, id] = v ? v.split(":") : [null, null];
       ok = await run("q.answer", { id: q.id, site: what === "site" ? id : null, expert: what === "expert" ? id : null });
@@ -151,7 +141,8 @@ function renderHistory(q) {
 }
 
 function renderItem(q) {
-  const actions = (ACTIONS[q.status] || []).map((a) => actionButton(q, a));
+  // The server sends what this moderator may do to the question now (its life table).
+  const actions = (q.actions || []).map((a) => actionButton(q, a));
   actions.push(el("button", { type: "button", class: "small", dataset: { act: "history" }, "aria-expanded": state.history.has(q.id) ? "true" : "false",
     onclick: () => act(q.id, "history") }, t.history));
   return el("li", {
@@ -236,7 +227,7 @@ function act(id, action) {
     render();
     return;
   }
-  if (!(ACTIONS[q.status] || []).includes(action)) return;
+  if (!(q.actions || []).includes(action)) return;
   if (NEEDS_FORM.has(action)) { state.open = { id, kind: action }; render(); return; }
   const command = { approve: "q.approve", defer: "q.defer", off_air: "q.off_air", restore: "q.restore" }[action];
   if (command) run(command, { id });
@@ -339,7 +330,7 @@ conn.on("q.item", (msg) => {
   state.items.set(msg.item.id, msg.item);
   if (msg.item.status === "on_air") state.onAir = msg.item.id;
   else if (state.onAir === msg.item.id) state.onAir = null;
-  if (state.open && state.open.id === msg.item.id && !(ACTIONS[msg.item.status] || []).includes(state.open.kind)) state.open = null;
+  if (state.open && state.open.id === msg.item.id && !(msg.item.actions || []).includes(state.open.kind)) state.open = null;
   schedule();
 });
 conn.on("q.batch", (msg) => { for (const q of msg.items) state.items.set(q.id, q); schedule(); });

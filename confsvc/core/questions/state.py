@@ -1,0 +1,84 @@
+"""The question part's state: the questions, who is on air, the posts, and the times of
+each link's asks and votes (for the rate limits)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from confsvc.core.conference import ConferenceState
+from confsvc.core.errors import NotFound
+from confsvc.core.questions.life import PENDING
+
+
+@dataclass(slots=True)
+class Question:
+    id: str
+    text: str
+    language: str
+    name: str | None
+    site: str | None
+    source: str
+    email: str | None
+    invite: str | None
+    asked_at: float
+    status: str = PENDING
+    prev_status: str = PENDING
+    askers: list[str] = field(default_factory=list)  # invites: the asker's and merged ones'
+    voters: set[str] = field(default_factory=set)
+    tags: list[str] = field(default_factory=list)
+    pinned: bool = False
+    reason: str | None = None
+    answered_by: dict[str, str | None] | None = None
+    on_air_at: float | None = None
+    answering: str | None = None  # the site answering while on air
+    answered_at: float | None = None
+    merged_into: str | None = None
+    merged_from: list[str] = field(default_factory=list)
+    edits: list[dict[str, Any]] = field(default_factory=list)  # {at, actor, text}
+    notes: list[dict[str, Any]] = field(default_factory=list)  # {at, actor, text}
+    history: list[dict[str, Any]] = field(default_factory=list)  # every event, in order
+
+    @property
+    def original(self) -> str:
+        return cast(str, self.edits[0]["text"]) if self.edits else self.text
+
+
+@dataclass(slots=True)
+class Post:
+    id: str
+    at: float
+    actor: str
+    text: str
+    photo_type: str | None = None
+    photo: str | None = None  # base64; served by the adapter, never put in views
+
+
+@dataclass(slots=True)
+class QuestionsState:
+    items: dict[str, Question] = field(default_factory=dict)
+    on_air: str | None = None
+    posts: list[Post] = field(default_factory=list)
+    asks: dict[str, list[float]] = field(default_factory=dict)  # invite -> times
+    votes: dict[str, list[float]] = field(default_factory=dict)  # invite -> times
+
+    def next_id(self) -> str:
+        return f"q-{len(self.items) + 1}"
+
+    def get(self, qid: str, command: str) -> Question:
+        q = self.items.get(qid)
+        if q is None:
+            raise NotFound(f"{command}: no question {qid!r}")
+        return q
+
+
+PART_NAME = "questions"
+
+
+def questions(state: ConferenceState) -> QuestionsState:
+    return cast(QuestionsState, state.parts[PART_NAME])
+
+
+def question(state: ConferenceState, qid: str) -> Question | None:
+    """The question ``qid`` as the queue knows it, for other parts to read (never to change)."""
+    return questions(state).items.get(qid)
