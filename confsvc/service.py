@@ -28,8 +28,10 @@ from confsvc.core.conference import (
 )
 from confsvc.core.errors import Conflict, DomainError, NotFound
 from confsvc.core.events import SYSTEM, Command, Event, NewEvent, Principal
+from confsvc.core.invites import InviteRequest, check_issue, record_args
 from confsvc.core.privacy import ERASED_EVENT
 from confsvc.core.registry import RULES
+from confsvc.core.roles import Invite, issue_invite
 from confsvc.core.runofshow import PLANNED, ros
 from confsvc.store import ConcurrencyError, EventStore, NewRecord, OutboxRow
 
@@ -41,6 +43,11 @@ EventHook = Callable[["Hub", list[Event]], Awaitable[None] | None]
 # Turns a command's arguments into the ones decided on (e.g. a photo re-encoded), or
 # raises a DomainError; run once per command, before the hub's lock is taken.
 CommandFilter = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+# What to append, decided on the state as folded now (``Hub.append``); called again after
+# another writer's events are folded.
+Decide = Callable[[ConferenceState, float], list[NewEvent]]
+# Ten: a conference sees a few commands a second; ten losses in a row mean a hot loop.
+APPEND_ATTEMPTS = 10
 
 
 class HubObserver(Protocol):
@@ -135,10 +142,27 @@ class Hub:
             # Authorised before the filter's work (decoding a photo), outside the lock.
             self.rules.check_allowed(self.state, who, command.name)
             command = Command(name=command.name, args=await command_filter(command.args))
+        return await self.append(
+            who, lambda state, now: self.rules.decide(state, who, command, now)
+        )
+
+    async def append_system(self, new: list[NewEvent]) -> list[Event]:
+        """Append events decided outside a command (agenda load, mail results), as they
+        are, after whatever another writer appended first."""
+        return await self.append(SYSTEM, lambda _state, _now: new)
+
+    async def append(self, who: Principal, decide: Decide) -> list[Event]:
+        """Decide on the folded state and append the result: the one append-with-retry.
+
+        When another writer (a node, ``confsvc mail send-due``, ``confsvc invite``) was
+        first, catch up from the store and decide again on what it wrote, so the loser
+        of a race gets the core's reason. Not for commands from a connection: ``execute``
+        adds the filters and the observers' counts.
+        """
         async with self._lock:
-            for _attempt in range(5):
+            for _attempt in range(APPEND_ATTEMPTS):
                 now = self.clock()
-                new = self.rules.decide(self.state, who, command, now)
+                new = decide(self.state, now)
                 try:
                     return await self._append_locked(who, new, now)
                 except ConcurrencyError:
@@ -146,10 +170,25 @@ class Hub:
                     await self._catch_up_locked()
             raise Conflict("the conference is changing too fast; try again")
 
-    async def append_system(self, new: list[NewEvent]) -> list[Event]:
-        """Append events decided outside a command (agenda load, mail results)."""
-        async with self._lock:
-            return await self._append_locked(SYSTEM, new, self.clock())
+    async def issue_invite(
+        self, who: Principal, secret: bytes, request: InviteRequest
+    ) -> tuple[Invite, str]:
+        """Sign an invite link, record it in the log (``invite.record``), and only then
+        return it with its token: the one path for the host console, ``confsvc invite``
+        and the demo's links, so no link exists that the host cannot see and revoke."""
+        check_issue(self.state, who, request)  # refused before anything is signed
+        invite, token = issue_invite(
+            secret,
+            conference=self.id,
+            role=request.role,
+            site=request.site,
+            expert=request.expert,
+            name=request.name,
+            now=self.clock(),
+            ttl_s=request.ttl_s,
+        )
+        await self.execute(who, Command(name="invite.record", args=record_args(invite)))
+        return invite, token
 
     async def _append_locked(self, who: Principal, new: list[NewEvent], now: float) -> list[Event]:
         if not new:

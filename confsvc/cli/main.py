@@ -464,48 +464,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def demo_links(app: Any, cfg: Config) -> list[tuple[str, str]]:
-    """(role, URL) for the host, moderator, each site, an expert, a participant and the public."""
-    from confsvc.core.invites import issued_event
-    from confsvc.core.roles import Role, issue_invite
+    """(role, URL) for the host, moderator, each site, an expert, a participant and the
+    public; each invite recorded (``Hub.issue_invite``) before its link is returned."""
+    from confsvc.core.events import SYSTEM
+    from confsvc.core.invites import InviteRequest
+    from confsvc.core.roles import Role
     from confsvc.http.keys import HUBS, SECRET
 
-    hubs = app[HUBS]
-    hub = hubs.loaded()[0]
+    hub = app[HUBS].loaded()[0]
     agenda = hub.state.require_agenda()
-    secret = app[SECRET]
-    now = time.time()
+    wanted = [("host", InviteRequest(role=Role.HOST))]
+    wanted.append(("moderator", InviteRequest(role=Role.MODERATOR)))
+    wanted += [(f"site:{s.id}", InviteRequest(role=Role.SITE, site=s.id)) for s in agenda.sites]
+    for expert in agenda.experts[:1]:
+        request = InviteRequest(role=Role.EXPERT, expert=expert.id, name=expert.name)
+        wanted.append((f"expert:{expert.id}", request))
+    wanted.append(("participant", InviteRequest(role=Role.PARTICIPANT)))
     links = []
-    issued = []
-
-    def link(role: Role, label: str, **kw: Any) -> None:
-        invite, token = issue_invite(secret, conference=hub.id, role=role, now=now, **kw)
+    for label, request in wanted:
+        _invite, token = await hub.issue_invite(SYSTEM, app[SECRET], request)
         links.append((label, f"{cfg.base_url}/j/{token}"))
-        issued.append(
-            issued_event(
-                {
-                    "id": invite.id,
-                    "role": role.value,
-                    "site": invite.site,
-                    "expires": invite.expires,
-                    "name": invite.name,
-                }
-            )
-        )
-
-    link(Role.HOST, "host")
-    link(Role.MODERATOR, "moderator")
-    for site in agenda.sites:
-        link(Role.SITE, f"site:{site.id}", site=site.id)
-    if agenda.experts:
-        link(
-            Role.EXPERT,
-            f"expert:{agenda.experts[0].id}",
-            expert=agenda.experts[0].id,
-            name=agenda.experts[0].name,
-        )
-    link(Role.PARTICIPANT, "participant")
     links.append(("public", f"{cfg.base_url}/c/{hub.id}/live"))
-    await hub.append_system(issued)
     return links
 
 
@@ -584,11 +563,13 @@ async def _invite(args: argparse.Namespace) -> int:
 
 
 async def _invite_in(store: Any, args: argparse.Namespace) -> int:
-    from confsvc.core.invites import issued_event
-    from confsvc.core.registry import RULES
-    from confsvc.core.roles import Role, issue_invite
+    from confsvc.bus import LocalBus
+    from confsvc.core.errors import DomainError
+    from confsvc.core.events import Principal
+    from confsvc.core.invites import InviteRequest
+    from confsvc.core.roles import Role
     from confsvc.http.secret import load_or_create_secret
-    from confsvc.store import ConcurrencyError, NewRecord
+    from confsvc.service import Hub
 
     conferences = await store.list_conferences()
     cid = args.conference
@@ -604,51 +585,25 @@ async def _invite_in(store: Any, args: argparse.Namespace) -> int:
     if cid not in conferences:
         print(f"confsvc invite: no conference {cid!r} in {args.db}", file=sys.stderr)
         return 1
-    state = RULES.new_state(cid)
-    for event in await store.read(cid):
-        RULES.fold(state, event)
-    agenda = state.require_agenda()
+    hub = Hub(conference=cid, store=store, bus=LocalBus())  # the server polls for it
+    await hub.catch_up()
     role = Role(args.role)
-    if role is Role.SITE and (args.site is None or agenda.site(args.site) is None):
-        print(
-            f"confsvc invite: --site must be one of {', '.join(agenda.site_ids)}", file=sys.stderr
-        )
-        return 1
-    if role is not Role.SITE and args.site is not None:
-        print("confsvc invite: --site goes only with --role site", file=sys.stderr)
-        return 1
-    secret = load_or_create_secret(secret_path(args.db, args.secret_file))
-    invite, token = issue_invite(
-        secret,
-        conference=cid,
+    request = InviteRequest(
         role=role,
         site=args.site,
         expert=args.expert,
         name=args.name,
-        now=time.time(),
         ttl_s=int(args.ttl_hours * 3600),
     )
-    # Record it in the log, so the host console lists it and can revoke it.
-    event = issued_event(
-        {
-            "id": invite.id,
-            "role": role.value,
-            "site": args.site,
-            "expires": invite.expires,
-            "name": args.name,
-        }
-    )
-    for _attempt in range(10):
-        seq = await store.last_seq(cid)
-        try:
-            await store.append(
-                cid,
-                seq,
-                [NewRecord(type=event.type, at=time.time(), actor="cli/invite", data=event.data)],
-            )
-            break
-        except ConcurrencyError:
-            continue
+    try:
+        # Recorded in the log before it is printed, so the host console lists it and
+        # can revoke it.
+        inviter = Principal(role=Role.SYSTEM, invite="cli-invite")
+        secret = load_or_create_secret(secret_path(args.db, args.secret_file))
+        invite, token = await hub.issue_invite(inviter, secret, request)
+    except DomainError as exc:
+        print(f"confsvc invite: {_invite_refusal(exc, role, hub)}", file=sys.stderr)
+        return 1
     base = Config(host=args.host, port=args.port, public_url=args.public_url).base_url
     label = role.value if invite.site is None else f"site:{invite.site}"
     if args.json:
@@ -667,6 +622,15 @@ async def _invite_in(store: Any, args: argparse.Namespace) -> int:
     else:
         print(f"{label}  {base}/j/{token}")
     return 0
+
+
+def _invite_refusal(exc: Exception, role: Any, hub: Any) -> str:
+    """The core's refusal in the command line's words (its flags, not its fields)."""
+    if getattr(exc, "field", None) != "args.site":
+        return str(exc)
+    if role.value == "site":
+        return f"--site must be one of {', '.join(hub.state.require_agenda().site_ids)}"
+    return "--site goes only with --role site"
 
 
 def cmd_invite(args: argparse.Namespace) -> int:

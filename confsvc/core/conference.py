@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from confsvc.core.agenda import Agenda, agenda_from_data
 from confsvc.core.errors import BadRequest, Forbidden, InvalidState
 from confsvc.core.events import Command, Event, NewEvent, Principal
+from confsvc.core.permissions import may_run
 from confsvc.core.roles import Role
 
 # The latest moment any command may name (due dates, invite expiry): 2100-01-01 UTC.
@@ -237,7 +238,7 @@ class Rules:
         spec = self.commands.get(name)
         if spec is None:
             raise BadRequest(f"unknown command {name!r}", field="name")
-        if who.role not in spec.roles and who.role is not Role.SYSTEM:
+        if not may_run(who, spec.roles):
             raise Forbidden(f"role {who.role.value!r} may not use {name!r}")
         if who.invite in state.revoked:
             raise Forbidden("this invite link has been revoked")

@@ -1,8 +1,10 @@
 """The record of invite links: which were issued (never the token itself) and revoked.
 
-Tokens are made by the adapters, which hold the secret; they record each one here with
-``invite.record`` (from the host console) or an ``invite.issued`` event appended by
-``confsvc invite``, so the host sees every link and can revoke it.
+Who may issue which link is decided here, once: ``check_issue`` before a token is signed,
+then the ``invite.record`` command that records it. The token is signed by the adapter
+that holds the secret, through the one path ``Hub.issue_invite`` (the host console,
+``confsvc invite`` and the demo's links), which returns a link only once it is recorded,
+so the host sees every link and can revoke it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from confsvc.core.conference import (
 )
 from confsvc.core.errors import BadRequest, InvalidState
 from confsvc.core.events import Event, NewEvent, Principal
-from confsvc.core.roles import INVITE_ROLES, Role
+from confsvc.core.permissions import Permission, may, require
+from confsvc.core.roles import DEFAULT_TTL_S, INVITE_ROLES, Invite, Role
 
 
 @dataclass(slots=True, kw_only=True)
@@ -51,20 +54,49 @@ class RecordArgs(Args):
     name: str | None = Field(default=None, max_length=200)
 
 
-def issued_event(args: dict[str, Any]) -> NewEvent:
-    """The event that records an issued invite (``args`` as for ``invite.record``)."""
-    return NewEvent(type="invite.issued", data=RecordArgs.model_validate(args).model_dump())
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InviteRequest:
+    """A link somebody asks for, before it is signed (``Hub.issue_invite``)."""
+
+    role: Role
+    site: str | None = None
+    expert: str | None = None
+    name: str | None = None
+    ttl_s: int = DEFAULT_TTL_S
 
 
-def _record(state: ConferenceState, args: RecordArgs, who: Principal, now: float) -> list[NewEvent]:
-    if args.role not in {r.value for r in INVITE_ROLES}:
-        raise BadRequest(f"no invites for role {args.role!r}", field="args.role")
-    if (args.role == Role.SITE.value) != (args.site is not None):
+def check_issue(state: ConferenceState, who: Principal, request: InviteRequest) -> None:
+    """Refuse a link ``who`` may not issue or the agenda cannot hold; else return."""
+    require(who, Permission.INVITE, f"role {who.role.value!r} may not create invites")
+    _check_link(state, request.role.value, request.site)
+    if request.ttl_s <= 0:
+        raise BadRequest("an invite must live for a positive number of seconds", field="ttl")
+
+
+def _check_link(state: ConferenceState, role: str, site: str | None) -> None:
+    if role not in {r.value for r in INVITE_ROLES}:
+        raise BadRequest(f"no invites for role {role!r}", field="args.role")
+    if (role == Role.SITE.value) != (site is not None):
         raise BadRequest(
             "a site invite needs a site, and only a site invite takes one", field="args.site"
         )
-    if args.site is not None and state.require_agenda().site(args.site) is None:
-        raise BadRequest(f"no site {args.site!r} in the agenda", field="args.site")
+    if site is not None and state.require_agenda().site(site) is None:
+        raise BadRequest(f"no site {site!r} in the agenda", field="args.site")
+
+
+def record_args(invite: Invite) -> dict[str, Any]:
+    """The ``invite.record`` arguments for a signed invite (everything but the token)."""
+    return {
+        "id": invite.id,
+        "role": invite.role.value,
+        "site": invite.site,
+        "expires": invite.expires,
+        "name": invite.name,
+    }
+
+
+def _record(state: ConferenceState, args: RecordArgs, who: Principal, now: float) -> list[NewEvent]:
+    _check_link(state, args.role, args.site)
     if args.id in invites(state):
         raise InvalidState(f"invite {args.id!r} is already recorded")
     return [NewEvent(type="invite.issued", data=args.model_dump())]
@@ -108,7 +140,7 @@ HOSTS = Audience(roles=frozenset({Role.HOST}))
 
 
 def _snapshot(state: ConferenceState, who: Principal, now: float) -> dict[str, Any] | None:
-    return {"invites": view(state)} if who.role is Role.HOST else None
+    return {"invites": view(state)} if may(who, Permission.INVITE) else None
 
 
 def _messages(state: ConferenceState, event: Event) -> list[Message]:

@@ -73,7 +73,7 @@ def issue_invite(
     if role not in INVITE_ROLES:
         raise BadRequest(f"no invites for role {role.value!r}", field="role")
     if (role is Role.SITE) != (site is not None):
-        raise BadRequest("a site invite needs --site, and only a site invite takes one")
+        raise BadRequest("a site invite needs a site, and only a site invite takes one")
     if ttl_s <= 0:
         raise BadRequest("an invite must live for a positive number of seconds", field="ttl")
     invite = Invite(

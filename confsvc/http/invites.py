@@ -1,20 +1,20 @@
 """Invite links from the host console: the ``invite.create`` WebSocket message.
 
-The server signs the token (it holds the secret) and records the invite in the log with
-the host's ``invite.record`` command; only the creating connection ever sees the token.
+The message is translated into an ``InviteRequest`` for ``Hub.issue_invite``, which
+decides (``confsvc.core.invites.check_issue``), signs, records with ``invite.record`` and
+only then returns the token; only the creating connection ever sees it.
 """
 
 from __future__ import annotations
 
-import secrets
-import time
 from typing import Any
 
 from aiohttp import web
 
-from confsvc.core.errors import BadRequest, Forbidden
-from confsvc.core.events import Command
-from confsvc.core.roles import Role, issue_invite
+from confsvc.core.errors import BadRequest
+from confsvc.core.invites import InviteRequest, record_args
+from confsvc.core.permissions import Permission, require
+from confsvc.core.roles import Role
 from confsvc.http.keys import CONFIG, SECRET, WS_HANDLERS
 from confsvc.http.ws import Connection
 
@@ -23,8 +23,12 @@ MAX_TTL_HOURS = 24 * 365
 
 def setup(app: web.Application) -> None:
     async def create(conn: Connection, body: dict[str, Any]) -> None:
-        if conn.principal.role is not Role.HOST:
-            raise Forbidden(f"role {conn.principal.role.value!r} may not create invites")
+        # Refused before its arguments are read, as every command is (Rules.check_allowed).
+        require(
+            conn.principal,
+            Permission.INVITE,
+            f"role {conn.principal.role.value!r} may not create invites",
+        )
         role_name = body.get("role")
         try:
             role = Role(str(role_name))
@@ -39,25 +43,9 @@ def setup(app: web.Application) -> None:
             raise BadRequest("site must be a string", field="site")
         if name is not None and not isinstance(name, str):
             raise BadRequest("name must be a string", field="name")
-        invite_id = secrets.token_hex(6)
-        invite, token = issue_invite(
-            app[SECRET],
-            conference=conn.hub.id,
-            role=role,
-            site=site,
-            name=name,
-            now=time.time(),
-            ttl_s=int(ttl_hours * 3600),
-            invite_id=invite_id,
-        )
-        args = {
-            "id": invite.id,
-            "role": role.value,
-            "site": site,
-            "expires": invite.expires,
-            "name": name,
-        }
-        await conn.hub.execute(conn.principal, Command(name="invite.record", args=args))
+        request = InviteRequest(role=role, site=site, name=name, ttl_s=int(ttl_hours * 3600))
+        invite, token = await conn.hub.issue_invite(conn.principal, app[SECRET], request)
+        args = record_args(invite)
         cfg = app[CONFIG]
         reply = {"type": "invite", "id": body.get("id"), "path": f"{cfg.base_path}/j/{token}"}
         if cfg.public_url:  # else the page knows its own origin better than we do

@@ -19,6 +19,7 @@ from aiohttp import WSMsgType, web
 
 from confsvc.core.errors import BadRequest, DomainError, Forbidden, RateLimited, Unavailable
 from confsvc.core.events import Command, Principal
+from confsvc.core.permissions import anonymous
 from confsvc.core.roles import Role
 from confsvc.http import linkwatch
 from confsvc.http.auth import check_invite, principal_of
@@ -231,10 +232,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if hello is None:
         return ws
     principal, expires = hello
-    if principal.role is not Role.PUBLIC:  # a valid token: no longer an anonymous connection
+    if not anonymous(principal):  # a valid token: no longer an anonymous connection
         request.app[CONNECTION_CAP].authenticated(request.transport)
     same = sum(1 for c in hub.listeners if c.principal.invite == principal.invite)
-    if principal.role is not Role.PUBLIC and same >= cfg.max_connections_per_invite:
+    if not anonymous(principal) and same >= cfg.max_connections_per_invite:
         refused = Forbidden(f"this link already has {same} open connections")
         await ws.send_str(dumps(_error(None, refused)))
         await ws.close(code=1008, message=b"too many connections for this link")

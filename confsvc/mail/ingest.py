@@ -22,7 +22,6 @@ from confsvc.core.errors import DomainError
 from confsvc.core.events import NewEvent
 from confsvc.mail.addresses import parse_message_id, parse_reply_address
 from confsvc.mail.inbound import Inbound, parse_mail
-from confsvc.mail.record import append_retry
 from confsvc.service import Hub, Hubs
 
 log = logging.getLogger(__name__)
@@ -141,7 +140,7 @@ class Ingest:
                 "size": len(raw),
                 "raw": base64.b64encode(raw[: self.max_bytes]).decode("ascii"),
             }
-            await append_retry(hub, [NewEvent(type="f.mail_received", data=data)])
+            await hub.append_system([NewEvent(type="f.mail_received", data=data)])
             if bounce_of is not None:
                 self.bounces += 1
         status = "answer" if reason is None else "quarantine"

@@ -7,8 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from confsvc.core import followup as F
-from confsvc.core.errors import DomainError, Forbidden
-from confsvc.core.roles import STAFF
+from confsvc.core.errors import DomainError
+from confsvc.core.permissions import Permission, require
 from confsvc.http.auth import open_invite
 from confsvc.http.i18n import render
 from confsvc.http.keys import I18N
@@ -27,8 +27,9 @@ async def written_page(request: web.Request) -> web.StreamResponse:
         hub, invite = await open_invite(
             request.app, token, conference=request.match_info["conference"]
         )
-        if invite.role not in STAFF:
-            raise Forbidden(f"role {invite.role.value!r} may not open the written answers")
+        require(
+            invite, Permission.STAFF, f"role {invite.role.value!r} may not open the written answers"
+        )
     except DomainError as exc:
         return error_page(
             request, exc.status_hint, _t(request, "This link does not work"), exc.message

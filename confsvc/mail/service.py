@@ -26,7 +26,6 @@ from confsvc.mail.compose import Composer, MailSettings
 from confsvc.mail.ingest import Ingest
 from confsvc.mail.outbox import Outbox
 from confsvc.mail.receiver import parse_listen, start_receiver
-from confsvc.mail.record import append_retry
 from confsvc.mail.sender import Result, Sender, SmtpSettings, result_events
 from confsvc.service import Hub, Hubs
 
@@ -156,7 +155,7 @@ class MailService:
                 NewEvent(type=d["type"], data={k: v for k, v in d.items() if k != "type"})
                 for d in items
             ]
-            await append_retry(hub, events)
+            await hub.append_system(events)
 
     async def tick(self, now: float | None = None) -> list[Event]:
         """Reminders and the digest that are due now, on every conference this node serves."""
@@ -172,7 +171,7 @@ class MailService:
             if self.settings.organiser:
                 new += F.digest_due(hub.state, now)
             if new:
-                out += await append_retry(hub, new)
+                out += await hub.append_system(new)
         return out
 
     async def _tick_loop(self, every: float) -> None:

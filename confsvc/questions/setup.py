@@ -19,8 +19,9 @@ from aiohttp import web
 
 from confsvc.core.errors import BadRequest, DomainError, Forbidden, NotFound
 from confsvc.core.events import Command, Principal
+from confsvc.core.permissions import Permission, require
 from confsvc.core.questions import parse_import_csv, questions
-from confsvc.core.roles import STAFF, Role
+from confsvc.core.roles import Role
 from confsvc.http.auth import principal_for_token
 from confsvc.http.forms import Upload, header_token, read_form
 from confsvc.http.i18n import render
@@ -124,8 +125,7 @@ async def export(request: web.Request) -> web.Response:
     """``GET …/questions/export.csv|json``: staff only."""
     try:
         hub, who = await _who(request)
-        if who.role not in STAFF:
-            raise Forbidden(f"role {who.role.value!r} may not export questions")
+        require(who, Permission.STAFF, f"role {who.role.value!r} may not export questions")
     except DomainError as exc:
         return _error(exc)
     name = f"{hub.id}-questions"

@@ -7,8 +7,8 @@ import time
 
 from aiohttp import web
 
-from confsvc.core.errors import DomainError, Forbidden
-from confsvc.core.roles import STAFF
+from confsvc.core.errors import DomainError
+from confsvc.core.permissions import Permission, require
 from confsvc.http.auth import open_invite
 from confsvc.http.keys import CONFIG, HUBS, I18N
 from confsvc.http.pages import error_page
@@ -66,8 +66,7 @@ async def organiser_report(request: web.Request) -> web.StreamResponse:
     title = i18n.gettext(i18n.language_of(request), "This link does not work")
     try:
         hub, invite = await open_invite(request.app, token)
-        if invite.role not in STAFF:
-            raise Forbidden("the organiser's report is for hosts and moderators")
+        require(invite, Permission.STAFF, "the organiser's report is for hosts and moderators")
         return await _respond(request, hub.id, public=False)
     except DomainError as exc:
         return error_page(request, exc.status_hint, title, exc.message)

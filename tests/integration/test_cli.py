@@ -147,6 +147,10 @@ def test_demo_prints_links_that_work_then_invite_prints_one(tmp_path: Path) -> N
     bad = run("invite", "--role", "site", "--site", "paris", cwd=tmp_path)
     assert bad.returncode == 1
     assert "--site must be one of warsaw, olsztyn, weifang" in bad.stderr
+    assert bad.stdout == ""  # a refused link is never printed (nor recorded)
+    stray = run("invite", "--role", "host", "--site", "weifang", cwd=tmp_path)
+    assert (stray.returncode, stray.stdout) == (1, "")
+    assert "--site goes only with --role site" in stray.stderr
     # The server, restarted on the same store and secret, accepts the CLI's link.
     proc = subprocess.Popen(
         [sys.executable, "-m", "confsvc", "serve", "--agenda", str(SAMPLE), "--port", str(port)],

@@ -223,7 +223,7 @@ async def test_host_creates_an_invite_that_works_and_can_be_revoked(running: Run
     ("body", "needle"),
     [
         ({"role": "king"}, "unknown role 'king'"),
-        ({"role": "site"}, "needs --site"),
+        ({"role": "site"}, "a site invite needs a site"),
         ({"role": "participant", "ttl_hours": -1}, "ttl_hours"),
     ],
 )
