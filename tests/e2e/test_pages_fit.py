@@ -113,6 +113,8 @@ async def test_every_page_fits_a_phone_and_a_laptop(
             await page.evaluate(
                 "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
             )
+            if name == "participant":  # a question's language starts as the page's
+                assert await page.input_value("[data-q-language]") == lang
             if name in ("participant", "site"):  # the on-air box names the answering site
                 box = page.locator("[data-q-onair]:not([hidden]) [data-q-onair-meta]")
                 await box.wait_for(timeout=10_000)

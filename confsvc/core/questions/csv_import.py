@@ -158,7 +158,8 @@ def _import(state: ConferenceState, args: ImportArgs, who: Principal, now: float
             asked_event(
                 qid=f"q-{first + i}",
                 text=text,
-                language=(row.language or "").strip().lower() or guess_language(text),
+                language=(row.language or "").strip().lower()
+                or guess_language(text, state.require_agenda().conference.languages),
                 name=(row.asker or "").strip() or None,
                 site=(row.site or "").strip() or None,
                 source="pre_session",

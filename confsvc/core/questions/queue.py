@@ -221,7 +221,8 @@ def _ask(state: ConferenceState, args: AskArgs, who: Principal, now: float) -> l
         asked_event(
             qid=qs.next_id(),
             text=text,
-            language=args.language or guess_language(text),
+            language=args.language
+            or guess_language(text, state.require_agenda().conference.languages),
             name=name,  # none: anonymous (the form pre-fills the invite's name)
             site=site,
             source="live",

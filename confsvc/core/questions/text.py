@@ -3,7 +3,11 @@ characters, e-mail addresses, and the guess of a question's language."""
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterable
+
+from lingua import Language, LanguageDetector, LanguageDetectorBuilder
 
 from confsvc.core.errors import BadRequest
 
@@ -20,8 +24,43 @@ _POLISH_WORDS = {
 }  # fmt: skip
 
 
-def guess_language(text: str) -> str:
-    """zh, pl, en or other, from the letters of ``text`` (the asker can change it)."""
+# The languages a question may be guessed as, with the detector's name for each.
+_LINGUA = {"zh": Language.CHINESE, "pl": Language.POLISH, "en": Language.ENGLISH}
+
+
+@functools.cache
+def _detector(codes: frozenset[str]) -> LanguageDetector:
+    # Lingua (lingua-language-detector) ships its models in the wheel and loads them on
+    # first use (about 0.7 s and 100 MB for three languages): warm() does that at start.
+    return LanguageDetectorBuilder.from_languages(*(_LINGUA[c] for c in sorted(codes))).build()
+
+
+def warm(languages: Iterable[str] = LANGUAGES) -> None:
+    """Load the detector's models now, so the first question does not wait for them."""
+    guess_language("Czy szpitale mają maseczki? 医院 hospitals", languages)
+
+
+def guess_language(text: str, languages: Iterable[str] = LANGUAGES) -> str:
+    """zh, pl, en or other: the most likely of the conference's ``languages`` for ``text``.
+
+    Lingua, restricted to those languages (fewer candidates, fewer wrong guesses on short
+    text); ``other`` for text without letters or when the conference has none of the
+    three. The asker sees the guess and can change it.
+    """
+    codes = frozenset(c for c in languages if c in _LINGUA)
+    if not codes or not any(ch.isalpha() for ch in text):
+        return "other"
+    if len(codes) == 1:
+        return next(iter(codes))
+    found = _detector(codes).detect_language_of(text)
+    for code, language in _LINGUA.items():
+        if found == language:
+            return code
+    return _guess_by_letters(text)
+
+
+def _guess_by_letters(text: str) -> str:
+    """The guess from letters alone, for text the detector cannot place."""
     cjk = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff")
     letters = sum(1 for ch in text if ch.isalpha())
     if cjk and cjk * 5 >= letters:

@@ -124,6 +124,7 @@ if (form) {
       await conn.command("q.ask", args);
       text.value = "";
       languageTouched = false;
+      language.value = language.querySelector("option[selected]")?.value || language.value;  // the page's
       $("[data-q-count]").textContent = "0 / 1000";
       $("[data-q-ok]").textContent = t.sent;
       $("[data-q-ok]").hidden = false;
