@@ -10,6 +10,9 @@ least-squares slope over N >= 1. Three relay modes are swept:
 - ``pack``: aiortc's ``RTCRtpSender`` re-packetizing per subscriber (the first design);
 - ``reencode``: aiortc's ``MediaRelay``, decoding once and encoding per subscriber.
 
+The last two live in ``bench/relay_modes.py``; the server is ``confsvc serve`` run by this
+script's ``--child server``, which registers them first.
+
 Then the scale run: 3 sites, each to 100 viewers of all three (300 forwarded video
 streams plus the floor's audio), viewers counted from RTP headers (``LightViewerBot``)
 so one process can be all of them; and Chromium's time to first frame.
@@ -66,8 +69,9 @@ class Server:
         self.port = free_port()
         self.db = workdir / f"{mode}.db"
         env = dict(os.environ, CONFSVC_RELAY_MODE=mode)
+        # `confsvc serve` in a child of this script, which registers the bench's modes first.
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "confsvc", "serve", "--agenda", str(AGENDA), "--db",
+            [sys.executable, __file__, "--child", "server", "--agenda", str(AGENDA), "--db",
              str(self.db), "--port", str(self.port), "--ice-address", "127.0.0.1"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -327,6 +331,13 @@ async def chromium_first_frame(workdir: Path) -> float | None:
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         kind, args = sys.argv[2], sys.argv[3:]
+        if kind == "server":
+            import relay_modes  # bench/relay_modes.py: bench/ is this script's sys.path[0]
+
+            from confsvc.cli.main import main as confsvc_main
+
+            relay_modes.register()
+            raise SystemExit(confsvc_main(["serve", *args]))
         if kind == "publisher":
             asyncio.run(child_publisher(args[0], args[1]))
         elif kind == "light":

@@ -26,7 +26,7 @@ from confsvc.aio import cancel_and_wait
 from confsvc.core.errors import BadRequest
 from confsvc.media import aiortc_internals as internals
 from confsvc.media import pattern
-from confsvc.media.relay import close_connection, codec_preferences, ice_configuration
+from confsvc.media.peer import close_connection, codec_preferences, ice_configuration
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,13 @@ reports (fed with our counts by ``SenderHooks.account``). Every private aiortc n
 A frame goes to at most ``YIELD_EVERY`` subscribers per loop turn: a keyframe to hundreds
 of subscribers must not hold the event loop (WebSockets, other sites' audio) for tens of
 milliseconds. Order per subscriber is kept: continuations run FIFO.
+
+The forwarding the relay plugs into a room (``room.Forwarder``, ``room.Subscriber``):
+``SlotFanout`` per slot, ``ForwardTrack`` per subscriber (it keeps the subscriber's
+``KeyframeGate``, the rules are in ``confsvc.media.room``), and ``Passthrough``, the
+``Forwarding`` that makes them and taps a publisher's receivers. The two other ways
+``bench/relay.py`` measures (aiortc re-packetizing per subscriber, aiortc's
+``MediaRelay``) are ``Forwarding``s too, in ``bench/relay_modes.py``.
 """
 
 from __future__ import annotations
@@ -27,12 +34,14 @@ import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from aiortc import RTCRtpSender
+from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
+from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 
 from confsvc.media import aiortc_internals as internals
+from confsvc.media.room import KeyframeGate, Room, SiteFeed
 
 log = logging.getLogger(__name__)
 
@@ -248,3 +257,139 @@ def fan_out(
     if end < len(subscribers):
         soon = call_soon or asyncio.get_running_loop().call_soon
         soon(fan_out, frame, subscribers, end, soon)
+
+
+class SlotFanout:
+    """One slot's ``room.Forwarder``: each frame packetized once, then ``fan_out``."""
+
+    def __init__(self, kind: str) -> None:
+        self.packetizer = Packetizer(kind)
+
+    def forward(self, data: bytes, pts: int, keyframe: bool, subscribers: Sequence[Any]) -> None:
+        fan_out(self.packetizer.frame(data, pts, keyframe), subscribers)
+
+
+class ForwardTrack(MediaStreamTrack):
+    """What one subscriber gets of one slot: the slot's fan-out writes its frames to ``leg``.
+
+    ``recv()`` never returns a frame: aiortc's sender calls it once its connection is up
+    (the gate starts, and video asks the site for a keyframe), then waits until the track
+    stops. ``leg`` is ``None`` only for the bench's ``pack`` mode (``bench/relay_modes.py``).
+    """
+
+    def __init__(self, room: Room, site: str, kind: str, leg: Leg | None = None) -> None:
+        super().__init__()
+        self.kind = kind
+        self.room = room
+        self.site = site
+        self.gate = KeyframeGate(kind)
+        self.leg = leg
+        self._ended = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"ForwardTrack({self.room.conference}, {self.site}, {self.kind})"
+
+    def deliver(self, frame: Frame) -> None:
+        """The slot's fan-out hands over a frame packetized once for everyone."""
+        leg = self.leg
+        if leg is None or not leg.ready or self.readyState != "live":
+            return
+        if not self.gate.admit(frame.keyframe):
+            return
+        if leg.send(frame):
+            self.gate.forwarded += 1
+        elif self.gate.wait_for_keyframe():
+            # Closed under us or the socket is backed up: resume on a keyframe.
+            self.gate.dropped += 1
+            self.room.request_keyframe(self.site)
+
+    def first_read(self) -> None:
+        """The sender reads for the first time: the connection is up."""
+        if self.gate.start():
+            self.room.request_keyframe(self.site)
+
+    async def recv(self) -> Any:
+        if self.readyState != "live":
+            raise MediaStreamError
+        self.first_read()
+        # The fan-out sends on this sender's behalf; its own loop just waits here.
+        await self._ended.wait()
+        raise MediaStreamError
+
+    def count(self, into: dict[str, int]) -> None:
+        leg = self.leg
+        if leg is not None:
+            into["packets"] += leg.packets
+            into["octets"] += leg.octets
+            into["retransmits"] += leg.retransmits
+            into["nacks_missed"] += leg.nacks_missed
+
+    def retire(self, into: dict[str, int]) -> None:
+        self.count(into)
+        leg = self.leg
+        if leg is not None:
+            leg.packets = leg.octets = leg.retransmits = leg.nacks_missed = 0
+
+    def stop(self) -> None:
+        if self.readyState == "live":
+            super().stop()
+            self._ended.set()
+
+
+class Forwarding(Protocol):
+    """How a relay forwards: the slots' forwarders, subscribers' tracks, publishers' taps."""
+
+    name: str
+
+    def forwarder(self, kind: str) -> Any:
+        """A new slot's ``room.Forwarder``."""
+        ...
+
+    def subscribe(self, room: Room, site: str, kind: str, sender: RTCRtpSender) -> Any:
+        """The track ``sender`` sends of the slot (site, kind), subscribed in ``room``."""
+        ...
+
+    def unsubscribe(self, room: Room, track: Any) -> None: ...
+
+    def publish(
+        self, feed: SiteFeed, receiver: RTCRtpReceiver, kind: str
+    ) -> Callable[[int], Any] | None:
+        """Feed ``receiver``'s frames to ``feed``; for video, ``send_pli(ssrc)`` (a coroutine)."""
+        ...
+
+    def unpublish(self, receiver: RTCRtpReceiver) -> None: ...
+
+    async def close(self) -> None:
+        """Stop and await whatever it runs by itself (the relay is closing)."""
+        ...
+
+
+class Passthrough:
+    """The relay's forwarding: encoded frames tapped, packetized once per slot, fanned out."""
+
+    name = "passthrough"
+
+    def forwarder(self, kind: str) -> SlotFanout:
+        return SlotFanout(kind)
+
+    def subscribe(self, room: Room, site: str, kind: str, sender: RTCRtpSender) -> ForwardTrack:
+        track = ForwardTrack(room, site, kind, Leg(sender, kind))
+        room.subscribe(track)
+        return track
+
+    def unsubscribe(self, room: Room, track: Any) -> None:
+        room.remove_track(track)
+
+    def publish(
+        self, feed: SiteFeed, receiver: RTCRtpReceiver, kind: str
+    ) -> Callable[[int], Any] | None:
+        if kind == "video":
+            return internals.tap_receiver(receiver, feed.on_video, feed.on_loss)
+        internals.tap_receiver(receiver, feed.on_audio)
+        return None
+
+    def unpublish(self, receiver: RTCRtpReceiver) -> None:
+        internals.untap_receiver(receiver)
+
+    async def close(self) -> None:
+        return None

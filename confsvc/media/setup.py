@@ -16,7 +16,8 @@ from confsvc.core.roles import Role
 from confsvc.http.i18n import render
 from confsvc.http.keys import CONFIG, HUBS, ROLE_PAGES, WS_CLOSE_HOOKS, WS_HANDLERS
 from confsvc.http.pages import page_context
-from confsvc.media.relay import MODE_PASSTHROUGH, Relay
+from confsvc.media.fanout import Passthrough
+from confsvc.media.relay import Relay
 from confsvc.media.signalling import (
     handle_config,
     handle_leave,
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 RELAY = web.AppKey("media_relay", Relay)
 # Clients started in the server's process (``confsvc demo --bots``): closed before the relay.
 BOTS: web.AppKey[list[Any]] = web.AppKey("media_bots")
-# The bench sets this to "reencode" to measure aiortc's MediaRelay in the same run.
+# Which registered forwarding the relay uses: bench/relay.py registers and sets
+# "pack" and "reencode" (bench/relay_modes.py) to measure them in the same run.
 MODE_ENV = "CONFSVC_RELAY_MODE"
 
 
@@ -79,7 +81,7 @@ async def site_page(request: web.Request, ctx: Any) -> web.StreamResponse:
 
 
 async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
-    relay = Relay(app[CONFIG], mode=os.environ.get(MODE_ENV, MODE_PASSTHROUGH))
+    relay = Relay.named(app[CONFIG], os.environ.get(MODE_ENV, Passthrough.name))
     relay.on_sites_changed = sites_changed_notifier(app)
     app[RELAY] = relay
 

@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
-from confsvc.media import relay as relay_module
+from confsvc.media import peer as peer_module
 from confsvc.media.ice import mint_turn_credential
-from confsvc.media.relay import Peer, Room
+from confsvc.media.peer import Peer
 from confsvc.media.setup import RELAY
 from tests.conftest import Running
 from tests.integration.test_media_cli import SAMPLE, free_port
@@ -112,12 +112,13 @@ class RecordingPC(RTCPeerConnection):
 
 async def relay_ice_servers(running: Running, monkeypatch: pytest.MonkeyPatch, label: str) -> Any:
     """What the relay's own connection for a peer called ``label`` is configured with."""
-    monkeypatch.setattr(relay_module, "RTCPeerConnection", RecordingPC)
+    monkeypatch.setattr(peer_module, "RTCPeerConnection", RecordingPC)
     RecordingPC.made.clear()
     relay = running.app[RELAY]
-    room = Room(relay, running.conference, [])
+    room = relay.room(running.conference, [])
     peer = Peer(relay, room, key=object(), label=label, notify=lambda m: None)
     await peer.pc.close()
+    relay.forget(peer)
     [configuration] = RecordingPC.made
     assert configuration is not None
     return configuration.iceServers

@@ -9,7 +9,7 @@ from aiortc import RTCPeerConnection
 
 from confsvc.media import aiortc_internals as internals
 from confsvc.media.bot import ViewerBot, parse_link
-from confsvc.media.relay import codec_preferences
+from confsvc.media.peer import codec_preferences
 from confsvc.media.setup import RELAY
 from tests.integration.media_helpers import collect_garbage, until  # noqa: F401
 

@@ -17,7 +17,7 @@ import pytest
 
 from confsvc.media import aiortc_internals as internals
 from confsvc.media.bot import SiteBot, ViewerBot, parse_link
-from confsvc.media.relay import ForwardTrack
+from confsvc.media.fanout import ForwardTrack
 from confsvc.media.setup import RELAY
 from tests.integration.media_helpers import collect_garbage, until  # noqa: F401
 
@@ -105,7 +105,7 @@ async def test_a_lossy_link_loses_no_frame_when_nacks_are_answered(
         if not retransmit:
             monkeypatch.setattr(leg, "rtx_payload_type", None)  # NACKs go unanswered
         counts = viewer.counts["olsztyn"]
-        await until(lambda: track.forwarded >= 240, "240 frames forwarded")
+        await until(lambda: track.gate.forwarded >= 240, "240 frames forwarded")
     finally:
         await site.close()  # no more frames: what was sent either arrived or is lost
     try:
@@ -115,9 +115,9 @@ async def test_a_lossy_link_loses_no_frame_when_nacks_are_answered(
             if counts.video_frames != last:
                 last, quiet_since = counts.video_frames, asyncio.get_running_loop().time()
             await asyncio.sleep(0.05)
-        missing = track.forwarded - counts.video_frames
+        missing = track.gate.forwarded - counts.video_frames
         seen = (
-            f"forwarded {track.forwarded}, received {counts.video_frames}, decoded "
+            f"forwarded {track.gate.forwarded}, received {counts.video_frames}, decoded "
             f"{counts.decoded_frames}, errors {counts.decode_errors}, dropped {len(dropped)}, "
             f"retransmitted {leg.retransmits}, NACKs not in history {leg.nacks_missed}, "
             f"refused by the socket {getattr(leg.wire._path, 'dropped', None)}"

@@ -130,8 +130,8 @@ async def test_a_hundred_join_leave_cycles_leave_no_peer_track_task_or_thread(ru
 def media_objects() -> dict[str, int]:
     from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 
-    from confsvc.media.fanout import Leg
-    from confsvc.media.relay import ForwardTrack, Peer
+    from confsvc.media.fanout import ForwardTrack, Leg
+    from confsvc.media.peer import Peer
 
     kinds = (RTCPeerConnection, RTCRtpSender, RTCRtpReceiver, Peer, ForwardTrack, Leg)
     counts = dict.fromkeys((k.__name__ for k in kinds), 0)

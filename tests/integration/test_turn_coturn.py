@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from confsvc.media import relay as relay_module
+from confsvc.media import peer as peer_module
 from confsvc.media.bot import SiteBot, ViewerBot, parse_link
 from confsvc.media.ice import mint_turn_credential
 from tests.integration.media_helpers import until
@@ -120,7 +120,7 @@ async def test_viewer_receives_video_through_coturn_with_minted_credentials(
 ) -> None:
     if not relay_uses_turn:
         # A relay on a public address needs no TURN of its own: only the viewer relays.
-        monkeypatch.setattr(relay_module, "ice_servers_for", lambda *a: [])
+        monkeypatch.setattr(peer_module, "ice_servers_for", lambda *a: [])
     running = await confsvc_app(
         ice_servers=[{"urls": coturn.url}], turn_secret=TURN_SECRET, ice_timeout_s=20.0
     )

@@ -1,8 +1,9 @@
 """Keyframe gating, upstream loss, PLI throttling and the floor, without any network.
 
-Subscribers get a ``FakeLeg`` that records what the fan-out hands it (the real ``Leg``
-is tested with real connections in ``tests/integration/test_media_fanout.py``); one test
-runs the same gating through ``MODE_PACK``'s per-subscriber queue.
+Subscribers are ``ForwardTrack``s with a ``FakeLeg`` that records what the fan-out hands
+it (the real ``Leg`` is tested with real connections in
+``tests/integration/test_media_fanout.py``). The rules themselves are tested without aiortc
+in ``test_media_room.py``; the bench's ``pack`` mode in ``test_bench_relay_modes.py``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import asyncio
 from typing import Any
 
 from confsvc.config import Config
-from confsvc.media import relay as relay_mod
-from confsvc.media.fanout import Frame
-from confsvc.media.relay import MODE_PACK, MODE_PASSTHROUGH, ForwardTrack, Relay, SiteFeed
+from confsvc.media.fanout import ForwardTrack, Frame
+from confsvc.media.relay import Relay
+from confsvc.media.room import SiteFeed
 
 DELTA = b"\x11xx"  # VP8 frame tag bit 0 = 1: an inter frame
 
@@ -36,15 +37,14 @@ class FakeLeg:
         return self.accept
 
 
-def make_room(floor: list[str], mode: str = MODE_PASSTHROUGH) -> Any:
-    relay = Relay(Config(ice_addresses=["127.0.0.1"]), mode=mode)
+def make_room(floor: list[str]) -> Any:
+    relay = Relay(Config(ice_addresses=["127.0.0.1"]))
     return relay.room("conf", floor)
 
 
 async def started_track(room: Any, site: str, kind: str) -> ForwardTrack:
-    leg = FakeLeg() if room.relay.mode == MODE_PASSTHROUGH else None
-    track = ForwardTrack(room, site, kind, leg)  # type: ignore[arg-type]
-    room.slot(site, kind).tracks.add(track)
+    track = ForwardTrack(room, site, kind, FakeLeg())  # type: ignore[arg-type]
+    room.subscribe(track)
     task = asyncio.ensure_future(track.recv())
     await asyncio.sleep(0)  # the sender's first read marks the track started
     task.cancel()
@@ -53,16 +53,9 @@ async def started_track(room: Any, site: str, kind: str) -> ForwardTrack:
 
 def drain(track: ForwardTrack) -> list[bool]:
     """Keyframe flags of what reached the subscriber so far (and forget them)."""
-    if track.leg is not None:
-        leg: Any = track.leg
-        out = [f.keyframe for f in leg.frames]
-        leg.frames.clear()
-        return out
-    out = []
-    while not track._queue.empty():
-        p = track._queue.get_nowait()
-        assert p is not None
-        out.append(bytes(p)[0] & 1 == 0)
+    leg: Any = track.leg
+    out = [f.keyframe for f in leg.frames]
+    leg.frames.clear()
     return out
 
 
@@ -73,27 +66,22 @@ def timestamps(track: ForwardTrack) -> list[int]:
 
 async def test_a_subscriber_starts_on_a_keyframe_and_asks_the_publisher_for_one() -> None:
     room = make_room([])
-    feed = SiteFeed(room, "warsaw", FakePeer())  # type: ignore[arg-type]
-    sent: list[int] = []
-
-    async def send_pli(ssrc: int) -> None:
-        sent.append(ssrc)
-
-    feed.send_pli, feed.video_ssrc = send_pli, 1234
+    feed = SiteFeed(room, "warsaw", FakePeer())
+    sent: list[str] = []
+    feed.send_pli = lambda: sent.append("pli")
     room.feeds["warsaw"] = feed
     track = await started_track(room, "warsaw", "video")
-    await asyncio.sleep(0)
-    assert sent == [1234]  # the first read asked for a keyframe
+    assert sent == ["pli"]  # the first read asked for a keyframe
     feed.on_video(DELTA, 0, False)
     feed.on_video(b"\x10key", 3000, True)
     feed.on_video(DELTA, 6000, False)
     assert drain(track) == [True, False]
-    assert track.dropped == 1
+    assert track.gate.dropped == 1
 
 
 async def test_upstream_loss_gates_subscribers_until_the_next_keyframe() -> None:
     room = make_room([])
-    feed = SiteFeed(room, "olsztyn", FakePeer())  # type: ignore[arg-type]
+    feed = SiteFeed(room, "olsztyn", FakePeer())
     room.feeds["olsztyn"] = feed
     track = await started_track(room, "olsztyn", "video")
     feed.on_video(b"\x10key", 0, True)
@@ -106,30 +94,9 @@ async def test_upstream_loss_gates_subscribers_until_the_next_keyframe() -> None
     assert feed.losses == 1
 
 
-async def test_keyframe_requests_are_throttled_and_merged(monkeypatch: Any) -> None:
-    monkeypatch.setattr(relay_mod, "PLI_INTERVAL_S", 0.2)
-    room = make_room([])
-    feed = SiteFeed(room, "weifang", FakePeer())  # type: ignore[arg-type]
-    sent: list[float] = []
-
-    async def send_pli(ssrc: int) -> None:
-        sent.append(asyncio.get_running_loop().time())
-
-    feed.send_pli, feed.video_ssrc = send_pli, 1
-    for _ in range(10):
-        feed.request_keyframe()  # e.g. ten subscribers' PLIs at once
-    await asyncio.sleep(0.05)
-    assert len(sent) == 1
-    feed.request_keyframe()
-    feed.request_keyframe()
-    await asyncio.sleep(0.3)
-    assert len(sent) == 2  # the two later requests became one, after the interval
-    feed.detach()
-
-
 async def test_audio_is_forwarded_only_from_the_floor() -> None:
     room = make_room(["warsaw"])
-    feeds = {s: SiteFeed(room, s, FakePeer()) for s in ("warsaw", "olsztyn")}  # type: ignore[arg-type]
+    feeds = {s: SiteFeed(room, s, FakePeer()) for s in ("warsaw", "olsztyn")}
     tracks = {s: await started_track(room, s, "audio") for s in feeds}
     for f in feeds.values():
         f.on_audio(b"\x78a", 0, True)
@@ -143,29 +110,18 @@ async def test_audio_is_forwarded_only_from_the_floor() -> None:
 async def test_a_new_publisher_continues_the_slot_timeline() -> None:
     room = make_room([])
     track = await started_track(room, "warsaw", "video")
-    first = SiteFeed(room, "warsaw", FakePeer())  # type: ignore[arg-type]
+    first = SiteFeed(room, "warsaw", FakePeer())
     first.on_video(b"\x10k", 0, True)
     first.on_video(DELTA, 90000, False)
-    second = SiteFeed(room, "warsaw", FakePeer())  # type: ignore[arg-type]
+    second = SiteFeed(room, "warsaw", FakePeer())
     second.on_video(b"\x10k", 0, True)  # its own clock starts again at 0
     pts = timestamps(track)
     assert pts == sorted(pts) and len(set(pts)) == 3
 
 
-async def test_pack_mode_gates_the_same_way_through_its_queue() -> None:
-    room = make_room([], MODE_PACK)
-    feed = SiteFeed(room, "warsaw", FakePeer())  # type: ignore[arg-type]
-    track = await started_track(room, "warsaw", "video")
-    assert track.leg is None
-    feed.on_video(DELTA, 0, False)
-    feed.on_video(b"\x10key", 3000, True)
-    feed.on_video(DELTA, 6000, False)
-    assert drain(track) == [True, False]
-
-
 async def test_a_subscriber_whose_connection_cannot_take_a_frame_restarts_on_a_keyframe() -> None:
     room = make_room([])
-    feed = SiteFeed(room, "warsaw", FakePeer())  # type: ignore[arg-type]
+    feed = SiteFeed(room, "warsaw", FakePeer())
     track = await started_track(room, "warsaw", "video")
     leg: Any = track.leg
     feed.on_video(b"\x10k", 0, True)
@@ -175,15 +131,3 @@ async def test_a_subscriber_whose_connection_cannot_take_a_frame_restarts_on_a_k
     feed.on_video(DELTA, 6000, False)  # would decode wrongly: dropped
     feed.on_video(b"\x10k", 9000, True)
     assert drain(track) == [True, True]
-
-
-async def test_a_pack_mode_subscriber_that_falls_behind_restarts_on_a_keyframe() -> None:
-    room = make_room([], MODE_PACK)
-    feed = SiteFeed(room, "warsaw", FakePeer())  # type: ignore[arg-type]
-    track = await started_track(room, "warsaw", "video")
-    feed.on_video(b"\x10k", 0, True)
-    for i in range(1, relay_mod.QUEUE_FRAMES + 5):
-        feed.on_video(DELTA, i * 3000, False)
-    assert track.need_keyframe
-    feed.on_video(b"\x10k", 999000, True)
-    assert drain(track)[0] is True
