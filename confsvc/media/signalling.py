@@ -3,7 +3,8 @@
 Client → server: ``rtc.offer`` {sdp, publish, subscribe: [site ids]} and ``rtc.leave``.
 Server → client: ``rtc.answer`` {sdp, slots: {mid: {site, kind}}, live}, ``rtc.state``
 {state, reason}, and to everybody ``rtc.sites`` {live} when a site starts or stops.
-Authorisation lives here: only ``Role.SITE`` may publish, and only as its own site.
+Authorisation is ``confsvc.core.permissions``: watching needs ``WATCH`` (an invite link),
+publishing ``PRESENT`` (a site link, and only as its own site).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from confsvc.core.errors import BadRequest, Forbidden, RateLimited
+from confsvc.core.errors import BadRequest, RateLimited
 from confsvc.core.floor import current_floor
-from confsvc.core.roles import Role
+from confsvc.core.permissions import Permission, require
 from confsvc.media.ice import ice_servers_for
 from confsvc.service import dumps
 
@@ -43,13 +44,18 @@ def _subscribe_list(body: dict[str, Any], sites: list[str]) -> list[str]:
 
 async def handle_offer(relay: Relay, conn: Connection, body: dict[str, Any]) -> None:
     principal = conn.principal
-    if principal.role is Role.PUBLIC:
-        raise Forbidden("public viewers watch the live page; media needs an invite link")
+    require(
+        principal,
+        Permission.WATCH,
+        "public viewers watch the live page; media needs an invite link",
+    )
     publish = body.get("publish", False)
     if not isinstance(publish, bool):
         raise BadRequest("publish must be true or false", field="publish")
-    if publish and (principal.role is not Role.SITE or not principal.site):
-        raise Forbidden(
+    if publish:
+        require(
+            principal,
+            Permission.PRESENT,
             f"role {principal.role.value} may not publish media; only a site may",
             field="publish",
         )
