@@ -475,6 +475,80 @@ def classify_reply(
     return question, None
 
 
+BOUNCE_SENDERS = ("mailer-daemon", "postmaster")  # local parts that only send reports
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MailFacts:
+    """What the mail adapter read from one inbound mail, and nothing it decided.
+
+    ``question``/``claimed``/``how`` come from our signed reply address or Message-ID
+    (``confsvc.mail.ingest.match``); ``dsn_questions`` are the questions our Message-IDs
+    in a delivery report name (``None`` where a reference is not one of ours).
+    """
+
+    message_id: str
+    sender: str
+    envelope_from: str | None = None  # SMTP MAIL FROM: "" for a bounce, None when unknown
+    auto: bool = False  # Auto-Submitted, Precedence: bulk/list, a delivery report
+    dsn_questions: tuple[str | None, ...] = ()
+    question: str | None = None
+    claimed: str | None = None
+    how: str = "no reply address and no known In-Reply-To"
+    cut_at: int | None = None  # the size limit, when the mail was larger and kept in part
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MailVerdict:
+    """What an inbound mail is: ``kind`` is reply, bounce, auto-reply, duplicate or stranger
+    (anything else that goes to the quarantine, ``reason`` saying why)."""
+
+    kind: str
+    question: str | None = None  # the question it answers, else the one it claimed
+    reason: str | None = None  # None: it counts as a reply
+    bounce_of: str | None = None
+
+
+def classify_mail(state: ConferenceState, facts: MailFacts) -> MailVerdict:
+    """Decide what one inbound mail is, from the facts the adapter extracted.
+
+    A Message-ID already stored is a duplicate (stored once). An auto-submitted mail that
+    is a delivery report about one of our mails (by its references, or sent by
+    MAILER-DAEMON/postmaster or with an empty envelope sender) bounces that question's
+    mail; auto-replies and bounces never count as answers (``classify_reply``).
+    """
+    if facts.message_id in fu(state).seen_mail:
+        return MailVerdict(kind="duplicate", question=facts.question or facts.claimed)
+    bounce_of: str | None = None
+    if facts.auto:
+        bounce_of = next((q for q in facts.dsn_questions if q), None)
+        local = facts.sender.split("@")[0]
+        if bounce_of is None and (
+            facts.dsn_questions or local in BOUNCE_SENDERS or facts.envelope_from == ""
+        ):
+            bounce_of = facts.question or facts.claimed
+    got: str | None
+    reason: str | None
+    if facts.cut_at is not None:
+        got, reason = None, f"larger than {facts.cut_at} bytes: kept in part"
+    else:
+        got, reason = classify_reply(
+            state, question=facts.question, how=facts.how, sender=facts.sender, auto=facts.auto
+        )
+    if bounce_of is not None:
+        kind = "bounce"
+    elif facts.auto:
+        kind = "auto-reply"
+    else:
+        kind = "reply" if reason is None else "stranger"
+    return MailVerdict(
+        kind=kind,
+        question=got if got is not None else facts.claimed,
+        reason=reason,
+        bounce_of=bounce_of,
+    )
+
+
 def due_reminders(state: ConferenceState, now: float) -> list[NewEvent]:
     """Reminders to send now: one a day before the due date, then every two days late."""
     out: list[NewEvent] = []
@@ -629,30 +703,34 @@ def _on_mail_failed(state: ConferenceState, event: Event) -> None:
         q.bounced = str(event.data.get("error") or "permanent failure")
 
 
+def _add_reply(q: WrittenQuestion, reply: Reply) -> None:
+    """A reply joins its question (``f.replied`` and a stored mail that matched alike)."""
+    q.replies.append(reply)
+    nxt = TRANSITIONS[q.status].get("f.replied")
+    if nxt is not None:
+        q.move(nxt, reply.at)
+
+
 def _on_replied(state: ConferenceState, event: Event) -> None:
     q = _q(state, event)
     if q is None:
         return
     d = event.data
     key = str(d.get("key") or f"web:{event.seq}")
-    q.replies.append(
-        Reply(
-            key=key,
-            at=event.at,
-            sender=str(d.get("from") or ""),
-            text=str(d.get("text") or ""),
-            via=str(d.get("via") or "mail"),
-            attachments=list(d.get("attachments") or []),
-            seq=int(d.get("seq") or event.seq),
-        )
-    )
     if d.get("quarantine"):
         for m in fu(state).quarantine:
             if m.key == key:
                 m.assigned_to = q.id
-    nxt = TRANSITIONS[q.status].get("f.replied")
-    if nxt is not None:
-        q.move(nxt, event.at)
+    reply = Reply(
+        key=key,
+        at=event.at,
+        sender=str(d.get("from") or ""),
+        text=str(d.get("text") or ""),
+        via=str(d.get("via") or "mail"),
+        attachments=list(d.get("attachments") or []),
+        seq=int(d.get("seq") or event.seq),
+    )
+    _add_reply(q, reply)
 
 
 def _on_mail_received(state: ConferenceState, event: Event) -> None:
@@ -668,25 +746,21 @@ def _on_mail_received(state: ConferenceState, event: Event) -> None:
         q = f.questions.get(str(d["bounce_of"]))
         if q is not None:
             q.bounced = "bounce report received"
-    if question is not None and d.get("reason") is None:
-        _on_replied(
-            state,
-            Event(
-                seq=event.seq,
-                type="f.replied",
-                at=event.at,
-                actor=event.actor,
-                data={
-                    "question": question,
-                    "via": "mail",
-                    "from": d.get("from"),
-                    "text": d.get("text"),
-                    "key": key,
-                    "attachments": d.get("attachments") or [],
-                },
-            ),
+    replied = f.questions.get(str(question)) if question is not None else None
+    if replied is not None and d.get("reason") is None:
+        reply = Reply(
+            key=key,
+            at=event.at,
+            sender=str(d.get("from") or ""),
+            text=str(d.get("text") or ""),
+            via="mail",
+            attachments=list(d.get("attachments") or []),
+            seq=event.seq,
         )
+        _add_reply(replied, reply)
         return
+    if question is not None and d.get("reason") is None:
+        return  # a reply to a question this log does not hold: nothing to keep it with
     f.quarantine.append(
         Quarantined(
             key=key,

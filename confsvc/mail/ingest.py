@@ -2,9 +2,10 @@
 
 Used by the SMTP receiver and the IMAP poller alike. A mail is matched by its signed
 reply address (the envelope recipient, else Delivered-To/To/Cc), else by one of our
-signed Message-IDs in ``In-Reply-To``/``References``; the core then decides whether it
-counts (``followup.classify_reply``: the expert's own address, not an auto-reply, a
-question that takes replies). Every mail is stored, raw, in one ``f.mail_received``
+signed Message-IDs in ``In-Reply-To``/``References``. This module only extracts the
+facts (``followup.MailFacts``: the match, the envelope sender, the auto-submitted flag,
+the questions a delivery report names); the core decides what the mail is
+(``followup.classify_mail``: reply, bounce, auto-reply, duplicate or stranger). Every mail is stored, raw, in one ``f.mail_received``
 event; the same Message-ID is stored once.
 """
 
@@ -104,32 +105,30 @@ class Ingest:
                     chosen, question, claimed, how = hub, q, c, h
             hub = chosen
             await hub.catch_up()
-            if mail.message_id in F.fu(hub.state).seen_mail:
+            facts = F.MailFacts(
+                message_id=mail.message_id,
+                sender=mail.sender,
+                envelope_from=mail_from,
+                auto=mail.auto,
+                dsn_questions=tuple(
+                    parse_message_id(self.secret, hub.id, r) for r in mail.bounce_refs
+                ),
+                question=question,
+                claimed=claimed,
+                how=how,
+                cut_at=self.max_bytes if truncated else None,
+            )
+            verdict = F.classify_mail(hub.state, facts)
+            if verdict.kind == "duplicate":
                 return Outcome(conference=hub.id, status="duplicate", message_id=mail.message_id)
-            bounce_of: str | None = None
-            got: str | None
-            reason: str | None
-            if mail.auto:
-                refs = [parse_message_id(self.secret, hub.id, r) for r in mail.bounce_refs]
-                bounce_of = next((r for r in refs if r), None)
-                local = mail.sender.split("@")[0]
-                if bounce_of is None and (
-                    mail.bounce_refs or local in ("mailer-daemon", "postmaster") or mail_from == ""
-                ):
-                    bounce_of = question or claimed
-            if truncated:
-                got, reason = None, f"larger than {self.max_bytes} bytes: kept in part"
-            else:
-                got, reason = F.classify_reply(
-                    hub.state, question=question, how=how, sender=mail.sender, auto=mail.auto
-                )
+            bounce_of, reason = verdict.bounce_of, verdict.reason
             data: dict[str, Any] = {
                 "message_id": mail.message_id,
                 "from": mail.sender,
                 "from_name": mail.sender_name[:200],
                 "subject": mail.subject,
                 "to": mail.recipients[:20],
-                "question": got if got is not None else claimed,
+                "question": verdict.question,
                 "how": how,
                 "reason": reason,
                 "auto": mail.auto,
@@ -144,11 +143,13 @@ class Ingest:
             if bounce_of is not None:
                 self.bounces += 1
         status = "answer" if reason is None else "quarantine"
-        log.info("%r: mail %s: %s %s", hub, mail.message_id, status, got or reason)
+        log.info(
+            "%r: mail %s: %s %s", hub, mail.message_id, verdict.kind, verdict.question or reason
+        )
         return Outcome(
             conference=hub.id,
             status=status,
-            question=got if got is not None else claimed,
+            question=verdict.question,
             reason=reason,
             message_id=mail.message_id,
         )

@@ -317,3 +317,68 @@ def test_public_snapshot_shows_published_answers_only(w: World) -> None:
     view = RULES.snapshot(w.state, public, w.now)["followup"]
     assert [p["answer"] for p in view["published"]] == ["draft"]
     assert "secret@example.org" not in repr(view)
+
+
+def test_the_core_decides_what_an_inbound_mail_is(w: World) -> None:
+    """Reply, bounce, auto-reply, duplicate or stranger, from the adapter's facts alone."""
+    w.ask("q-1", source="pre_session")
+    w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + DAY)
+    email = F.experts(w.state)[EPI].email
+    ours = {"question": "q-1", "claimed": "q-1", "how": "address"}
+    reply = F.classify_mail(w.state, F.MailFacts(message_id="<a@x>", sender=email, **ours))
+    assert reply == F.MailVerdict(kind="reply", question="q-1")
+    stranger = F.classify_mail(
+        w.state, F.MailFacts(message_id="<b@x>", sender="eve@evil.example", **ours)
+    )
+    assert (stranger.kind, stranger.question) == ("stranger", "q-1")
+    assert stranger.reason == "sender 'eve@evil.example' is not the expert of 'q-1'"
+    away = F.classify_mail(
+        w.state, F.MailFacts(message_id="<c@x>", sender=email, auto=True, **ours)
+    )
+    assert away == F.MailVerdict(kind="auto-reply", question="q-1", reason="auto-reply or bounce")
+    # A delivery report: named by our Message-ID in it, or by who sent it.
+    for facts in (
+        F.MailFacts(
+            message_id="<d@x>", sender="x@relay.example", auto=True, dsn_questions=("q-1",)
+        ),
+        F.MailFacts(message_id="<e@x>", sender="mailer-daemon@relay.example", auto=True, **ours),
+        F.MailFacts(
+            message_id="<f@x>", sender="x@relay.example", envelope_from="", auto=True, **ours
+        ),
+        F.MailFacts(
+            message_id="<g@x>", sender="x@relay.example", auto=True, dsn_questions=(None,), **ours
+        ),
+    ):
+        verdict = F.classify_mail(w.state, facts)
+        assert (verdict.kind, verdict.bounce_of) == ("bounce", "q-1"), facts
+    # Not a report: an auto-reply from a person's address with a known envelope sender.
+    assert (
+        F.classify_mail(
+            w.state,
+            F.MailFacts(message_id="<h@x>", sender=email, envelope_from=email, auto=True, **ours),
+        ).bounce_of
+        is None
+    )
+    cut = F.classify_mail(
+        w.state, F.MailFacts(message_id="<i@x>", sender=email, cut_at=100, **ours)
+    )
+    assert (cut.kind, cut.reason) == ("stranger", "larger than 100 bytes: kept in part")
+    w.append(
+        [
+            NewEvent(
+                type="f.mail_received",
+                data={
+                    "message_id": "<a@x>",
+                    "from": email,
+                    "question": "q-1",
+                    "reason": None,
+                    "text": "ok",
+                },
+            )
+        ]
+    )
+    again = F.classify_mail(w.state, F.MailFacts(message_id="<a@x>", sender=email, **ours))
+    assert again.kind == "duplicate"
+    # The stored reply joined its question without a made-up f.replied event.
+    assert [(r.key, r.text, r.via) for r in w.q("q-1").replies] == [("<a@x>", "ok", "mail")]
+    assert w.q("q-1").status == F.ANSWERED
