@@ -57,7 +57,7 @@ async def test_question_from_ask_to_on_air_to_answered(running: Running, browser
     await moderator.click("h1")  # focus the page, not a field
     await moderator.keyboard.press("a")
     await moderator.wait_for_function(
-        "document.querySelector('[data-count=\"approved\"]').textContent === '1'"
+        "() => document.querySelector('[data-count=\"approved\"]').textContent === '1'"
     )
     await participant.wait_for_selector('[data-q-mine] [data-q="q-1"][data-status="approved"]')
     await moderator.keyboard.press("2")  # the approved tab
@@ -72,7 +72,7 @@ async def test_question_from_ask_to_on_air_to_answered(running: Running, browser
     meta = await participant.text_content("[data-q-onair-meta]") or ""
     assert meta.endswith(" · answering: Weifang")  # the audience sees which site answers
     await participant.wait_for_selector('[data-q-mine] [data-q="q-1"][data-status="on_air"]')
-    await host.wait_for_function("document.querySelector('[data-onair-panel]').dataset.q === 'q-1'")
+    await host.wait_for_function("() => document.querySelector('[data-onair-panel]').dataset.q === 'q-1'")
     assert await host.text_content("[data-onair-panel] [data-onair-text]") == QUESTION
     assert "answering: Weifang" in (await host.text_content("[data-onair-meta]") or "")
     await participant.screenshot(path=str(artifact("questions-room.png")), full_page=True)
@@ -80,10 +80,10 @@ async def test_question_from_ask_to_on_air_to_answered(running: Running, browser
     await public.wait_for_selector('[data-live-onair] [data-onair-text][data-q="q-1"]')
     assert await public.text_content("[data-live-onair] [data-onair-text]") == QUESTION
     await public.wait_for_function(
-        "document.querySelector('[data-ros-floor]').textContent.includes('Weifang')"
+        "() => document.querySelector('[data-ros-floor]').textContent.includes('Weifang')"
     )
     await moderator.wait_for_function(
-        "document.querySelector('[data-count=\"on_air\"]').textContent === '1'"
+        "() => document.querySelector('[data-count=\"on_air\"]').textContent === '1'"
     )
 
     # The moderator marks it answered live by the Weifang site.
@@ -96,7 +96,7 @@ async def test_question_from_ask_to_on_air_to_answered(running: Running, browser
         "No question is on air."
     )
     await participant.wait_for_selector('[data-q-mine] [data-q="q-1"][data-status="answered"]')
-    await host.wait_for_function("document.querySelector('[data-onair-panel]').dataset.q === ''")
+    await host.wait_for_function("() => document.querySelector('[data-onair-panel]').dataset.q === ''")
 
     # The host writes to the live text broadcast from the console; the public page shows it.
     await host.fill("[data-onair-panel] [data-post-form] textarea", "Weifang answers <b>now</b>")
@@ -138,7 +138,7 @@ async def test_moderator_loser_sees_why_and_reject_reason_reaches_asker(
     await moderator.evaluate(
         "window.confsvc.conn.command('q.approve', {id: 'q-1'}).catch(e => { window.lost = e.message; })"
     )
-    await moderator.wait_for_function("window.lost")
+    await moderator.wait_for_function("() => window.lost")
     assert await moderator.evaluate("window.lost") == (
         "q.approve: q-1 is approved; this needs a question that is pending"
     )

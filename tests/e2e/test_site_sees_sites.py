@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 async def join(ctx: Any, running: Running, site: str, lang: str) -> Any:
     page = await ctx.new_page()
     await page.goto(running.link("site", site) + f"?lang={lang}")
-    await page.wait_for_function("document.querySelector('[data-preview]').videoWidth > 0")
+    await page.wait_for_function("() => document.querySelector('[data-preview]').videoWidth > 0")
     await page.click("[data-join]")
     return page
 
@@ -39,7 +39,7 @@ async def test_two_sites_see_each_other_and_never_themselves(
     warsaw = await join(ctx, running, "warsaw", "pl")
     weifang = await join(ctx, running, "weifang", "zh")
     for page in (warsaw, weifang):
-        await page.wait_for_function("window.confsvc.media.state === 'connected'", timeout=15_000)
+        await page.wait_for_function("() => window.confsvc.media.state === 'connected'", timeout=15_000)
         assert await page.get_attribute("[data-on-air]", "data-live") == "muted"
 
     # What each asked the relay for, as the relay answered it: every other site, not itself.
@@ -66,7 +66,7 @@ async def test_two_sites_see_each_other_and_never_themselves(
 
     host = await running.ws("host")
     assert (await host.command("ros.start"))["type"] == "ack"  # floor: warsaw
-    await warsaw.wait_for_function("window.confsvc.media.live === 'live'")
+    await warsaw.wait_for_function("() => window.confsvc.media.live === 'live'")
     await until(weifang, lambda s: audio(s, "warsaw") > 2000, "Warsaw's audio in Weifang")
     floor_tiles = await weifang.locator("[data-video-grid] .tile.floor").evaluate_all(
         "tiles => tiles.map(t => [t.dataset.site, t.querySelector('video').muted])"
