@@ -218,24 +218,45 @@ def dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
-def pytest_unconfigure(config: Any) -> None:
-    """Never hang at exit: name any non-daemon thread still alive, then leave.
-
-    Leaks are tested for explicitly (the relay's join/leave test counts threads); this
-    only keeps a CI run from waiting forever on a thread some test left behind.
-    """
-    import sys
+def _threads_left() -> list[str]:
     import threading
 
-    left = [
+    return sorted(
         t.name for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()
-    ]
-    if left:
-        sys.stderr.write(f"confsvc tests: non-daemon threads left at exit: {left}\n")
-        sys.stderr.flush()
-        sys.stdout.flush()
-        os._exit(getattr(config, "_confsvc_exitstatus", 0))
+    )
 
 
 def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
-    session.config._confsvc_exitstatus = int(exitstatus)
+    """A non-daemon thread still alive when the tests are done fails the run and is named.
+
+    Leaks are also tested for explicitly (the relay's join/leave test counts threads);
+    this catches a thread any other test left behind. The threads get a moment to end
+    (a decoder thread stopping with its connection), then the run fails with their
+    names instead of hanging at exit.
+    """
+    import sys
+    import threading
+    import time
+
+    deadline = time.monotonic() + 5
+    while _threads_left() and time.monotonic() < deadline:
+        for t in threading.enumerate():
+            if not t.daemon and t is not threading.main_thread():
+                t.join(timeout=0.1)
+    left = _threads_left()
+    if left:
+        sys.stderr.write(f"\nconfsvc tests FAILED: non-daemon threads left at exit: {left}\n")
+        sys.stderr.flush()
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        session.config._confsvc_threads_left = left
+    session.config._confsvc_exitstatus = int(session.exitstatus)
+
+
+def pytest_unconfigure(config: Any) -> None:
+    """Never hang at exit on those threads: the run has already failed, naming them."""
+    import sys
+
+    if getattr(config, "_confsvc_threads_left", None):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(getattr(config, "_confsvc_exitstatus", 1))

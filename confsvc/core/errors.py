@@ -59,6 +59,14 @@ class RateLimited(DomainError):
     status_hint = 429
 
 
+class Internal(DomainError):
+    """We failed (a bug, or something we depend on broke). The message says no more than
+    that; the details go to the log, never to the client."""
+
+    code = "internal"
+    status_hint = 500
+
+
 class Unavailable(DomainError):
     """This node cannot take the command now (it is shutting down): send it again later."""
 

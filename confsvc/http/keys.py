@@ -1,4 +1,9 @@
-"""Typed aiohttp application keys, all declared here."""
+"""Typed aiohttp application keys of the web adapter and the hooks features register in.
+
+Not every key is here: a feature declares the keys only it uses next to its setup
+(``media/setup.py``: ``RELAY``, ``BOTS``; ``mail/setup.py``; ``questions/sse.py``;
+``metrics.py``), as do ``http/security.py`` and ``http/server.py``.
+"""
 
 from __future__ import annotations
 

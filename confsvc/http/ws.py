@@ -17,7 +17,14 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from confsvc.core.errors import BadRequest, DomainError, Forbidden, RateLimited, Unavailable
+from confsvc.core.errors import (
+    BadRequest,
+    DomainError,
+    Forbidden,
+    Internal,
+    RateLimited,
+    Unavailable,
+)
 from confsvc.core.events import Command, Principal
 from confsvc.core.permissions import anonymous
 from confsvc.core.roles import Role
@@ -339,7 +346,7 @@ async def _handle(request: web.Request, conn: Connection, data: str) -> None:
         conn.send(_error(msg_id, exc))
     except Exception:
         log.exception("%r: failed to handle a message", conn)
-        conn.send({"type": "error", "id": msg_id, "code": "internal", "message": "server error"})
+        conn.send({"type": "error", "id": msg_id, **Internal("server error").as_dict()})
 
 
 async def _command(conn: Connection, body: dict[str, Any], msg_id: Any) -> None:

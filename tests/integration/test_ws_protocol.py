@@ -284,7 +284,8 @@ async def test_random_garbage_never_closes_the_socket_or_crashes(running: Runnin
         if n % 30 == 29:
             await asyncio.sleep(1.6)  # stay under the rate limit
     assert errors >= 100
-    assert (await host.command("ros.start"))["type"] in ("ack", "error")
+    started = await host.command("ros.start")
+    assert started["type"] == "ack", started  # the junk changed nothing: the host still starts it
     assert not host.sock.closed
 
 
