@@ -4,12 +4,17 @@ A session with content (the run of show started, long questions asked, one on ai
 deferred and assigned to an expert) is opened on every page (host, moderator, site,
 expert, participant, live, written answers, report) at 360x740 and 1366x768 in en, pl
 and zh. Each must not scroll sideways (``document.scrollingElement.scrollWidth <=
-innerWidth``) and must log no console error. Screenshots go to ``test-artifacts/``.
+innerWidth``), must log no console error and must have no serious or critical axe-core
+violation. Screenshots go to ``test-artifacts/``.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,13 +83,40 @@ async def _session(running: Running) -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="module")
+def axe_source(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """axe-core from npm, installed for this run (it is not vendored: MPL-2.0, 650 kB)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed (apt-get install npm): no axe-core")
+    where = tmp_path_factory.mktemp("axe")
+    done = subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--silent", "axe-core@4"],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    script = where / "node_modules" / "axe-core" / "axe.min.js"
+    if done.returncode != 0 or not script.exists():
+        pytest.skip(f"npm install axe-core failed: {done.stderr.strip()[-300:]}")
+    return Path(script).read_text("utf-8")
+
+
+# Evaluated through the DevTools protocol, which the pages' CSP (script-src 'self') does
+# not cover, so axe needs no exception in the policy; add_script_tag would be refused.
+AXE_RUN = """() => axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
+  .filter(v => v.impact === "serious" || v.impact === "critical")
+  .map(v => v.id + " (" + v.impact + "): " + v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", ")))"""
+
+
 def _with_lang(url: str, lang: str) -> str:
     return url + ("&" if "?" in url else "?") + f"lang={lang}"
 
 
 @pytest.mark.parametrize("lang", ["en", "pl", "zh"])
 async def test_every_page_fits_a_phone_and_a_laptop(
-    running: Running, browser: Any, lang: str
+    running: Running, browser: Any, lang: str, axe_source: str
 ) -> None:
     pages = await _session(running)
     problems: list[str] = []
@@ -129,6 +161,10 @@ async def test_every_page_fits_a_phone_and_a_laptop(
                 )
             if errors:
                 problems.append(f"{name} {lang} {size}: console errors {errors}")
+            await page.evaluate(axe_source + "\n;0")
+            violations = await page.evaluate(AXE_RUN)
+            if violations:
+                problems.append(f"{name} {lang} {size}: axe {json.dumps(violations)}")
             await page.screenshot(
                 path=str(artifact(f"fit-{name}-{lang}-{size}.png")), full_page=True
             )

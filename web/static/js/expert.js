@@ -14,7 +14,7 @@ function card(q) {
     box.append(el("p", { class: "ok", "data-thanks": q.id }, t.thanks));
     return box;
   }
-  const area = el("textarea", { rows: 6, "data-answer": q.id });
+  const area = el("textarea", { rows: 6, "data-answer": q.id, ariaLabel: `${t.answer_label} ${q.id}` });
   const send = el("button", { class: "primary", "data-send": q.id }, t.send);
   send.addEventListener("click", async () => {
     if (!area.value.trim()) return;

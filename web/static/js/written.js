@@ -49,7 +49,7 @@ function row(q) {
   if (q.overdue) status.append(" ", el("span", { class: "flag overdue" }, t.overdue));
   if (q.bounced) status.append(" ", el("span", { class: "flag bounced", title: q.bounced }, t.bounced));
   // expert: a choice with the suggestion selected, and Assign
-  const pick = el("select", { "data-expert-select": q.id });
+  const pick = el("select", { "data-expert-select": q.id, ariaLabel: `${t.choose} (${q.id})` });
   pick.append(el("option", { value: "" }, t.choose));
   for (const e of view.experts || []) {
     const label = e.id === q.suggestion ? `${e.name} (${t.suggested})` : e.name;
@@ -65,7 +65,7 @@ function row(q) {
   if (q.due && (q.status === "assigned" || q.status === "sent")) {
     const d = new Date(q.due * 1000);
     const pad = (n) => String(n).padStart(2, "0");
-    const change = el("input", { type: "date", "data-due-edit": q.id, value: `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}` });
+    const change = el("input", { type: "date", "data-due-edit": q.id, ariaLabel: `${t.due_label} (${q.id})`, value: `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}` });
     change.addEventListener("change", () => {
       if (change.value) run("f.set_due", { question: q.id, due: new Date(change.value + "T18:00:00").getTime() / 1000 });
     });
@@ -100,7 +100,7 @@ function row(q) {
 }
 
 function quarantineRow(m) {
-  const pick = el("select", {});
+  const pick = el("select", { ariaLabel: t.file_under });
   for (const q of view.questions) pick.append(el("option", { value: q.id, selected: q.id === m.question }, `${q.id}: ${q.text.slice(0, 40)}`));
   const file = el("button", { class: "small", "data-file": m.key }, t.file_under);
   file.addEventListener("click", () => run("f.file", { key: m.key, question: pick.value }));
