@@ -21,6 +21,7 @@ from confsvc.core.errors import BadRequest, DomainError, Forbidden, NotFound
 from confsvc.core.events import Command, Principal
 from confsvc.core.permissions import Permission, require
 from confsvc.core.questions import parse_import_csv, questions
+from confsvc.core.questions.text import warm as warm_language_detector
 from confsvc.core.roles import Role
 from confsvc.http.auth import principal_for_token
 from confsvc.http.forms import Upload, header_token, read_form
@@ -38,6 +39,7 @@ MAX_UPLOAD = 4 * 1024 * 1024
 def setup(app: web.Application) -> None:
     app[FANOUT] = Fanout()
     app.cleanup_ctx.append(_photo_filter_ctx)
+    app.on_startup.append(_warm_language_detector)
     app.on_shutdown.append(close_readers)
     app[ROLE_PAGES][Role.MODERATOR] = moderator_page
     app.router.add_get("/c/{conference}/live/events", live_events, name="live_events")
@@ -47,6 +49,12 @@ def setup(app: web.Application) -> None:
         "/c/{conference}/questions/export.{fmt:csv|json}", export, name="questions_export"
     )
     app.router.add_post("/c/{conference}/posts", publish_post, name="posts")
+
+
+async def _warm_language_detector(app: web.Application) -> None:
+    # Lingua loads its models on first use (0.7 s here): off the event loop, at start,
+    # not while the first question waits. Once per process (the detector is cached).
+    await asyncio.to_thread(warm_language_detector)
 
 
 async def _photo_filter_ctx(app: web.Application) -> AsyncIterator[None]:
