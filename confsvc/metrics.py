@@ -132,7 +132,7 @@ class AppCollector(Collector):
         yield from self._mail(app)
 
     def _connections(self, app: web.Application) -> Iterator[Metric]:
-        from confsvc.http.ws import Connection
+        from confsvc.http.wsconn import Connection
 
         ws = GaugeMetricFamily(
             "confsvc_ws_connections",

@@ -1,17 +1,17 @@
 """The aiohttp application factory.
 
 Every start/stop pair is one ``cleanup_ctx`` (store, bus, features). Features (media,
-questions, mail) plug in through ``FEATURES``: each is a ``setup(app)`` that adds routes,
-WebSocket message handlers, role pages and cleanup contexts of its own.
+questions, mail, ...) plug in by explicit calls: ``confsvc.assembly.web_features()`` lists
+each ``setup(app)``, which adds routes, WebSocket message handlers, role pages and
+cleanup contexts of its own; ``create_app(features=[...])`` builds an app with others.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
 
@@ -51,20 +51,15 @@ from confsvc.store import describe, open_store
 
 log = logging.getLogger(__name__)
 
-# "module:function" of each feature's setup(app); a missing module is skipped.
-FEATURES: list[str] = [
-    "confsvc.media.setup:setup",
-    "confsvc.questions.setup:setup",
-    "confsvc.mail.setup:setup",
-    "confsvc.report.web:setup",
-    "confsvc.http.schedule:setup",
-    "confsvc.metrics:setup",
-]
-
 
 def create_app(
-    config: Config, *, secret: bytes | None = None, clock: Callable[[], float] = time.time
+    config: Config,
+    *,
+    secret: bytes | None = None,
+    clock: Callable[[], float] = time.time,
+    features: Sequence[Callable[[web.Application], None]] | None = None,
 ) -> web.Application:
+    """The app with ``features`` (default: ``confsvc.assembly.web_features()``)."""
     proxies = forwarded_middleware(parse_networks(config.trusted_proxies))
     app = web.Application(middlewares=[proxies], client_max_size=8 * 1024 * 1024)
     requestid.setup(app)
@@ -92,16 +87,12 @@ def create_app(
     app.router.add_get("/api/v1/conferences/{conference}/state", api.conference_state)
     static.setup(app)  # /static, /favicon.ico, Cache-Control and gzip
     invites.setup(app)
-    for spec in FEATURES:
-        module_name, func = spec.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            log.debug("feature %s is not installed", module_name)
-            continue
-        getattr(module, func)(app)
+    if features is None:
+        from confsvc.assembly import web_features
+
+        features = web_features()
+    for setup in features:
+        setup(app)
     return app
 
 

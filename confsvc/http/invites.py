@@ -16,7 +16,7 @@ from confsvc.core.invites import InviteRequest, record_args
 from confsvc.core.permissions import Permission, require
 from confsvc.core.roles import Role
 from confsvc.http.keys import CONFIG, SECRET, WS_HANDLERS
-from confsvc.http.ws import Connection
+from confsvc.http.wsconn import Connection
 
 MAX_TTL_HOURS = 24 * 365
 

@@ -20,7 +20,7 @@ from confsvc.service import Hubs
 from confsvc.store import EventStore
 
 if TYPE_CHECKING:
-    from confsvc.http.ws import Connection
+    from confsvc.http.wsconn import Connection
 
 WsHandler = Callable[["Connection", dict[str, Any]], Awaitable[None]]
 PageRenderer = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]

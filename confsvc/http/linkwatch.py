@@ -31,7 +31,7 @@ from confsvc.http.keys import CLOCK, HUBS
 from confsvc.service import Hub
 
 if TYPE_CHECKING:
-    from confsvc.http.ws import Connection
+    from confsvc.http.wsconn import Connection
 
 log = logging.getLogger(__name__)
 
@@ -68,20 +68,13 @@ def end(conn: Connection, why: InviteError, msg_id: object = None) -> None:
         error["id"] = msg_id
     conn.send(error)
     conn.flush()  # the error goes out before the close frame
-    conn.closed = True
     log.info("%r: %s; closing", conn, why.message)
-    task = asyncio.ensure_future(
-        conn.ws.close(code=CLOSE_CODES[why.code], message=why.message.encode())
-    )
-    _closing.add(task)
-    task.add_done_callback(_closing.discard)
-
-
-_closing: set[asyncio.Task[bool]] = set()
+    # The handler's exit awaits this same close (Connection.close).
+    conn.start_close(CLOSE_CODES[why.code], why.message.encode())
 
 
 def _connections(hub: Hub) -> list[Connection]:
-    from confsvc.http.ws import Connection
+    from confsvc.http.wsconn import Connection
 
     return [c for c in hub.listeners if isinstance(c, Connection)]
 

@@ -12,7 +12,7 @@ from confsvc.core.roles import Invite, Role
 from confsvc.http.auth import open_invite, principal_of
 from confsvc.http.i18n import render
 from confsvc.http.keys import CONFIG, HUBS, I18N, ROLE_PAGES
-from confsvc.media.ice import ice_servers_for
+from confsvc.ice import ice_servers_for
 from confsvc.service import Hub
 
 ROLE_TEMPLATES = {

@@ -1,16 +1,17 @@
-"""The conference WebSocket: one JSON protocol for every page and bot (docs/protocol.md).
+"""The conference WebSocket: the handshake and the dispatch of one JSON protocol for
+every page and bot (docs/protocol.md).
 
-Each connection is an actor: a bounded queue and one writer task, so a slow browser
-never slows the room; one that falls too far behind is closed with a reason. Every
-message is validated and authorised; a bad one gets an ``error`` message that names the
-problem, and the socket stays open.
+The handshake checks the Origin, the ``hello`` and the per-link connection limit; then
+each message is rate-limited, validated and authorised, and a bad one gets an ``error``
+message that names the problem while the socket stays open. The connection itself
+(queued writes, slow clients, closing) is ``confsvc.http.wsconn.Connection``; frames are
+``confsvc.http.wsframes``; parsing is ``confsvc.http.wsjson``. Features add message
+types through ``WS_HANDLERS`` and close hooks through ``WS_CLOSE_HOOKS``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import struct
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,142 +33,18 @@ from confsvc.http import linkwatch
 from confsvc.http.auth import check_invite, principal_of
 from confsvc.http.keys import CLOCK, CONFIG, HUBS, SHUTDOWN, WS_CLOSE_HOOKS, WS_HANDLERS
 from confsvc.http.server import CONNECTION_CAP
+from confsvc.http.wsconn import WRITE_BUFFER_LIMIT, Connection, TokenBucket
+from confsvc.http.wsframes import text_frame
 from confsvc.http.wsjson import parse_message
-from confsvc.media.ice import ice_servers_for
+from confsvc.ice import ice_servers_for
 from confsvc.service import Hub, dumps
 
 log = logging.getLogger(__name__)
 
-WRITE_BUFFER_LIMIT = 1024 * 1024  # bytes waiting for a client before it is dropped
+# Where they were defined before the split; imported from here by features and tests.
+__all__ = ["WRITE_BUFFER_LIMIT", "Connection", "TokenBucket", "text_frame", "websocket"]
+
 HELLO_TIMEOUT_S = 10.0
-
-
-class TokenBucket:
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, float(burst)
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-
-def text_frame(text: str) -> bytes:
-    """One unmasked, uncompressed WebSocket text frame (RFC 6455 section 5.2).
-
-    Server frames are the same bytes for every client, so a broadcast builds each frame
-    once and writes it to every socket (see ``Connection.deliver``).
-    """
-    data = text.encode("utf-8")
-    n = len(data)
-    if n < 126:
-        header = struct.pack("!BB", 0x81, n)
-    elif n < 65536:
-        header = struct.pack("!BBH", 0x81, 126, n)
-    else:
-        header = struct.pack("!BBQ", 0x81, 127, n)
-    return header + data
-
-
-class _FrameCache:
-    """The frame of the text being broadcast: a hub hands the same str to every listener."""
-
-    text: str | None = None
-    frame: bytes = b""
-
-    def get(self, text: str) -> bytes:
-        if text is not self.text:
-            self.text, self.frame = text, text_frame(text)
-        return self.frame
-
-
-_frames = _FrameCache()
-
-
-class _Flusher:
-    """Writes what each connection got during one turn of the event loop in one system
-    call: an on-air change (question, floor, run of show) is three frames but one write."""
-
-    def __init__(self) -> None:
-        self.due: list[Connection] = []
-        self.scheduled = False
-
-    def mark(self, conn: Connection) -> None:
-        self.due.append(conn)
-        if not self.scheduled:
-            self.scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
-
-    def flush(self) -> None:
-        due, self.due, self.scheduled = self.due, [], False
-        for conn in due:
-            conn.flush()
-
-
-_flusher = _Flusher()
-
-
-class Connection:
-    """One WebSocket: its principal, its hub, and writes that never wait.
-
-    ``deliver`` queues the frame; once per turn of the event loop everything queued goes
-    to the socket's transport in one ``write``: no task per connection, so a broadcast
-    to thousands costs one write each. A client
-    that stops reading lets its transport buffer grow; past ``WRITE_BUFFER_LIMIT`` it is
-    closed with a reason, so one slow browser never holds the room back.
-    """
-
-    def __init__(
-        self, ws: web.WebSocketResponse, hub: Hub, principal: Principal, transport: Any
-    ) -> None:
-        self.ws = ws
-        self.hub = hub
-        self.principal = principal
-        self.transport = transport
-        self.closed = False
-        self.expires: float | None = None  # when the link expires (None: public)
-        self.state: dict[str, Any] = {}  # per-feature data (e.g. the media peer)
-        self._closer: asyncio.Future[Any] | None = None
-        self._pending: list[bytes] = []
-
-    def __repr__(self) -> str:
-        return f"Connection({self.hub.id}, {self.principal.actor})"
-
-    def deliver(self, text: str) -> None:
-        if self.closed:
-            return
-        transport = self.transport
-        if transport is None or transport.is_closing() or self.ws.closed:
-            self.closed = True
-            return
-        if transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
-            log.warning("%r: too slow, closing", self)
-            self.closed = True
-            self._closer = asyncio.ensure_future(
-                self.ws.close(code=1008, message=b"too slow: messages piled up")
-            )
-            return
-        if not self._pending:
-            _flusher.mark(self)
-        self._pending.append(_frames.get(text))
-
-    def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        if self.closed or not pending or self.transport is None or self.transport.is_closing():
-            return
-        self.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
-
-    def send(self, payload: dict[str, Any]) -> None:
-        self.deliver(dumps(payload))
-
-    async def close(self) -> None:
-        self.closed = True
 
 
 def origin_allowed(request: web.Request) -> bool:
@@ -265,7 +142,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         }
     )
     hub.listeners.add(conn)
-    bucket = TokenBucket(cfg.ws_rate_per_s, cfg.ws_burst)
+    bucket = TokenBucket(cfg.ws_rate_per_s, cfg.ws_burst, clock=request.app[CLOCK])
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:

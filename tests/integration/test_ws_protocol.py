@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+import time
+from typing import Any
 
 import pytest
 
 from tests.conftest import Running
+
+
+class StepClock:
+    """The app's clock, moved by the test (rate limits, link expiry) instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
 
 
 async def test_host_commands_reach_every_console(running: Running) -> None:
@@ -241,8 +252,11 @@ async def test_only_the_host_creates_invites(running: Running) -> None:
     assert "invites" not in mod.welcome["views"]
 
 
-async def test_random_garbage_never_closes_the_socket_or_crashes(running: Running) -> None:
+async def test_random_garbage_never_closes_the_socket_or_crashes(confsvc_app: Any) -> None:
     import random
+
+    clock = StepClock()
+    running: Running = await confsvc_app(clock=clock)
 
     rng = random.Random(20200526)
     pieces: list[object] = [
@@ -282,7 +296,7 @@ async def test_random_garbage_never_closes_the_socket_or_crashes(running: Runnin
             errors += 1
             assert reply["message"]
         if n % 30 == 29:
-            await asyncio.sleep(1.6)  # stay under the rate limit
+            clock.now += 1.6  # the rate limit's bucket refills: the app's clock, not a sleep
     assert errors >= 100
     started = await host.command("ros.start")
     assert started["type"] == "ack", started  # the junk changed nothing: the host still starts it
@@ -308,3 +322,20 @@ async def test_room_page_names_role_and_item_kinds_in_the_viewers_language(
     assert "<strong>参会者" in html
     assert '<span class="kind">致辞</span>' in html
     assert '<span class="kind">remarks</span>' not in html
+
+
+async def test_messages_past_the_burst_are_refused_until_the_clock_moves(
+    confsvc_app: Any,
+) -> None:
+    clock = StepClock()
+    running: Running = await confsvc_app(clock=clock, ws_burst=3, ws_rate_per_s=1.0)
+    host = await running.ws("host")
+    for n in range(3):
+        await host.sock.send_json({"type": "ping", "id": n})
+        assert (await host.expect("pong"))["id"] == n
+    await host.sock.send_json({"type": "ping", "id": 3})
+    refused = await host.expect("error")
+    assert (refused["code"], refused["message"]) == ("rate_limited", "too many messages: slow down")
+    clock.now += 1.0  # one message's worth at 1 a second
+    await host.sock.send_json({"type": "ping", "id": 4})
+    assert (await host.expect("pong"))["id"] == 4
