@@ -1,23 +1,60 @@
-"""Server configuration: what ``confsvc serve`` and ``confsvc demo`` are told."""
+"""Server configuration: what ``confsvc serve`` and ``confsvc demo`` are told.
+
+``Config`` is a pydantic-settings model. ``Config(...)`` takes keyword arguments only
+(tests build it so); what ``confsvc`` runs with is loaded by ``confsvc.config_sources``
+from defaults < a TOML file < ``CONFSVC_*`` variables < flags. Fields are declared in
+the dataclass style, ``field(default_factory=list)`` / ``field(default=None,
+repr=False)``: ``field`` is pydantic's ``Field``. Every field is a key of confsvc.toml,
+an environment variable ``CONFSVC_<KEY>`` and, mostly, a flag: docs/configuration.md.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any, get_args, get_origin
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field as field  # dataclass-style declarations below
+from pydantic import PrivateAttr, field_validator, model_validator
+from pydantic._internal._model_construction import ModelMetaclass
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class ConfigError(ValueError):
-    """Options that do not fit together; the message names the flag or variable."""
+    """A bad or missing setting: one line naming the file and line, the variable or the
+    flag, and what to do (``confsvc`` prints it and exits 1, no traceback)."""
 
 
-@dataclass(kw_only=True)
-class Config:
+class _FieldDefaults(ModelMetaclass):
+    """``Config.port`` is the field's default, as on the dataclass this model replaced
+    (flags use ``default=Config.x``)."""
+
+    def __getattr__(cls, name: str) -> Any:
+        fields = cls.__dict__.get("__pydantic_fields__")
+        if fields and name in fields:
+            return fields[name].get_default(call_default_factory=True)
+        return super().__getattr__(name)  # type: ignore[misc]  # (not in its stubs)
+
+
+class Config(BaseSettings, metaclass=_FieldDefaults):
+    model_config = SettingsConfigDict(
+        env_prefix="CONFSVC_",
+        extra="forbid",  # a misspelt keyword is an error, not a silently ignored setting
+        enable_decoding=False,  # lists from the environment: "a,b" or a JSON array
+    )
+    # Where each value came from (confsvc.config_sources.Origin), for `confsvc config show`.
+    _origins: dict[str, Any] = PrivateAttr(default_factory=dict)
+
     db: str = "confsvc.db"
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = field(default=8080, ge=0, le=65535)
     agendas: list[Path] = field(default_factory=list)
     secret_file: Path = Path("confsvc.secret")
+    # The signing secret itself, from CONFSVC_SECRET only (never argv or confsvc.toml);
+    # unset: read from secret_file, made there (0600) only beside a SQLite store. Every
+    # node of one deployment needs the same one (docs/configuration.md).
+    secret: str | None = field(default=None, repr=False)
     # Base URL that links are printed with; defaults to http://host:port.
     public_url: str | None = None
     # Extra origins allowed to open WebSockets (the public URL's origin always is).
@@ -39,16 +76,23 @@ class Config:
     turn_ttl_s: int = 86400
     turn_username: str | None = None
     turn_password: str | None = field(default=None, repr=False)
+    # Files holding the TURN secret / password instead of the environment (mode 0600).
+    turn_secret_file: Path | None = None
+    turn_password_file: Path | None = None
     max_video_kbps: int = 1200
     ice_timeout_s: float = 15.0  # a media connection not up by then is closed
     media_max_peers: int = 300  # media connections per node
     # Mail.
     smtp_in: str | None = None
     mail_domain: str = "confsvc.localhost"
-    smtp_out: str | None = None
+    smtp_out: str | None = None  # smtp(s)://[USER@]HOST[:PORT]; its password:
+    smtp_password: str | None = field(default=None, repr=False)  # CONFSVC_SMTP_PASSWORD
+    smtp_password_file: Path | None = None  # or a file (0600)
     mail_from: str | None = None  # default: confsvc@<mail_domain>
     organiser_email: str | None = None  # gets the daily digest of open written answers
-    imap: str | None = None  # imap(s)://user:pass@host:port/MAILBOX, polled for replies
+    imap: str | None = None  # imap(s)://USER@HOST[:PORT]/MAILBOX, polled for replies
+    imap_password: str | None = field(default=None, repr=False)  # CONFSVC_IMAP_PASSWORD
+    imap_password_file: Path | None = None  # or a file (0600)
     mail_max_bytes: int = 10 * 1024 * 1024  # larger inbound mail is refused with 552
     smtp_ca_file: str | None = None  # PEM CA(s) trusted for smtp_out's TLS (else the system's)
     imap_ca_file: str | None = None  # likewise for the IMAP server
@@ -98,3 +142,93 @@ class Config:
         if host in ("0.0.0.0", "[::]"):
             host = "127.0.0.1"
         return f"http://{host}:{self.port}"
+
+    # -- how values are read ------------------------------------------------------------
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # ``Config(...)`` is exactly its arguments; the environment and the TOML file are
+        # read by confsvc.config_sources.load, which knows where each value came from.
+        return (init_settings,)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lists_from_text(cls, data: Any) -> Any:
+        """A list given as one string (an environment variable): ``a,b`` or ``["a","b"]``."""
+        if isinstance(data, dict):
+            for name, value in list(data.items()):
+                info = cls.model_fields.get(name)
+                if isinstance(value, str) and info is not None and is_list_type(info.annotation):
+                    data[name] = split_list(value)
+        return data
+
+    @field_validator("ice_servers", mode="before", check_fields=False)
+    @classmethod
+    def _ice_server_urls(cls, value: Any) -> Any:
+        """``["stun:…", "turn:…"]`` (confsvc.toml) means ``[{"urls": "stun:…"}, …]``."""
+        if isinstance(value, list):
+            return [{"urls": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("rtc_ports", mode="before", check_fields=False)
+    @classmethod
+    def _port_range_text(cls, value: Any) -> Any:
+        """``"40000-40100"`` or ``"3478"`` (one port) as ``(first, last)``."""
+        if isinstance(value, str):
+            first, _, last = value.partition("-")
+            return (first.strip(), (last or first).strip())
+        if isinstance(value, int):
+            return (value, value)
+        return value
+
+    def __repr_args__(self) -> Any:
+        # URLs may carry a password (from the environment): never in a repr or a log.
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if name in URL_KEYS and isinstance(value, str) else value
+
+
+# Options that are URLs and may carry a password (only from the environment).
+URL_KEYS = ("db", "redis", "smtp_out", "imap")
+
+
+def is_list_type(annotation: Any) -> bool:
+    if get_origin(annotation) is list:
+        return True
+    return any(get_origin(a) is list for a in get_args(annotation))
+
+
+def split_list(text: str) -> list[Any]:
+    """``a, b`` or a JSON array ``["a", "b"]`` as a list; ``""`` is ``[]``."""
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"not a JSON array: {exc}") from None
+        if not isinstance(value, list):
+            raise ValueError("not a JSON array")
+        return value
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def mask_url(url: str) -> str:
+    """``scheme://user:***@host/…``: the URL without its password (if it has one)."""
+    if "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not password:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))

@@ -3,7 +3,9 @@
 ``confsvc mail receive --listen 127.0.0.1:2525`` takes expert replies by SMTP;
 ``confsvc mail send-due --smtp-out smtp://127.0.0.1:25`` sends what the outbox holds
 (``--loop`` keeps going); ``confsvc mail remind`` queues the reminders and digest due
-now; ``confsvc mail status`` prints the outbox counts as JSON.
+now; ``confsvc mail status`` prints the outbox counts as JSON. Each reads confsvc.toml
+and ``CONFSVC_*`` like ``confsvc serve`` (passwords: ``CONFSVC_SMTP_PASSWORD``,
+``CONFSVC_IMAP_PASSWORD`` or their ``_file`` options, never the URL on the command line).
 """
 
 from __future__ import annotations
@@ -27,10 +29,7 @@ def register(sub: Any) -> None:
     def common(q: argparse.ArgumentParser) -> None:
         from confsvc.cli.main import add_server_options
 
-        add_server_options(q)
-        q.add_argument("--organiser-email", default=None, help="address of the daily digest")
-        q.add_argument("--mail-from", default=None, help="From address (default confsvc@DOMAIN)")
-        q.add_argument("--imap", default=None, help="imaps://user:pass@host:993/INBOX to poll")
+        add_server_options(q)  # with --organiser-email, --mail-from and --imap
 
     r = msub.add_parser("receive", help="run the SMTP receiver for expert replies")
     common(r)
@@ -47,6 +46,9 @@ def register(sub: Any) -> None:
     m.set_defaults(func=cmd_remind)
 
     st = msub.add_parser("status", help="print the outbox counts as JSON")
+    from confsvc.cli.main import add_config_option
+
+    add_config_option(st)
     st.add_argument("--db", default="confsvc.db")
     st.set_defaults(func=cmd_status)
 
@@ -54,24 +56,19 @@ def register(sub: Any) -> None:
 def _config(args: argparse.Namespace) -> Config:
     from confsvc.cli.main import config_from
 
-    cfg = config_from(args, [])
-    cfg.organiser_email = args.organiser_email
-    cfg.mail_from = args.mail_from
-    cfg.imap = args.imap
-    return cfg
+    return config_from(args, media=False)
 
 
 async def _service(cfg: Config) -> Any:
-    from confsvc.cli.main import secret_path
     from confsvc.http.i18n import I18n
-    from confsvc.http.secret import load_or_create_secret
+    from confsvc.http.secret import signing_secret
     from confsvc.mail.service import MailService
     from confsvc.service import Hubs
     from confsvc.store import open_store
 
     store = await open_store(cfg.db)
     hubs = Hubs(store)
-    secret = load_or_create_secret(secret_path(cfg.db, cfg.secret_file))
+    secret = signing_secret(cfg)
     return MailService(hubs, cfg, secret=secret, i18n=I18n())
 
 
@@ -103,7 +100,11 @@ async def _send_due(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     if not cfg.smtp_out:
-        print("confsvc mail send-due: --smtp-out is required", file=sys.stderr)
+        print(
+            "confsvc mail send-due: no SMTP server: give --smtp-out, CONFSVC_SMTP_OUT or "
+            "smtp_out in confsvc.toml",
+            file=sys.stderr,
+        )
         return 2
     service = await _service(cfg)
     smtp = SmtpSettings.from_url(cfg.smtp_out, ca_file=cfg.smtp_ca_file)
@@ -141,10 +142,11 @@ async def _remind(args: argparse.Namespace) -> int:
 
 
 async def _status(args: argparse.Namespace) -> int:
+    from confsvc.cli.main import config_from
     from confsvc.mail.outbox import Outbox
     from confsvc.store import open_store
 
-    store = await open_store(args.db)
+    store = await open_store(config_from(args, media=False).db)
     try:
         print(json.dumps(await Outbox(store).counts()))
     finally:

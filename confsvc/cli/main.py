@@ -35,6 +35,7 @@ def version() -> str:
 
 
 COMMANDS: list[str] = [
+    "confsvc.cli.config_cmd",
     "confsvc.cli.mail_cmd",
     "confsvc.cli.questions_cmd",
     "confsvc.cli.report_cmd",
@@ -115,9 +116,43 @@ def port_range(text: str) -> tuple[int, int]:
     return (lo, hi)
 
 
-def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc.db") -> None:
+class _SecretOnArgv(argparse.Action):
+    """A secret given as a flag: refused, saying where it goes (argv shows in ``ps``)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kw: Any) -> None:
+        super().__init__(
+            option_strings, dest, nargs="?", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        parser.error(
+            f"{option_string}: secrets are never taken from the command line (ps shows it to "
+            f"every user): set CONFSVC_{self.dest.upper()} or give --{self.dest.replace('_', '-')}"
+            f"-file PATH (a file of mode 0600); see docs/configuration.md"
+        )
+
+
+def add_config_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--db", default=default_db, help="SQLite file (default %(default)s) or postgresql://… DSN"
+        "--config",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="TOML configuration file (default: $CONFSVC_CONFIG, else ./confsvc.toml when "
+        "present); flags override it and CONFSVC_* variables, which override the file",
+    )
+
+
+def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc.db") -> None:
+    """The options of serve, demo, the mail commands and config show; each is also a key
+    of confsvc.toml and a CONFSVC_* variable (docs/configuration.md). A flag overrides
+    them only when given (``track_given``), so defaults here never mask the file."""
+    add_config_option(p)
+    p.add_argument(
+        "--db",
+        default=default_db,
+        help="SQLite file (default %(default)s) or postgresql://USER@HOST/DB (its password: "
+        "PGPASSWORD or ~/.pgpass, never in the DSN on the command line)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     p.add_argument("--port", type=int, default=8080, help="port (default %(default)s)")
@@ -125,7 +160,8 @@ def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc
         "--secret-file",
         type=Path,
         default=None,
-        help="signing secret file (default: beside the SQLite file, or ./confsvc.secret)",
+        help="signing secret file, mode 0600 (default: beside the SQLite file, made there on "
+        "first start; on PostgreSQL it must exist, shared by every node, or CONFSVC_SECRET)",
     )
     p.add_argument(
         "--public-url",
@@ -184,8 +220,7 @@ def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc
         action="append",
         default=[],
         metavar="ADDR",
-        help="address not counted by --max-anonymous-connections, e.g. a reverse proxy's "
-        "(repeat)",
+        help="address not counted by --max-anonymous-connections, e.g. a reverse proxy's (repeat)",
     )
     p.add_argument("--redis", default=None, help="redis://… to share conferences between nodes")
     p.add_argument(
@@ -205,7 +240,8 @@ def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc
         metavar="URL",
         help="STUN/TURN server for browsers and the relay (repeat): stun:HOST[:PORT], "
         "turn:HOST[:PORT][?transport=udp|tcp], turns:HOST[:PORT]; default: none. TURN "
-        "credentials: CONFSVC_TURN_SECRET (coturn static-auth-secret) or --turn-username",
+        "credentials: CONFSVC_TURN_SECRET or --turn-secret-file (coturn static-auth-secret), "
+        "or --turn-username",
     )
     p.add_argument(
         "--turn-ttl",
@@ -218,8 +254,23 @@ def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc
         "--turn-username",
         default=None,
         metavar="NAME",
-        help="static TURN user (password from CONFSVC_TURN_PASSWORD), for TURN servers "
-        "without coturn's use-auth-secret",
+        help="static TURN user (password from CONFSVC_TURN_PASSWORD or --turn-password-file), "
+        "for TURN servers without coturn's use-auth-secret",
+    )
+    p.add_argument(
+        "--turn-secret-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="file (mode 0600) holding coturn's static-auth-secret, instead of CONFSVC_TURN_SECRET",
+    )
+    p.add_argument(
+        "--turn-password-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="file (mode 0600) holding --turn-username's password, instead of "
+        "CONFSVC_TURN_PASSWORD",
     )
     p.add_argument(
         "--ice-timeout",
@@ -238,8 +289,37 @@ def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc
     p.add_argument(
         "--smtp-in", default=None, help="HOST:PORT for the SMTP receiver of expert replies"
     )
-    p.add_argument("--smtp-out", default=None, help="smtp://user:pass@host:port for sending mail")
+    p.add_argument(
+        "--smtp-out",
+        default=None,
+        metavar="URL",
+        help="smtp://[USER@]HOST[:PORT] for sending mail (smtps://, smtp+starttls://, "
+        "smtp+plain://); the password: CONFSVC_SMTP_PASSWORD or --smtp-password-file",
+    )
+    p.add_argument(
+        "--smtp-password-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="file (mode 0600) holding --smtp-out's password, instead of CONFSVC_SMTP_PASSWORD",
+    )
     p.add_argument("--mail-domain", default="confsvc.localhost", help="domain of reply addresses")
+    p.add_argument("--organiser-email", default=None, help="address of the daily digest")
+    p.add_argument("--mail-from", default=None, help="From address (default confsvc@DOMAIN)")
+    p.add_argument(
+        "--imap",
+        default=None,
+        metavar="URL",
+        help="imaps://USER@HOST[:993]/MAILBOX to poll for replies; the password: "
+        "CONFSVC_IMAP_PASSWORD or --imap-password-file",
+    )
+    p.add_argument(
+        "--imap-password-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="file (mode 0600) holding --imap's password, instead of CONFSVC_IMAP_PASSWORD",
+    )
     p.add_argument(
         "--smtp-ca-file",
         default=None,
@@ -290,6 +370,8 @@ def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc
         default=None,
         help="default info (debug with -v)",
     )
+    for secret in ("secret", "smtp_password", "imap_password", "turn_secret", "turn_password"):
+        p.add_argument(f"--{secret.replace('_', '-')}", dest=secret, action=_SecretOnArgv)
     p.add_argument("-v", "--verbose", action="store_true")
 
 
@@ -311,73 +393,149 @@ def loopback_ice(host: str) -> list[str]:
     return []
 
 
-def turn_settings(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
-    """The Config fields for ``--ice-server`` and TURN credentials; secrets come only from
-    the environment (argv shows in ``ps``). Raises ``ConfigError`` naming what is missing."""
-    from confsvc.media.ice import is_turn
+# Flags whose dest is not the Config key they set. Any other flag whose dest is a Config
+# field (or the field with "s", "es" or "_s" added) sets that field: see flag_key.
+FLAG_KEYS: dict[str, str] = {
+    "agenda": "agendas",
+    "allow_origin": "allowed_origins",
+    "trusted_proxy": "trusted_proxies",
+    "ice_address": "ice_addresses",
+    "ice_server": "ice_servers",
+    "turn_ttl": "turn_ttl_s",
+    "ice_timeout": "ice_timeout_s",
+    "max_media_peers": "media_max_peers",
+}
+# Dests that are never Config keys, whatever fields appear.
+NOT_KEYS = {"config", "verbose", "json", "command", "func"}
 
-    urls: list[str] = getattr(args, "ice_server", [])
-    username: str | None = getattr(args, "turn_username", None)
-    secret = env.get("CONFSVC_TURN_SECRET") or None
-    password = env.get("CONFSVC_TURN_PASSWORD") or None
-    turns = [u for u in urls if is_turn(u)]
-    if username is not None and secret is not None:
-        raise ConfigError(
-            "--turn-username and CONFSVC_TURN_SECRET exclude each other: "
-            "use the secret for coturn's use-auth-secret, the user for a static account"
-        )
-    if username is not None and password is None:
-        raise ConfigError("--turn-username needs its password in CONFSVC_TURN_PASSWORD")
-    if username is not None and not turns:
-        raise ConfigError("--turn-username needs a turn: or turns: --ice-server")
-    if turns and secret is None and username is None:
-        raise ConfigError(
-            f"--ice-server {turns[0]}: a TURN server needs credentials: set "
-            "CONFSVC_TURN_SECRET (coturn use-auth-secret) or give --turn-username with "
-            "CONFSVC_TURN_PASSWORD"
-        )
-    return {
-        "ice_servers": [{"urls": u} for u in urls],
-        "turn_secret": secret if turns else None,
-        "turn_ttl_s": getattr(args, "turn_ttl", Config.turn_ttl_s),
-        "turn_username": username,
-        "turn_password": password if username is not None else None,
-    }
+
+def flag_key(dest: str) -> str | None:
+    """The Config key that the flag with this dest sets, if any."""
+    if dest in NOT_KEYS or dest.startswith("_"):
+        return None
+    if dest in FLAG_KEYS:
+        return FLAG_KEYS[dest]
+    fields = Config.model_fields
+    for key in (dest, f"{dest}s", f"{dest}es", f"{dest}_s", f"{dest[:-1]}ies"):
+        if key in fields:
+            return key
+    return None
+
+
+class _Given:
+    """Mixed into every flag's action (``track_given``): records that the user gave it, so
+    that only given flags override the file and the environment (defaults do not)."""
+
+    dest: str
+
+    def __call__(
+        self, parser: Any, namespace: Any, values: Any, option_string: str | None = None
+    ) -> None:
+        given = dict(getattr(namespace, "_given_flags", {}))
+        given[self.dest] = option_string or self.dest
+        namespace._given_flags = given
+        super().__call__(parser, namespace, values, option_string)  # type: ignore[misc]
+
+
+_TRACKED: dict[type, type] = {}
+
+
+def track_given(parser: argparse.ArgumentParser) -> None:
+    """Record given flags on ``parser`` and every subparser (``args._given_flags``), and
+    leave each parser's flags in ``args._flag_actions`` for config_from."""
+    actions: dict[str, argparse.Action] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                track_given(child)
+            continue
+        if not action.option_strings or isinstance(
+            action, argparse._HelpAction | argparse._VersionAction
+        ):
+            continue
+        base = type(action)
+        if not issubclass(base, _Given):
+            if base not in _TRACKED:
+                _TRACKED[base] = type(f"Given{base.__name__}", (_Given, base), {})
+            action.__class__ = _TRACKED[base]
+        actions[action.dest] = action
+    parser.set_defaults(_flag_actions=actions, _given_flags={})
+
+
+def _flag_value(dest: str, value: Any) -> Any:
+    if dest == "agenda" and not isinstance(value, list):
+        return [] if value is None else [value]
+    return value
 
 
 def config_from(
-    args: argparse.Namespace, agendas: list[Path], env: Mapping[str, str] | None = None
+    args: argparse.Namespace,
+    agendas: list[Path] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    media: bool = True,
 ) -> Config:
-    """The Config for ``serve``/``demo`` (and mail commands) from argv and the environment."""
-    return Config(
-        **turn_settings(args, os.environ if env is None else env),
-        db=args.db,
-        host=args.host,
-        port=args.port,
-        agendas=agendas,
-        secret_file=secret_path(args.db, args.secret_file),
-        public_url=args.public_url,
-        redis=args.redis,
-        allowed_origins=args.allow_origin,
-        trusted_proxies=args.trusted_proxy,
-        rtc_ports=args.rtc_ports,
-        ice_addresses=args.ice_address or loopback_ice(args.host),
-        ice_timeout_s=args.ice_timeout,
-        media_max_peers=args.max_media_peers,
-        smtp_in=args.smtp_in,
-        smtp_out=args.smtp_out,
-        mail_domain=args.mail_domain,
-        smtp_ca_file=getattr(args, "smtp_ca_file", None),
-        imap_ca_file=getattr(args, "imap_ca_file", None),
-        imap_poll_s=getattr(args, "imap_poll", Config.imap_poll_s),
-        imap_processed_folder=getattr(args, "imap_processed_folder", Config.imap_processed_folder),
-        imap_quarantine_folder=getattr(
-            args, "imap_quarantine_folder", Config.imap_quarantine_folder
-        ),
-        metrics_port=getattr(args, "metrics_port", None),
-        log_format=getattr(args, "log_format", "text"),
-        log_level=getattr(args, "log_level", None) or ("debug" if args.verbose else "info"),
+    """The Config of a command: defaults < confsvc.toml (``--config``) < ``CONFSVC_*`` <
+    the flags the user gave; ``agendas``, when given, as if by ``--agenda``. Raises
+    ``ConfigError`` naming the file and line, the variable or the flag. ``media=False``
+    (commands that run no media, e.g. ``invite``) skips the TURN credential checks.
+
+    Afterwards the flags' attributes of ``args`` that were not given hold the values in
+    effect (failure messages and hooks read them)."""
+    from confsvc.config_sources import Layer, Origin, Reader, config_file, load
+
+    environ = os.environ if env is None else env
+    actions: dict[str, argparse.Action] = getattr(args, "_flag_actions", {})
+    given: dict[str, str] | None = getattr(args, "_given_flags", None)
+    if given is None:  # a Namespace made by hand: whatever it holds was given
+        given = {
+            d: f"--{d.replace('_', '-')}"
+            for d, v in vars(args).items()
+            if v not in (None, [], False)
+        }
+    flags = Layer("flag")
+    for dest, option in given.items():
+        key = flag_key(dest)
+        if key is not None and hasattr(args, dest):
+            flags.set(key, _flag_value(dest, getattr(args, dest)), option)
+    if agendas:
+        flags.set("agendas", list(agendas), "--agenda")
+    readers: dict[str, Reader] = {}
+    aliases: dict[str, str] = {}
+    for dest, action in actions.items():
+        key = flag_key(dest)
+        if key is None or isinstance(action, _SecretOnArgv):
+            continue
+        aliases[dest] = key
+        many = isinstance(action, argparse._AppendAction) or action.nargs in ("*", "+")
+        readers[key] = Reader(type=action.type, choices=action.choices, many=many)  # type: ignore[arg-type]
+
+    def defaults(merged: dict[str, Any], origins: dict[str, Origin]) -> None:
+        if "secret_file" not in merged:
+            merged["secret_file"] = secret_path(str(merged.get("db", Config.db)), None)
+        if not merged.get("ice_addresses"):
+            merged["ice_addresses"] = loopback_ice(str(merged.get("host", Config.host)))
+        if getattr(args, "verbose", False) and "log_level" not in merged:
+            if "log_level" in Config.model_fields:
+                merged["log_level"] = "debug"
+
+    path = config_file(getattr(args, "config", None), environ)
+    cfg = load(
+        flags=flags,
+        environ=environ,
+        path=path,
+        readers=readers,
+        aliases=aliases,
+        derive=[defaults],
+        turn=media,
     )
+    for dest, action in actions.items():
+        key = flag_key(dest)
+        if key is None or dest in given or dest in ("agenda", "ice_server"):
+            continue
+        if not isinstance(action, _SecretOnArgv):
+            setattr(args, dest, getattr(cfg, key))
+    return cfg
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -424,6 +582,7 @@ async def run_server(cfg: Config, *, on_ready: Any = None) -> None:
 
     runner = make_runner(  # header timeout; GuardedSite: the per-address connection cap
         app,
+        cfg,
         access_log_class=RedactingAccessLogger,
         access_log_format='%a "%r" %s %b %Tfs',
         handle_signals=False,
@@ -454,10 +613,15 @@ async def run_server(cfg: Config, *, on_ready: Any = None) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from confsvc.logs import configure
 
+    cfg = config_from(args)
     _setup_logging(args)
-    if _check_agendas(args.agenda) is None:
+    if not cfg.agendas:
+        raise ConfigError(
+            'no agenda: give --agenda PATH (repeat for several), or agendas = ["PATH"] in '
+            "confsvc.toml, or CONFSVC_AGENDAS"
+        )
+    if _check_agendas(cfg.agendas) is None:
         return 1
-    cfg = config_from(args, args.agenda)
     configure(cfg)
     asyncio.run(run_server(cfg))
     return 0
@@ -491,11 +655,13 @@ async def demo_links(app: Any, cfg: Config) -> list[tuple[str, str]]:
 def cmd_demo(args: argparse.Namespace) -> int:
     from confsvc.logs import configure
 
+    cfg = config_from(args)
     _setup_logging(args)
-    agenda_path = args.agenda or sample_agenda()
-    if _check_agendas([agenda_path]) is None:
+    if not cfg.agendas:
+        cfg.agendas = [sample_agenda()]
+    agenda_path = cfg.agendas[0]
+    if _check_agendas(cfg.agendas) is None:
         return 1
-    cfg = config_from(args, [agenda_path])
     configure(cfg)
 
     async def ready(app: Any) -> None:
@@ -555,20 +721,21 @@ def cmd_agenda_export(args: argparse.Namespace) -> int:
 async def _invite(args: argparse.Namespace) -> int:
     from confsvc.store import open_store
 
-    store = await open_store(args.db)
+    cfg = config_from(args, media=False)  # confsvc.toml and CONFSVC_*: the server's db, secret, URL
+    store = await open_store(cfg.db)
     try:
-        return await _invite_in(store, args)
+        return await _invite_in(store, args, cfg)
     finally:
         await store.close()
 
 
-async def _invite_in(store: Any, args: argparse.Namespace) -> int:
+async def _invite_in(store: Any, args: argparse.Namespace, cfg: Config) -> int:
     from confsvc.bus import LocalBus
     from confsvc.core.errors import DomainError
     from confsvc.core.events import Principal
     from confsvc.core.invites import InviteRequest
     from confsvc.core.roles import Role
-    from confsvc.http.secret import load_or_create_secret
+    from confsvc.http.secret import signing_secret
     from confsvc.service import Hub
 
     conferences = await store.list_conferences()
@@ -599,12 +766,11 @@ async def _invite_in(store: Any, args: argparse.Namespace) -> int:
         # Recorded in the log before it is printed, so the host console lists it and
         # can revoke it.
         inviter = Principal(role=Role.SYSTEM, invite="cli-invite")
-        secret = load_or_create_secret(secret_path(args.db, args.secret_file))
-        invite, token = await hub.issue_invite(inviter, secret, request)
+        invite, token = await hub.issue_invite(inviter, signing_secret(cfg), request)
     except DomainError as exc:
         print(f"confsvc invite: {_invite_refusal(exc, role, hub)}", file=sys.stderr)
         return 1
-    base = Config(host=args.host, port=args.port, public_url=args.public_url).base_url
+    base = cfg.base_url
     label = role.value if invite.site is None else f"site:{invite.site}"
     if args.json:
         import json
@@ -652,8 +818,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--agenda",
         type=Path,
         action="append",
-        required=True,
-        help="agenda YAML (repeat for several)",
+        default=None,
+        help="agenda YAML (repeat for several); or agendas = [...] in confsvc.toml",
     )
     add_server_options(p)
     p.set_defaults(func=cmd_serve)
@@ -700,6 +866,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--conference", default=None, help="conference id (default: the only one in the store)"
     )
+    add_config_option(p)
     p.add_argument("--db", default="confsvc.db")
     p.add_argument("--secret-file", type=Path, default=None)
     p.add_argument("--ttl-hours", type=float, default=14 * 24)
@@ -717,6 +884,7 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(sub)
+    track_given(parser)
     return parser
 
 

@@ -58,7 +58,12 @@ def test_port_in_use(tmp_path: Path, busy_port: int) -> None:
 def test_unreachable_postgresql(tmp_path: Path) -> None:
     port = closed_port()
     dsn = f"postgresql://postgres@127.0.0.1:{port}/test"
-    proc = run(tmp_path, "demo", "--db", dsn, "--port", str(closed_port()))
+    secret = tmp_path / "shared.secret"  # a node on PostgreSQL is given the shared secret
+    secret.write_text("s" * 48)
+    secret.chmod(0o600)
+    proc = run(
+        tmp_path, "demo", "--db", dsn, "--secret-file", str(secret), "--port", str(closed_port())
+    )
     line = failure_line(proc)
     assert line.startswith("confsvc demo: error: cannot connect to PostgreSQL: ")
     assert line.endswith(f"check --db {dsn} and that its server runs")

@@ -52,12 +52,13 @@ def test_stun_alone_needs_no_credentials() -> None:
             ["--ice-server", TURN],
             {},
             f"--ice-server {TURN}: a TURN server needs credentials: set CONFSVC_TURN_SECRET "
-            "(coturn use-auth-secret) or give --turn-username with CONFSVC_TURN_PASSWORD",
+            "(coturn use-auth-secret) or turn_secret_file, or give --turn-username with "
+            "CONFSVC_TURN_PASSWORD or turn_password_file",
         ),
         (
             ["--ice-server", TURN, "--turn-username", "u"],
             {},
-            "--turn-username needs its password in CONFSVC_TURN_PASSWORD",
+            "--turn-username needs its password in CONFSVC_TURN_PASSWORD or turn_password_file",
         ),
         (
             ["--ice-server", TURN, "--turn-username", "u"],
