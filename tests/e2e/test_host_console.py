@@ -24,7 +24,8 @@ async def test_host_console_start_next_seen_live_in_second_console(
         await page.wait_for_selector('[data-conn][data-state="connected"]', timeout=15_000)
     await first.click('button[data-cmd="ros.start"]')
     await second.wait_for_function(
-        "() => document.querySelector('[data-ros-status]').dataset.status === 'running'", timeout=10_000
+        "() => document.querySelector('[data-ros-status]').dataset.status === 'running'",
+        timeout=10_000,
     )
     assert await second.text_content("[data-ros-title]") == (
         "Opening remarks by the Chinese ambassador to Poland"

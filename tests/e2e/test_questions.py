@@ -72,7 +72,9 @@ async def test_question_from_ask_to_on_air_to_answered(running: Running, browser
     meta = await participant.text_content("[data-q-onair-meta]") or ""
     assert meta.endswith(" · answering: Weifang")  # the audience sees which site answers
     await participant.wait_for_selector('[data-q-mine] [data-q="q-1"][data-status="on_air"]')
-    await host.wait_for_function("() => document.querySelector('[data-onair-panel]').dataset.q === 'q-1'")
+    await host.wait_for_function(
+        "() => document.querySelector('[data-onair-panel]').dataset.q === 'q-1'"
+    )
     assert await host.text_content("[data-onair-panel] [data-onair-text]") == QUESTION
     assert "answering: Weifang" in (await host.text_content("[data-onair-meta]") or "")
     await participant.screenshot(path=str(artifact("questions-room.png")), full_page=True)
@@ -96,7 +98,9 @@ async def test_question_from_ask_to_on_air_to_answered(running: Running, browser
         "No question is on air."
     )
     await participant.wait_for_selector('[data-q-mine] [data-q="q-1"][data-status="answered"]')
-    await host.wait_for_function("() => document.querySelector('[data-onair-panel]').dataset.q === ''")
+    await host.wait_for_function(
+        "() => document.querySelector('[data-onair-panel]').dataset.q === ''"
+    )
 
     # The host writes to the live text broadcast from the console; the public page shows it.
     await host.fill("[data-onair-panel] [data-post-form] textarea", "Weifang answers <b>now</b>")

@@ -25,17 +25,23 @@ async def test_participant_sees_three_sites_and_hears_the_floor_site(
         page = await ctx.new_page()
         await page.goto(running.link("site", site) + "?lang=en")
         await page.wait_for_selector("[data-join]")
-        await page.wait_for_function("() => document.querySelector('[data-preview]').videoWidth > 0")
+        await page.wait_for_function(
+            "() => document.querySelector('[data-preview]').videoWidth > 0"
+        )
         await page.click("[data-join]")
         sites.append(page)
     for page in sites:
-        await page.wait_for_function("() => window.confsvc.media.state === 'connected'", timeout=15_000)
+        await page.wait_for_function(
+            "() => window.confsvc.media.state === 'connected'", timeout=15_000
+        )
         assert await page.get_attribute("[data-on-air]", "data-live") == "muted"
         # The site's browser caps its video bitrate (RTCRtpSender.setParameters).
         assert await page.evaluate("window.confsvc.media.bitrateCapKbps") == 1200
     viewer = await ctx.new_page()
     await viewer.goto(running.link("participant") + "?lang=pl")
-    await viewer.wait_for_function("() => window.confsvc.media.state === 'connected'", timeout=15_000)
+    await viewer.wait_for_function(
+        "() => window.confsvc.media.state === 'connected'", timeout=15_000
+    )
     stats = await until(
         viewer,
         lambda s: all(s.get(x, {}).get("framesDecoded", 0) > 5 for x in SITES),

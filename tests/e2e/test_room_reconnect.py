@@ -33,7 +33,9 @@ async def test_a_participant_page_reconnects_after_its_connection_drops(
     try:
         viewer = await ctx.new_page()
         await viewer.goto(running.link("participant") + "?lang=zh")
-        await viewer.wait_for_function("() => window.confsvc.media.state === 'connected'", timeout=15_000)
+        await viewer.wait_for_function(
+            "() => window.confsvc.media.state === 'connected'", timeout=15_000
+        )
         await until(viewer, lambda s: frames(s, "weifang") > 10, "decoded video")
         relay = running.app[RELAY]
         hub = await running.hub()
@@ -68,7 +70,9 @@ async def test_a_participant_page_reconnects_after_its_connection_drops(
         while new_peer() is None:
             assert asyncio.get_running_loop().time() < deadline, "the page did not come back"
             await asyncio.sleep(0.1)
-        await viewer.wait_for_function("() => window.confsvc.media.state === 'connected'", timeout=20_000)
+        await viewer.wait_for_function(
+            "() => window.confsvc.media.state === 'connected'", timeout=20_000
+        )
         # Decoding again, on the new connection (its counters start from zero).
         await until(viewer, lambda s: frames(s, "weifang") > 10, "decoded video again")
         states = await viewer.evaluate("window.seenStates")

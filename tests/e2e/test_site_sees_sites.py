@@ -39,7 +39,9 @@ async def test_two_sites_see_each_other_and_never_themselves(
     warsaw = await join(ctx, running, "warsaw", "pl")
     weifang = await join(ctx, running, "weifang", "zh")
     for page in (warsaw, weifang):
-        await page.wait_for_function("() => window.confsvc.media.state === 'connected'", timeout=15_000)
+        await page.wait_for_function(
+            "() => window.confsvc.media.state === 'connected'", timeout=15_000
+        )
         assert await page.get_attribute("[data-on-air]", "data-live") == "muted"
 
     # What each asked the relay for, as the relay answered it: every other site, not itself.
