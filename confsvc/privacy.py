@@ -133,7 +133,7 @@ async def _export_one(
     asked = {str(e.data["id"]) for e in about if P.asked_by(e, person)}
     named = {str(e.data["id"]) for e in about if e.type == "q.asked"} - asked
     qs = questions(state)
-    written = F.fu(state).questions
+    written = F.by_id(state)
     now = time.time()
     return {
         "conference": cid,

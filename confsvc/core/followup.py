@@ -3,10 +3,11 @@
 Theory of operation: everything that decides the written-answer life lives here, and this
 file knows nothing of I/O (mail is composed, sent and received by ``confsvc.mail``).
 
-A question becomes a *written question* when the question queue defers it
-(``q.deferred``) or imports it from before the session (``source=pre_session``), and it
-stops being one when it is rejected or merged away. This part folds the queue's
-``q.*`` events itself, so it depends on nothing but their data.
+A question becomes a *written question* when the question queue defers it (status
+``deferred``) or imports it from before the session (``source=pre_session``), and it
+stops being one when it is rejected or merged away. The question itself (text, language,
+asker, status) is the queue's: this part reads it through ``questions.question(state,
+qid)`` and folds no ``q.*`` event; it keeps only the written life beside it.
 
 The life of a written question is the table ``TRANSITIONS``:
 ``open → assigned → sent → answered → reviewed → published``. Mail results and replies
@@ -37,6 +38,7 @@ from confsvc.core.conference import (
 )
 from confsvc.core.errors import BadRequest, Forbidden, InvalidState, NotFound
 from confsvc.core.events import Event, NewEvent, Principal
+from confsvc.core.questions import DEFERRED, MERGED, REJECTED, Question, question, questions
 from confsvc.core.roles import STAFF, Role
 
 OPEN, ASSIGNED, SENT, ANSWERED, REVIEWED, PUBLISHED = (
@@ -113,19 +115,14 @@ class Reply:
 
 @dataclass(slots=True)
 class WrittenQuestion:
-    id: str
-    text: str
-    language: str
-    name: str | None
-    site: str | None
-    source: str
-    email: str | None
-    tags: list[str] = field(default_factory=list)
-    translation: str | None = None
-    asked_at: float = 0.0
-    deferred: bool = False
-    rejected: bool = False
-    merged_into: str | None = None
+    """The written life of one question, beside the queue's own ``Question`` object.
+
+    ``question`` is the queue's object itself (read, never changed, never copied): text,
+    language, asker and status are read through it, so an edit or a merge in the queue is
+    seen here at once. Everything else is this part's.
+    """
+
+    question: Question
     status: str = OPEN
     expert: str | None = None
     due: float | None = None
@@ -136,16 +133,69 @@ class WrittenQuestion:
     reviewed_by: str | None = None
     published_at: float | None = None
     reminders: list[tuple[str, float]] = field(default_factory=list)  # (kind, at)
-    path: list[tuple[str, float]] = field(default_factory=list)  # (status, at)
+    moves: list[tuple[str, float]] = field(default_factory=list)  # (status, at) after open
+
+    @property
+    def id(self) -> str:
+        return self.question.id
+
+    @property
+    def text(self) -> str:
+        return self.question.text
+
+    @property
+    def language(self) -> str:
+        return self.question.language
+
+    @property
+    def name(self) -> str | None:
+        return self.question.name
+
+    @property
+    def site(self) -> str | None:
+        return self.question.site
+
+    @property
+    def source(self) -> str:
+        return self.question.source
+
+    @property
+    def email(self) -> str | None:
+        return self.question.email
+
+    @property
+    def tags(self) -> list[str]:
+        return self.question.tags
+
+    @property
+    def translation(self) -> str | None:
+        """Always ``None`` for now: nothing records a translation yet (the queue has no
+        ``q.translated``); the views keep the field, the pages show it when present."""
+        return None
 
     @property
     def candidate(self) -> bool:
         """Deferred or pre-session, and neither rejected nor merged away."""
-        return (
-            (self.deferred or self.source == "pre_session")
-            and not self.rejected
-            and self.merged_into is None
+        status = self.question.status
+        return (status == DEFERRED or self.source == "pre_session") and status not in (
+            REJECTED,
+            MERGED,
         )
+
+    @property
+    def opened_at(self) -> float:
+        """When the written life opened: at the time of asking for a pre-session question,
+        else when the queue deferred it (a live question is not written before that)."""
+        q = self.question
+        if q.source != "pre_session":
+            for h in reversed(q.history):
+                if h["type"] == "q.deferred":
+                    return float(h["at"])
+        return q.asked_at
+
+    @property
+    def path(self) -> list[tuple[str, float]]:
+        return [(OPEN, self.opened_at), *self.moves]
 
     def overdue(self, now: float) -> bool:
         return self.due is not None and self.status in (ASSIGNED, SENT) and now > self.due
@@ -153,7 +203,7 @@ class WrittenQuestion:
     def move(self, status: str, at: float) -> None:
         if status != self.status:
             self.status = status
-            self.path.append((status, at))
+            self.moves.append((status, at))
 
 
 @dataclass(slots=True)
@@ -186,7 +236,9 @@ class Quarantined:
 
 @dataclass(slots=True)
 class FollowupState:
-    questions: dict[str, WrittenQuestion] = field(default_factory=dict)
+    # The written life of the questions that have one so far (an f.* event named them);
+    # every other question's is a fresh ``WrittenQuestion`` (see ``entry``).
+    lives: dict[str, WrittenQuestion] = field(default_factory=dict)
     added_experts: dict[str, ExpertInfo] = field(default_factory=dict)
     quarantine: list[Quarantined] = field(default_factory=list)
     seen_mail: set[str] = field(default_factory=set)  # Message-IDs stored once
@@ -214,13 +266,32 @@ def experts(state: ConferenceState) -> dict[str, ExpertInfo]:
     return out
 
 
+def entry(state: ConferenceState, qid: str) -> WrittenQuestion | None:
+    """Question ``qid`` with its written life (open when nothing happened yet), written or
+    not; ``None`` when the queue holds no such question. Reads only: never stores."""
+    life = fu(state).lives.get(qid)
+    if life is not None:
+        return life
+    q = question(state, qid)
+    return None if q is None else WrittenQuestion(question=q)
+
+
+def by_id(state: ConferenceState) -> dict[str, WrittenQuestion]:
+    """Every question of the queue with its written life, written or not, by id."""
+    lives = fu(state).lives
+    return {
+        qid: lives.get(qid) or WrittenQuestion(question=q)
+        for qid, q in questions(state).items.items()
+    }
+
+
 def written(state: ConferenceState) -> list[WrittenQuestion]:
     """Every written question (candidates only), in the order they were asked."""
-    return [q for q in fu(state).questions.values() if q.candidate]
+    return [q for q in by_id(state).values() if q.candidate]
 
 
 def written_question(state: ConferenceState, qid: str) -> WrittenQuestion:
-    q = fu(state).questions.get(qid)
+    q = entry(state, qid)
     if q is None or not q.candidate:
         raise NotFound(f"no written question {qid!r} (only deferred or pre-session ones)")
     return q
@@ -462,7 +533,7 @@ def classify_reply(
         return None, "auto-reply or bounce"
     if question is None:
         return None, how
-    q = fu(state).questions.get(question)
+    q = entry(state, question)
     if q is None or not q.candidate:
         return None, f"no written question {question!r}"
     expert = experts(state).get(q.expert or "")
@@ -587,73 +658,20 @@ def digest_due(state: ConferenceState, now: float) -> list[NewEvent]:
 
 
 def _q(state: ConferenceState, event: Event) -> WrittenQuestion | None:
-    return fu(state).questions.get(str(event.data.get("question") or event.data.get("id")))
+    return _life(state, str(event.data.get("question")))
 
 
-def _on_asked(state: ConferenceState, event: Event) -> None:
-    d = event.data
-    qid = str(d["id"])
-    q = WrittenQuestion(
-        id=qid,
-        text=str(d.get("text", "")),
-        language=str(d.get("language") or "other"),
-        name=d.get("name"),
-        site=d.get("site"),
-        source=str(d.get("source") or "live"),
-        email=d.get("email"),
-        tags=[str(t) for t in d.get("tags") or []],
-        translation=d.get("translation"),
-        asked_at=event.at,
-    )
-    q.path.append((OPEN, event.at))
-    fu(state).questions[qid] = q
-
-
-def _on_deferred(state: ConferenceState, event: Event) -> None:
-    q = _q(state, event)
-    if q is not None:
-        if not q.candidate and q.path == [(OPEN, q.asked_at)]:
-            # A live question's written life starts when it is deferred, not when it
-            # was asked: "open" at the time of asking put it before "deferred".
-            q.path = [(OPEN, event.at)]
-        q.deferred = True
-
-
-def _on_edited(state: ConferenceState, event: Event) -> None:
-    q = _q(state, event)
-    if q is not None and "text" in event.data:
-        q.text = str(event.data["text"])
-
-
-def _on_merged(state: ConferenceState, event: Event) -> None:
-    q = _q(state, event)
-    if q is not None:
-        q.merged_into = str(event.data.get("into"))
-
-
-def _on_rejected(state: ConferenceState, event: Event) -> None:
-    q = _q(state, event)
-    if q is not None:
-        q.rejected = True
-
-
-def _on_restored(state: ConferenceState, event: Event) -> None:
-    q = _q(state, event)
-    if q is not None:
-        q.rejected = False
-        q.merged_into = None
-
-
-def _on_translated(state: ConferenceState, event: Event) -> None:
-    q = _q(state, event)
-    if q is not None and event.data.get("text"):
-        q.translation = str(event.data["text"])
-
-
-def _on_tagged(state: ConferenceState, event: Event) -> None:
-    q = _q(state, event)
-    if q is not None and isinstance(event.data.get("tags"), list):
-        q.tags = [str(t) for t in event.data["tags"]]
+def _life(state: ConferenceState, qid: str) -> WrittenQuestion | None:
+    """The written life of question ``qid``, kept from now on (the fold's ``entry``);
+    ``None`` when the queue holds no such question."""
+    lives = fu(state).lives
+    life = lives.get(qid)
+    if life is None:
+        q = question(state, qid)
+        if q is None:
+            return None
+        life = lives[qid] = WrittenQuestion(question=q)
+    return life
 
 
 def _on_expert_added(state: ConferenceState, event: Event) -> None:
@@ -675,7 +693,7 @@ def _on_assigned(state: ConferenceState, event: Event) -> None:
     q.due = stored_time(event.data.get("due"))
     q.assigned_at = event.at
     q.bounced = None
-    q.path.append((ASSIGNED, event.at))
+    q.moves.append((ASSIGNED, event.at))
     q.status = ASSIGNED
 
 
@@ -703,8 +721,18 @@ def _on_mail_failed(state: ConferenceState, event: Event) -> None:
         q.bounced = str(event.data.get("error") or "permanent failure")
 
 
-def _add_reply(q: WrittenQuestion, reply: Reply) -> None:
+def _add_reply(q: WrittenQuestion, event: Event, *, key: str, via: str, seq: int) -> None:
     """A reply joins its question (``f.replied`` and a stored mail that matched alike)."""
+    d = event.data
+    reply = Reply(
+        key=key,
+        at=event.at,
+        sender=str(d.get("from") or ""),
+        text=str(d.get("text") or ""),
+        via=via,
+        attachments=list(d.get("attachments") or []),
+        seq=seq,
+    )
     q.replies.append(reply)
     nxt = TRANSITIONS[q.status].get("f.replied")
     if nxt is not None:
@@ -721,16 +749,9 @@ def _on_replied(state: ConferenceState, event: Event) -> None:
         for m in fu(state).quarantine:
             if m.key == key:
                 m.assigned_to = q.id
-    reply = Reply(
-        key=key,
-        at=event.at,
-        sender=str(d.get("from") or ""),
-        text=str(d.get("text") or ""),
-        via=str(d.get("via") or "mail"),
-        attachments=list(d.get("attachments") or []),
-        seq=int(d.get("seq") or event.seq),
+    _add_reply(
+        q, event, key=key, via=str(d.get("via") or "mail"), seq=int(d.get("seq") or event.seq)
     )
-    _add_reply(q, reply)
 
 
 def _on_mail_received(state: ConferenceState, event: Event) -> None:
@@ -742,22 +763,14 @@ def _on_mail_received(state: ConferenceState, event: Event) -> None:
         return
     f.seen_mail.add(key)
     question = d.get("question")
-    if d.get("bounce_of") and isinstance(d.get("bounce_of"), str):
-        q = f.questions.get(str(d["bounce_of"]))
+    bounce_of = d.get("bounce_of")
+    if bounce_of and isinstance(bounce_of, str):
+        q = _life(state, bounce_of)
         if q is not None:
             q.bounced = "bounce report received"
-    replied = f.questions.get(str(question)) if question is not None else None
+    replied = _q(state, event) if question is not None else None
     if replied is not None and d.get("reason") is None:
-        reply = Reply(
-            key=key,
-            at=event.at,
-            sender=str(d.get("from") or ""),
-            text=str(d.get("text") or ""),
-            via="mail",
-            attachments=list(d.get("attachments") or []),
-            seq=event.seq,
-        )
-        _add_reply(replied, reply)
+        _add_reply(replied, event, key=key, via="mail", seq=event.seq)
         return
     if question is not None and d.get("reason") is None:
         return  # a reply to a question this log does not hold: nothing to keep it with
@@ -962,7 +975,7 @@ def _messages(state: ConferenceState, event: Event) -> list[Message]:
     if event.type == "f.mail_received":
         qid = event.data.get("question") if event.data.get("reason") is None else None
     change: dict[str, Any] = {"type": "followup", "counts": view_counts(state, event.at)}
-    q = f.questions.get(str(qid)) if qid is not None else None
+    q = entry(state, str(qid)) if qid is not None else None
     if q is not None:
         if q.candidate:
             change["questions"] = [question_view(state, q, event.at)]
@@ -1030,14 +1043,6 @@ PART = Part(
         ),
     },
     reducers={
-        "q.asked": _on_asked,
-        "q.deferred": _on_deferred,
-        "q.edited": _on_edited,
-        "q.merged": _on_merged,
-        "q.rejected": _on_rejected,
-        "q.restored": _on_restored,
-        "q.translated": _on_translated,
-        "q.tagged": _on_tagged,
         "f.expert_added": _on_expert_added,
         "f.assigned": _on_assigned,
         "f.due_changed": _on_due_changed,

@@ -116,7 +116,7 @@ def _track(q: qmod.Question) -> str:
 def _written_view(
     state: ConferenceState, qid: str, now: float, public: bool
 ) -> dict[str, Any] | None:
-    w = followup.fu(state).questions.get(qid)
+    w = followup.entry(state, qid)
     if w is None or not w.candidate:
         return None
     expert = followup.experts(state).get(w.expert) if w.expert else None

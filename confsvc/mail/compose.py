@@ -155,7 +155,7 @@ class Composer:
             subject = self._t(lang, "Written answers: what is open")
             return self._message(kind, lang, ctx, subject, to, None, state.id, "digest", seq)
         qid = str(data["question"])
-        q = F.fu(state).questions.get(qid)
+        q = F.entry(state, qid)
         if q is None:
             return None
         if kind in ("assignment", "reminder"):

@@ -62,11 +62,11 @@ class MailWorld:
         await mod.close()
         if sent:
             hub = await self.hub()
-            await until(lambda: F.fu(hub.state).questions[qid].status == "sent", what="sent")
+            await until(lambda: F.by_id(hub.state)[qid].status == "sent", what="sent")
         return ack
 
     async def q(self, qid: str) -> F.WrittenQuestion:
-        return F.fu((await self.hub()).state).questions[qid]
+        return F.by_id((await self.hub()).state)[qid]
 
     def reply_to(self, qid: str) -> str:
         return reply_address(SECRET, self.running.conference, qid, DOMAIN)
@@ -107,7 +107,7 @@ async def test_assignment_mail_goes_out_in_the_experts_language_and_marks_sent(
     html = msg.get_body(("html",)).get_content()
     assert "您好" in text and "How long must close contacts stay in quarantine?" in text
     assert "/j/" in text and "<a href=" in html
-    await until(lambda: F.fu(_state(world)).questions["q-1"].status == "sent")
+    await until(lambda: F.by_id(_state(world))["q-1"].status == "sent")
 
 
 def _state(world: MailWorld) -> Any:
@@ -364,7 +364,7 @@ async def test_header_injection_in_the_askers_name_never_reaches_a_header(
     mod = await world.running.ws("moderator")
     assert (await mod.command("f.publish", question="q-1"))["type"] == "ack"
     await mod.close()
-    await until(lambda: _state(world).parts["followup"].questions["q-1"].bounced is not None)
+    await until(lambda: F.by_id(_state(world))["q-1"].bounced is not None)
     q = await world.q("q-1")
     assert q.bounced is not None and "asker name" in q.bounced
     assert len(world.sink.messages) == 1  # only the expert's mail; nothing to the victim
@@ -381,7 +381,7 @@ async def test_permanent_smtp_failure_is_recorded_on_the_question(
         world = MailWorld(running, sink, 0)
         await world.ask("q-1")
         await world.assign("q-1", sent=False)
-        await until(lambda: _state(world).parts["followup"].questions["q-1"].bounced is not None)
+        await until(lambda: F.by_id(_state(world))["q-1"].bounced is not None)
         q = await world.q("q-1")
         assert q.bounced is not None and q.bounced.startswith("550")
         assert q.status == "assigned"

@@ -58,7 +58,7 @@ async def _world(tmp_path: Path, sample_agenda: Any, n: int = 3) -> tuple[Any, M
 
 
 def _bounced(hub: Any) -> dict[str, str | None]:
-    return {q.id: q.bounced for q in F.fu(hub.state).questions.values()}
+    return {q.id: q.bounced for q in F.by_id(hub.state).values()}
 
 
 async def test_wrong_smtp_password_holds_the_outbox_and_marks_nobody(
@@ -187,4 +187,4 @@ async def test_held_outbox_shows_in_readiness_and_metrics(confsvc_app: Any) -> N
     assert body["down"]["smtp"].startswith("held: SMTPConnectError")
     text = await (await running.client.get("/metrics")).text()
     assert 'confsvc_mail_connection_up{part="smtp"} 0.0' in text
-    assert F.fu(hub.state).questions["q-1"].bounced is None
+    assert F.by_id(hub.state)["q-1"].bounced is None

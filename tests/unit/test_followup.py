@@ -10,6 +10,7 @@ from confsvc.core import followup as F
 from confsvc.core.conference import ConferenceState, created_event
 from confsvc.core.errors import BadRequest, Forbidden, InvalidState, NotFound
 from confsvc.core.events import SYSTEM, Command, Event, NewEvent, Principal
+from confsvc.core.questions import question
 from confsvc.core.registry import RULES
 from confsvc.core.roles import Role
 
@@ -56,7 +57,7 @@ class World:
         self.append([NewEvent(type="q.asked", data=data)])
 
     def q(self, qid: str) -> F.WrittenQuestion:
-        return F.fu(self.state).questions[qid]
+        return F.by_id(self.state)[qid]
 
 
 @pytest.fixture
@@ -264,7 +265,7 @@ def test_reminders_before_due_and_when_overdue(w: World) -> None:
     w.append(first)
     assert F.due_reminders(w.state, w.now + 3600) == []
     w.now = T0 + 3 * DAY + 60
-    assert F.fu(w.state).questions["q-1"].overdue(w.now)
+    assert F.by_id(w.state)["q-1"].overdue(w.now)
     late = F.due_reminders(w.state, w.now)
     assert [e.data["kind"] for e in late] == ["overdue"]
     w.append(late)
@@ -382,3 +383,15 @@ def test_the_core_decides_what_an_inbound_mail_is(w: World) -> None:
     # The stored reply joined its question without a made-up f.replied event.
     assert [(r.key, r.text, r.via) for r in w.q("q-1").replies] == [("<a@x>", "ok", "mail")]
     assert w.q("q-1").status == F.ANSWERED
+
+
+def test_the_written_part_reads_the_queues_question_and_folds_no_question_event(w: World) -> None:
+    assert [t for t in F.PART.reducers if not t.startswith("f.")] == []
+    w.ask("q-1", source="pre_session")
+    w.append([NewEvent(type="q.edited", data={"id": "q-1", "text": "Are schools open?"})])
+    w.append([NewEvent(type="q.tagged", data={"id": "q-1", "tags": ["schools"]})])
+    assert (w.q("q-1").text, w.q("q-1").tags) == ("Are schools open?", ["schools"])
+    assert w.q("q-1").question is question(w.state, "q-1")  # the queue's object, not a copy
+    assert F.fu(w.state).lives == {}  # nothing kept before an f.* event names it
+    w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + DAY)
+    assert list(F.fu(w.state).lives) == ["q-1"]

@@ -76,7 +76,7 @@ class Followup(RuleBasedStateMachine):
 
     @rule(qid=st.sampled_from(IDS), pre=st.booleans())
     def ask(self, qid: str, pre: bool) -> None:
-        if qid in F.fu(self.state).questions:
+        if qid in F.by_id(self.state):
             return
         data = {
             "id": qid,
@@ -94,7 +94,7 @@ class Followup(RuleBasedStateMachine):
 
     @rule(qid=st.sampled_from(IDS))
     def defer(self, qid: str) -> None:
-        if qid in F.fu(self.state).questions and qid not in self.model:
+        if qid in F.by_id(self.state) and qid not in self.model:
             self._append([NewEvent(type="q.deferred", data={"id": qid})], SYSTEM)
             self.model[qid] = "open"
 
@@ -124,8 +124,8 @@ class Followup(RuleBasedStateMachine):
     @rule(qid=st.sampled_from(IDS), text=st.text(min_size=1, max_size=20))
     def reply(self, qid: str, text: str) -> None:
         expert = (
-            F.experts(self.state).get(F.fu(self.state).questions[qid].expert or "")
-            if qid in F.fu(self.state).questions
+            F.experts(self.state).get(F.by_id(self.state)[qid].expert or "")
+            if qid in F.by_id(self.state)
             else None
         )
         sender = expert.email if expert else "x@example.org"
