@@ -265,6 +265,36 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         [CONFERENCE, {**TOKEN_QUERY, "name": "t", "description": "the invite token"}],
         errors="403",
     ),
+    "/c/{conference}/written/mail": {
+        "get": {
+            "summary": "This node's mail connections, for the dashboard's banner (host, moderator)",
+            "parameters": [
+                CONFERENCE,
+                {**TOKEN_QUERY, "name": "t", "description": "the invite token"},
+            ],
+            "responses": {
+                "200": {
+                    "description": "each mail part this node runs: smtp (state ok, held or "
+                    "idle; error, since, retry_at, last_sent_at) and imap (state starting, ok "
+                    "or down; error, since, failures, last_poll_at, idle)",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "smtp": {"type": "object", "required": ["state"]},
+                                    "imap": {"type": "object", "required": ["state"]},
+                                },
+                            }
+                        }
+                    },
+                },
+                "403": REFUSED_JSON,
+                "404": NOT_FOUND_JSON,
+                "default": DEFAULT,
+            },
+        }
+    },
     "/c/{conference}/ws": {
         "get": {
             "summary": "The conference WebSocket (docs/protocol.md); first message `hello`",

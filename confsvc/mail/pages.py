@@ -39,6 +39,23 @@ async def written_page(request: web.Request) -> web.StreamResponse:
     return render(request, "written.html", **ctx)
 
 
+async def mail_status(request: web.Request) -> web.StreamResponse:
+    """``GET /c/{conference}/written/mail?t=<token>``: the state of this node's SMTP sender
+    and IMAP poller, for the dashboard's banner (host and moderator links only)."""
+    from confsvc.mail.setup import MAIL
+
+    try:
+        _hub, invite = await open_invite(
+            request.app, request.query.get("t", ""), conference=request.match_info["conference"]
+        )
+        require(invite, Permission.STAFF, f"role {invite.role.value!r} may not see mail status")
+    except DomainError as exc:
+        return web.json_response(exc.as_dict(), status=exc.status_hint)
+    service = request.app.get(MAIL)
+    health = service.health() if service is not None else {}
+    return web.json_response(health, headers={"Cache-Control": "no-store"})
+
+
 async def expert_page(request: web.Request, info: Any) -> web.StreamResponse:
     """The page an expert's invite link opens: their questions, a box to answer each."""
     hub, invite, token = info["hub"], info["invite"], info["token"]

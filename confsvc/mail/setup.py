@@ -18,6 +18,7 @@ MAIL = web.AppKey("mail", MailService)
 def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_mail_ctx)
     app.router.add_get("/c/{conference}/written", pages.written_page, name="written")
+    app.router.add_get("/c/{conference}/written/mail", pages.mail_status, name="written-mail")
     app[ROLE_PAGES][Role.EXPERT] = pages.expert_page
     from confsvc.cli import main
 

@@ -188,3 +188,13 @@ async def test_held_outbox_shows_in_readiness_and_metrics(confsvc_app: Any) -> N
     text = await (await running.client.get("/metrics")).text()
     assert 'confsvc_mail_connection_up{part="smtp"} 0.0' in text
     assert F.by_id(hub.state)["q-1"].bounced is None
+    # The written-answers dashboard polls the same state for its banner (staff only).
+    where = f"/c/{hub.id}/written/mail"
+    resp = await running.client.get(where, params={"t": running.token("moderator")})
+    assert resp.status == 200
+    mail = await resp.json()
+    assert mail["smtp"]["state"] == "held"
+    assert mail["smtp"]["error"].startswith("SMTPConnectError")
+    resp = await running.client.get(where, params={"t": running.token("participant")})
+    assert resp.status == 403
+    assert (await resp.json())["code"] == "forbidden"

@@ -2,6 +2,7 @@
 // every suggestion at once), replies with their originals, edit, publish, quarantine.
 import { el } from "./dom.js";
 import { conn, boot, t } from "./page.js";
+import { url } from "./conn.js";
 
 const $ = (sel) => document.querySelector(sel);
 let view = null;
@@ -163,4 +164,27 @@ conn.on("followup", (msg) => {
   if (msg.experts) view.experts = msg.experts;
   render();
 });
-window.confsvc.written = { get view() { return view; } };
+// This node's mail connections: a banner while the outbox is held (confsvc's own SMTP
+// settings or server fail) or the IMAP mailbox cannot be read. Polled, since the state
+// lives in the node's mail service, not in the conference's log.
+let mail = {};
+function showMail() {
+  const when = (s) => (s ? new Date(s * 1000).toLocaleTimeString(boot.lang) : "");
+  const smtp = $("[data-mail-smtp]");
+  const held = mail.smtp && mail.smtp.state === "held";
+  smtp.hidden = !held;
+  if (held) smtp.textContent = `${t.mail_held} ${mail.smtp.error || ""}${mail.smtp.retry_at ? ` · ${t.next_try}: ${when(mail.smtp.retry_at)}` : ""}`;
+  const imap = $("[data-mail-imap]");
+  const down = mail.imap && mail.imap.state === "down";
+  imap.hidden = !down;
+  if (down) imap.textContent = `${t.imap_down} ${mail.imap.error || ""}`;
+}
+async function pollMail() {
+  try {
+    const res = await fetch(url(`/c/${boot.conference}/written/mail?t=${encodeURIComponent(boot.token)}`), { cache: "no-store" });
+    if (res.ok) { mail = await res.json(); showMail(); }
+  } catch (_err) { /* the connection banner says when the server is away */ }
+}
+pollMail();
+setInterval(pollMail, 10_000);
+window.confsvc.written = { get view() { return view; }, get mail() { return mail; } };
