@@ -19,6 +19,8 @@ from confsvc.cli.main import main
 from tests.conftest import Running, WsClient
 
 XSS = '<script>alert(1)</script><img src=x onerror=alert(2)> & "quotes"'
+
+
 def _png() -> bytes:
     buf = io.BytesIO()
     Image.new("RGBA", (1, 1), (255, 255, 255, 255)).save(buf, format="PNG")
