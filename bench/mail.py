@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiosmtplib
 
 from confsvc.config import Config
-from confsvc.core import followup as F
+from confsvc.core import written as W
 from confsvc.core.agenda import parse_agenda
 from confsvc.core.events import Command, NewEvent, Principal
 from confsvc.core.roles import Role
@@ -94,7 +94,7 @@ async def run(n: int, db: str) -> dict[str, float | int]:
     await sink.wait_for(n, timeout=600)
     for _ in range(60_000):  # the results are recorded after the last mail arrives
         counts = await outbox.counts()
-        if counts.get("sent") == n and all(q.status == F.SENT for q in F.written(hub.state)):
+        if counts.get("sent") == n and all(q.status == W.SENT for q in W.written(hub.state)):
             break
         await asyncio.sleep(0.01)
     send_s = time.perf_counter() - t0
@@ -115,10 +115,10 @@ async def run(n: int, db: str) -> dict[str, float | int]:
             rcpt = reply_address(SECRET, hub.id, f"q-{i}", cfg.mail_domain)
             await client.sendmail(EXPERT_MAIL, [rcpt], raw)
     receive_s = time.perf_counter() - t0
-    answered = sum(1 for q in F.written(hub.state) if q.status == F.ANSWERED)
+    answered = sum(1 for q in W.written(hub.state) if q.status == W.ANSWERED)
     right = sum(
         1
-        for q in F.written(hub.state)
+        for q in W.written(hub.state)
         if q.replies and q.replies[0].text == f"Odpowiedź {q.id[2:]}: kwarantanna trwa 14 dni."
     )
     await service.close()

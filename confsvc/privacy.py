@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from confsvc.core import followup as F
 from confsvc.core import privacy as P
+from confsvc.core import written as W
 from confsvc.core.events import Event
 from confsvc.core.questions import questions, staff_view
 from confsvc.core.registry import RULES
@@ -133,7 +133,7 @@ async def _export_one(
     asked = {str(e.data["id"]) for e in about if P.asked_by(e, person)}
     named = {str(e.data["id"]) for e in about if e.type == "q.asked"} - asked
     qs = questions(state)
-    written = F.by_id(state)
+    written = W.by_id(state)
     now = time.time()
     return {
         "conference": cid,
@@ -141,14 +141,14 @@ async def _export_one(
         "questions": [staff_view(q) for qid, q in qs.items.items() if qid in asked],
         "questions_naming_them": [staff_view(q) for qid, q in qs.items.items() if qid in named],
         "written_questions": [
-            F.question_view(state, written[qid], now) for qid in sorted(asked) if qid in written
+            W.question_view(state, written[qid], now) for qid in sorted(asked) if qid in written
         ],
         "votes": [
             {"question": e.data.get("id"), "invite": e.data.get("invite"), "at": e.at}
             for e in about
             if e.type == "q.voted"
         ],
-        "experts": [x.as_dict() for eid, x in F.experts(state).items() if eid in person.experts],
+        "experts": [x.as_dict() for eid, x in W.experts(state).items() if eid in person.experts],
         "mails_received": [{"seq": e.seq, **e.data} for e in about if e.type == "f.mail_received"],
         "written_answers": [{"seq": e.seq, **e.data} for e in about if e.type == "f.replied"],
         "outbox": outbox,

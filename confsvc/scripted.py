@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from confsvc.core import followup
+from confsvc.core import written as W
 from confsvc.core.agenda import Agenda
 from confsvc.core.conference import ConferenceState, created_event
 from confsvc.core.events import Command, Event, NewEvent, Principal
@@ -137,7 +137,7 @@ def _written_answers(s: Session, agenda: Agenda) -> None:
         return
     expert = agenda.experts[0]
     who = Principal(role=Role.EXPERT, invite="exp1", expert=expert.id)
-    written = [q.id for q in followup.written(s.state)]
+    written = [q.id for q in W.written(s.state)]
     for n, qid in enumerate(written):
         s.do(MODERATOR, "f.assign", question=qid, expert=expert.id, due=s.now + 7 * 86400)
         if n == len(written) - 1:

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from confsvc.core import followup, runofshow
 from confsvc.core import questions as qmod
+from confsvc.core import runofshow
+from confsvc.core import written as W
 from confsvc.core.conference import ConferenceState
 from confsvc.core.floor import floor_state
 
@@ -116,10 +117,10 @@ def _track(q: qmod.Question) -> str:
 def _written_view(
     state: ConferenceState, qid: str, now: float, public: bool
 ) -> dict[str, Any] | None:
-    w = followup.entry(state, qid)
+    w = W.entry(state, qid)
     if w is None or not w.candidate:
         return None
-    expert = followup.experts(state).get(w.expert) if w.expert else None
+    expert = W.experts(state).get(w.expert) if w.expert else None
     if public:
         if w.published_at is None:
             return None
@@ -128,7 +129,7 @@ def _written_view(
             "expert": expert.name if expert else None,
             "answer": w.answer,
             "published_at": w.published_at,
-            "path": [{"status": followup.PUBLISHED, "at": w.published_at}],
+            "path": [{"status": W.PUBLISHED, "at": w.published_at}],
         }
     view: dict[str, Any] = {
         "status": w.status,

@@ -20,7 +20,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from confsvc.core import followup as F
+from confsvc.core import written as W
 from confsvc.core.conference import ConferenceState
 from confsvc.core.events import NewEvent
 from confsvc.core.roles import Role, issue_invite
@@ -145,7 +145,7 @@ class Composer:
         reviewed: dict[str, str],
     ) -> tuple[EmailMessage, str, list[str]] | None:
         agenda = state.require_agenda()
-        experts = F.experts(state)
+        experts = W.experts(state)
         if kind == "digest":
             if not self.s.organiser:
                 return None
@@ -155,7 +155,7 @@ class Composer:
             subject = self._t(lang, "Written answers: what is open")
             return self._message(kind, lang, ctx, subject, to, None, state.id, "digest", seq)
         qid = str(data["question"])
-        q = F.entry(state, qid)
+        q = W.entry(state, qid)
         if q is None:
             return None
         if kind in ("assignment", "reminder"):
@@ -204,7 +204,7 @@ class Composer:
         return self.i18n.gettext(lang, text)
 
     def _question_context(
-        self, state: ConferenceState, q: F.WrittenQuestion, lang: str, due: float | None
+        self, state: ConferenceState, q: W.WrittenQuestion, lang: str, due: float | None
     ) -> dict[str, Any]:
         agenda = state.require_agenda()
         site = agenda.site(q.site) if q.site else None
@@ -227,7 +227,7 @@ class Composer:
         labels = {k: self._t(lang, v) for k, v in STATUS_LABELS.items()}
         return {
             "session": agenda.text(agenda.conference.title, lang),
-            "counts": data.get("counts") or F.view_counts(state, now),
+            "counts": data.get("counts") or W.view_counts(state, now),
             "labels": labels,
             "open": [
                 {
@@ -238,8 +238,8 @@ class Composer:
                     "bounced": q.bounced,
                     "text": q.text,
                 }
-                for q in F.written(state)
-                if q.status != F.PUBLISHED
+                for q in W.written(state)
+                if q.status != W.PUBLISHED
             ],
             "link": f"{self.s.base_url}/c/{state.id}/written?t={token}&lang={lang}",
         }

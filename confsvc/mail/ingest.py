@@ -3,9 +3,9 @@
 Used by the SMTP receiver and the IMAP poller alike. A mail is matched by its signed
 reply address (the envelope recipient, else Delivered-To/To/Cc), else by one of our
 signed Message-IDs in ``In-Reply-To``/``References``. This module only extracts the
-facts (``followup.MailFacts``: the match, the envelope sender, the auto-submitted flag,
+facts (``written.MailFacts``: the match, the envelope sender, the auto-submitted flag,
 the questions a delivery report names); the core decides what the mail is
-(``followup.classify_mail``: reply, bounce, auto-reply, duplicate or stranger). Every mail is stored, raw, in one ``f.mail_received``
+(``written.classify_mail``: reply, bounce, auto-reply, duplicate or stranger). Every mail is stored, raw, in one ``f.mail_received``
 event; the same Message-ID is stored once.
 """
 
@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from confsvc.core import followup as F
+from confsvc.core import written as W
 from confsvc.core.errors import DomainError
 from confsvc.core.events import NewEvent
 from confsvc.mail.addresses import parse_message_id, parse_reply_address
@@ -105,7 +105,7 @@ class Ingest:
                     chosen, question, claimed, how = hub, q, c, h
             hub = chosen
             await hub.catch_up()
-            facts = F.MailFacts(
+            facts = W.MailFacts(
                 message_id=mail.message_id,
                 sender=mail.sender,
                 envelope_from=mail_from,
@@ -118,7 +118,7 @@ class Ingest:
                 how=how,
                 cut_at=self.max_bytes if truncated else None,
             )
-            verdict = F.classify_mail(hub.state, facts)
+            verdict = W.classify_mail(hub.state, facts)
             if verdict.kind == "duplicate":
                 return Outcome(conference=hub.id, status="duplicate", message_id=mail.message_id)
             bounce_of, reason = verdict.bounce_of, verdict.reason
@@ -133,7 +133,7 @@ class Ingest:
                 "reason": reason,
                 "auto": mail.auto,
                 "bounce_of": bounce_of,
-                "text": mail.text[: F.MAX_REPLY_TEXT],
+                "text": mail.text[: W.MAX_REPLY_TEXT],
                 "attachments": mail.attachments[:50],
                 "problems": mail.problems[:20],
                 "size": len(raw),

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from confsvc.core import followup as F
+from confsvc.core import written as W
 from confsvc.core.errors import DomainError
 from confsvc.core.permissions import Permission, require
 from confsvc.http.auth import open_invite
@@ -60,6 +60,6 @@ async def expert_page(request: web.Request, info: Any) -> web.StreamResponse:
     """The page an expert's invite link opens: their questions, a box to answer each."""
     hub, invite, token = info["hub"], info["invite"], info["token"]
     ctx = page_context(request, hub, invite, token)
-    expert = F.experts(hub.state).get(invite.expert or "")
+    expert = W.experts(hub.state).get(invite.expert or "")
     ctx["boot"]["expert"] = invite.expert
     return render(request, "expert.html", expert=expert, **ctx)

@@ -2,7 +2,7 @@
 
 ``MailService`` is what ``confsvc.mail.setup`` starts with the web app and what
 ``confsvc mail …`` commands start on their own. It holds no rules: reminders and the
-digest are decided by ``confsvc.core.followup`` given ``now``.
+digest are decided by ``confsvc.core.written`` given ``now``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from confsvc.aio import cancel_and_wait
 from confsvc.config import Config
-from confsvc.core import followup as F
+from confsvc.core import written as W
 from confsvc.core.errors import DomainError
 from confsvc.core.events import Event, NewEvent
 from confsvc.http.i18n import I18n
@@ -167,9 +167,9 @@ class MailService:
             except DomainError:
                 continue
             await hub.catch_up()
-            new = F.due_reminders(hub.state, now)
+            new = W.due_reminders(hub.state, now)
             if self.settings.organiser:
-                new += F.digest_due(hub.state, now)
+                new += W.digest_due(hub.state, now)
             if new:
                 out += await hub.append_system(new)
         return out

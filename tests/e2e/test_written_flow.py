@@ -10,7 +10,7 @@ from typing import Any
 import aiosmtplib
 import pytest
 
-from confsvc.core import followup as F
+from confsvc.core import written as W
 from confsvc.core.events import NewEvent
 from confsvc.mail.addresses import reply_address
 from tests.conftest import SECRET, artifact
@@ -65,7 +65,7 @@ async def test_assign_reply_by_smtp_publish_shows_on_public_page(
         await mod.wait_for_selector('tr[data-q="q-1"] .badge[data-status="sent"]', timeout=10_000)
         await mod.fill('[data-due-edit="q-1"]', "2030-01-15")
         await until(
-            lambda: F.by_id(hub.state)["q-1"].due == dt.datetime(2030, 1, 15, 18, 0).timestamp(),
+            lambda: W.by_id(hub.state)["q-1"].due == dt.datetime(2030, 1, 15, 18, 0).timestamp(),
             what="the new due date",
         )
 
@@ -133,7 +133,7 @@ async def test_expert_answers_in_the_browser(confsvc_app: Callable[..., Any], br
     await page.fill('[data-answer="q-1"]', "FFP2 w strefach izolacji.")
     await page.click('[data-send="q-1"]')
     await page.wait_for_selector('[data-thanks="q-1"]', timeout=10_000)
-    q = F.by_id(hub.state)["q-1"]
+    q = W.by_id(hub.state)["q-1"]
     assert (q.status, q.replies[0].text, q.replies[0].via) == (
         "answered",
         "FFP2 w strefach izolacji.",

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from confsvc.core import followup as F
+from confsvc.core import written as W
 from confsvc.core.events import NewEvent
 from confsvc.mail.addresses import reply_address
 from confsvc.mail.imap import ImapPoller
@@ -90,7 +90,7 @@ async def test_stored_mail_is_moved_to_processed_and_strangers_to_quarantine(
     assert await poller.poll_once() == 2
     assert (dovecot.count("INBOX"), dovecot.count("confsvc/processed")) == (0, 1)
     assert dovecot.count("confsvc/quarantine") == 1
-    q = F.by_id(hub.state)["q-1"]
+    q = W.by_id(hub.state)["q-1"]
     assert [r.text for r in q.replies] == [CLIENTS["thunderbird_pl"][1]]
     assert await poller.poll_once() == 0
 
@@ -99,7 +99,7 @@ async def test_poller_uses_idle_and_survives_a_kick(
     confsvc_app: Callable[..., Any], dovecot: Dovecot, caplog: pytest.LogCaptureFixture
 ) -> None:
     running, hub = await _world(confsvc_app, 2)
-    questions = F.by_id(hub.state)
+    questions = W.by_id(hub.state)
     # A poll interval far beyond the waits below: only IDLE can bring the mail in.
     poller = ImapPoller(_url(dovecot), running.app[MAIL].ingest, every_s=600)
     await poller.start()

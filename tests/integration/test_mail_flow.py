@@ -11,7 +11,7 @@ from typing import Any
 import aiosmtplib
 import pytest
 
-from confsvc.core import followup as F
+from confsvc.core import written as W
 from confsvc.core.events import NewEvent
 from confsvc.mail.addresses import reply_address
 from confsvc.mail.outbox import Outbox
@@ -62,11 +62,11 @@ class MailWorld:
         await mod.close()
         if sent:
             hub = await self.hub()
-            await until(lambda: F.by_id(hub.state)[qid].status == "sent", what="sent")
+            await until(lambda: W.by_id(hub.state)[qid].status == "sent", what="sent")
         return ack
 
-    async def q(self, qid: str) -> F.WrittenQuestion:
-        return F.by_id((await self.hub()).state)[qid]
+    async def q(self, qid: str) -> W.WrittenQuestion:
+        return W.by_id((await self.hub()).state)[qid]
 
     def reply_to(self, qid: str) -> str:
         return reply_address(SECRET, self.running.conference, qid, DOMAIN)
@@ -107,7 +107,7 @@ async def test_assignment_mail_goes_out_in_the_experts_language_and_marks_sent(
     html = msg.get_body(("html",)).get_content()
     assert "您好" in text and "How long must close contacts stay in quarantine?" in text
     assert "/j/" in text and "<a href=" in html
-    await until(lambda: F.by_id(_state(world))["q-1"].status == "sent")
+    await until(lambda: W.by_id(_state(world))["q-1"].status == "sent")
 
 
 def _state(world: MailWorld) -> Any:
@@ -224,7 +224,7 @@ async def test_forged_signature_goes_to_quarantine(world: MailWorld) -> None:
     build, answer = CLIENTS["gmail"]
     await world.send(build(to=forged, sender=EPI_MAIL, in_reply_to="<x@y>", answer=answer), forged)
     hub = await world.hub()
-    [item] = F.fu(hub.state).quarantine
+    [item] = W.written_state(hub.state).quarantine
     assert item.reason == "bad signature on the reply address"
     assert item.question == "q-2"
     assert (await world.q("q-2")).replies == []
@@ -242,7 +242,7 @@ async def test_reply_from_another_address_is_quarantined_and_can_be_filed(
     )
     await world.send(raw, world.reply_to("q-1"), sender="intruder@evil.example")
     hub = await world.hub()
-    [item] = F.fu(hub.state).quarantine
+    [item] = W.written_state(hub.state).quarantine
     assert "intruder@evil.example" in item.reason
     assert (await world.q("q-1")).status == "sent"
     mod = await world.running.ws("moderator")
@@ -264,7 +264,7 @@ async def test_auto_reply_is_kept_but_not_an_answer(world: MailWorld) -> None:
     ).encode()
     await world.send(raw, world.reply_to("q-1"))
     hub = await world.hub()
-    [item] = F.fu(hub.state).quarantine
+    [item] = W.written_state(hub.state).quarantine
     assert (item.auto, item.reason) == (True, "auto-reply or bounce")
     assert (await world.q("q-1")).status == "sent"
 
@@ -289,7 +289,7 @@ async def test_bounce_report_flags_the_question(world: MailWorld) -> None:
     q = await world.q("q-1")
     assert q.bounced == "bounce report received"
     assert q.replies == []
-    assert F.view_counts((await world.hub()).state, time.time())["bounced"] == 1
+    assert W.view_counts((await world.hub()).state, time.time())["bounced"] == 1
 
 
 async def test_malformed_mime_is_kept_in_quarantine(world: MailWorld) -> None:
@@ -299,7 +299,7 @@ async def test_malformed_mime_is_kept_in_quarantine(world: MailWorld) -> None:
     )
     await world.send(raw, f"answers+q-9.aaaaaaaaaaaaaaaa@{DOMAIN}", sender="x@example.org")
     hub = await world.hub()
-    [item] = F.fu(hub.state).quarantine
+    [item] = W.written_state(hub.state).quarantine
     assert item.reason == "bad signature on the reply address"
     stored = [e for e in await hub.store.read(hub.id) if e.type == "f.mail_received"]
     assert len(stored) == 1 and stored[0].data["raw"]  # the raw bytes are kept
@@ -321,7 +321,7 @@ async def test_huge_mail_is_refused_with_552(confsvc_app: Callable[..., Any], si
     assert info.value.code == 552
     assert "at most 50000 bytes" in info.value.message
     hub = await running.hub()
-    assert F.fu(hub.state).quarantine == []
+    assert W.written_state(hub.state).quarantine == []
 
 
 async def test_outlook_html_with_long_lines_is_accepted(world: MailWorld) -> None:
@@ -364,7 +364,7 @@ async def test_header_injection_in_the_askers_name_never_reaches_a_header(
     mod = await world.running.ws("moderator")
     assert (await mod.command("f.publish", question="q-1"))["type"] == "ack"
     await mod.close()
-    await until(lambda: F.by_id(_state(world))["q-1"].bounced is not None)
+    await until(lambda: W.by_id(_state(world))["q-1"].bounced is not None)
     q = await world.q("q-1")
     assert q.bounced is not None and "asker name" in q.bounced
     assert len(world.sink.messages) == 1  # only the expert's mail; nothing to the victim
@@ -381,7 +381,7 @@ async def test_permanent_smtp_failure_is_recorded_on_the_question(
         world = MailWorld(running, sink, 0)
         await world.ask("q-1")
         await world.assign("q-1", sent=False)
-        await until(lambda: F.by_id(_state(world))["q-1"].bounced is not None)
+        await until(lambda: W.by_id(_state(world))["q-1"].bounced is not None)
         q = await world.q("q-1")
         assert q.bounced is not None and q.bounced.startswith("550")
         assert q.status == "assigned"

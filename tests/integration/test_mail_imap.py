@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from confsvc.core import followup as F
+from confsvc.core import written as W
 from confsvc.core.events import NewEvent
 from confsvc.mail.addresses import reply_address
 from confsvc.mail.imap import ImapPoller
@@ -92,7 +92,7 @@ async def test_poller_stores_replies_once(
         assert await poller.poll_once() == 2
         assert await poller.poll_once() == 0  # marked: not fetched again
         state = hub.state
-        got = {q.id: [r.text for r in q.replies] for q in F.written(state)}
+        got = {q.id: [r.text for r in q.replies] for q in W.written(state)}
         assert got == {
             "q-1": [CLIENTS["thunderbird_pl"][1]],
             "q-2": [CLIENTS["chinese_gbk"][1]],

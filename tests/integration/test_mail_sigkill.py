@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from confsvc.config import Config
-from confsvc.core import followup as F
+from confsvc.core import written as W
 from confsvc.core.events import Command, NewEvent, Principal
 from confsvc.core.roles import Role
 from confsvc.http.i18n import I18n
@@ -130,7 +130,7 @@ async def test_sender_killed_mid_batch_loses_no_mail(tmp_path: Path, sample_agen
         assert [r["status"] for r in rows] == ["sent"] * N
         hubs = Hubs(store)
         hub = await hubs.get(sample_agenda.conference.id)
-        statuses = {q.status for q in F.by_id(hub.state).values()}
+        statuses = {q.status for q in W.by_id(hub.state).values()}
         assert statuses == {"sent"}  # the restarted sender recorded every result
     finally:
         await store.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from confsvc.config import Config
-from confsvc.core import followup as F
+from confsvc.core import written as W
 from confsvc.core.events import Command, NewEvent, Principal
 from confsvc.core.roles import Role
 from confsvc.http.i18n import I18n
@@ -58,7 +58,7 @@ async def _world(tmp_path: Path, sample_agenda: Any, n: int = 3) -> tuple[Any, M
 
 
 def _bounced(hub: Any) -> dict[str, str | None]:
-    return {q.id: q.bounced for q in F.by_id(hub.state).values()}
+    return {q.id: q.bounced for q in W.by_id(hub.state).values()}
 
 
 async def test_wrong_smtp_password_holds_the_outbox_and_marks_nobody(
@@ -187,7 +187,7 @@ async def test_held_outbox_shows_in_readiness_and_metrics(confsvc_app: Any) -> N
     assert body["down"]["smtp"].startswith("held: SMTPConnectError")
     text = await (await running.client.get("/metrics")).text()
     assert 'confsvc_mail_connection_up{part="smtp"} 0.0' in text
-    assert F.by_id(hub.state)["q-1"].bounced is None
+    assert W.by_id(hub.state)["q-1"].bounced is None
     # The written-answers dashboard polls the same state for its banner (staff only).
     where = f"/c/{hub.id}/written/mail"
     resp = await running.client.get(where, params={"t": running.token("moderator")})

@@ -27,8 +27,8 @@ import asyncpg
 import pytest
 
 from confsvc.cli.main import main
-from confsvc.core import followup as F
 from confsvc.core import privacy as P
+from confsvc.core import written as W
 from confsvc.core.events import Event
 from confsvc.core.questions import questions
 from confsvc.core.registry import RULES
@@ -138,7 +138,7 @@ async def _build(running: Running, sink: Sink, smtp_port: int) -> None:
     due = time.time() + 86400
     assert (await mod.command("f.assign", question="q-3", expert=EPI, due=due))["type"] == "ack"
     state = _state(running)
-    await until(lambda: F.by_id(state)["q-3"].status == "sent", what="assignment sent")
+    await until(lambda: W.by_id(state)["q-3"].status == "sent", what="assignment sent")
     [out] = await sink.wait_for(1)
     assert NAME in out.msg.get_body(("plain",)).get_content()
     # ... the expert answers by mail, naming her (quoted-printable UTF-8) ...
@@ -147,13 +147,13 @@ async def _build(running: Running, sink: Sink, smtp_port: int) -> None:
     rto = reply_address(SECRET, cid, "q-3", DOMAIN)
     raw = build(to=rto, sender=EPI_MAIL, in_reply_to=str(out.msg["Message-ID"]), answer=answer)
     await _send(smtp_port, raw, EPI_MAIL, rto)
-    await until(lambda: F.by_id(state)["q-3"].status == "answered", what="the answer")
+    await until(lambda: W.by_id(state)["q-3"].status == "answered", what="the answer")
     # ... she writes too (not the expert: quarantined, raw mail kept) ...
     await _send(smtp_port, _mail_from_her(rto), EMAIL, rto)
-    await until(lambda: len(F.fu(state).quarantine) == 1, what="her mail quarantined")
+    await until(lambda: len(W.written_state(state).quarantine) == 1, what="her mail quarantined")
     # ... and the published answer is mailed to her (refused for now: stays queued).
     assert (await mod.command("f.publish", question="q-3"))["type"] == "ack"
-    await until(lambda: bool(F.fu(state).failures), what="the refused mail recorded")
+    await until(lambda: bool(W.written_state(state).failures), what="the refused mail recorded")
     for ws in (host, mod, her, other):
         await ws.close()
 
@@ -234,14 +234,14 @@ def _figures(events: list[Event]) -> dict[str, Any]:
     for e in events:
         RULES.fold(state, e)
     qs = questions(state)
-    written = F.by_id(state)
+    written = W.by_id(state)
     return {
         "questions": {qid: q.status for qid, q in qs.items.items()},
         "votes": {qid: len(q.voters) for qid, q in qs.items.items()},
         "written": {qid: q.status for qid, q in written.items()},
         "replies": {qid: len(q.replies) for qid, q in written.items()},
         "answers": {qid: q.answer is not None for qid, q in written.items()},
-        "quarantine": len(F.fu(state).quarantine),
+        "quarantine": len(W.written_state(state).quarantine),
     }
 
 
@@ -301,7 +301,7 @@ async def test_erase_removes_her_from_the_store_files_and_every_output(
     assert [qs.items[q].name for q in ("q-1", "q-2", "q-3")] == [None, OTHER, None]
     assert qs.items["q-3"].email is None
     assert qs.items["q-2"].text == f"Following up on {P.ERASED}'s point: who pays for the tests?"
-    assert "szkoły będą otwarte" in F.by_id(hub.state)["q-3"].replies[0].text
+    assert "szkoły będą otwarte" in W.by_id(hub.state)["q-3"].replies[0].text
     # The record of the erasure says how much, and lets one check an address, not read it.
     erased = log_after[-1]
     assert P.was_erased(erased, EMAIL) and P.was_erased(erased, NAME)

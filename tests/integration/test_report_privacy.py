@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from confsvc import scripted
-from confsvc.core import followup as F
+from confsvc.core import written as W
 from confsvc.core.agenda import parse_agenda
 from confsvc.core.report import build
 from confsvc.csvfile import FORMULA_START
@@ -63,7 +63,7 @@ def test_public_report_has_only_aired_and_published_questions(session: scripted.
     by_id = {q.id: q for q in session.state.parts["questions"].items.values()}
     ids = [row["id"] for row in data["questions"]]
     aired = [qid for qid, q in by_id.items() if q.on_air_at is not None]
-    published = [qid for qid, w in F.by_id(session.state).items() if w.published_at]
+    published = [qid for qid, w in W.by_id(session.state).items() if w.published_at]
     assert ids == [qid for qid in by_id if qid in set(aired) | set(published)]
     assert len(ids) == len(aired) + len(published) == 10
     assert all(set(row) == PUBLIC_QUESTION_KEYS for row in data["questions"])

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from confsvc.core import followup as F
 from confsvc.core import privacy as P
+from confsvc.core import written as W
 from confsvc.core.agenda import parse_agenda
 from confsvc.core.conference import created_event
 from confsvc.core.events import Event
@@ -204,8 +204,8 @@ def test_the_log_folds_after_erasure_with_the_same_questions_and_answers(
     before, after = fold(log), fold(rewritten)
     qs_before, qs_after = questions(before).items, questions(after).items
     assert {k: q.status for k, q in qs_after.items()} == {k: q.status for k, q in qs_before.items()}
-    replies = {k: len(q.replies) for k, q in F.by_id(after).items()}
-    assert replies == {k: len(q.replies) for k, q in F.by_id(before).items()}
+    replies = {k: len(q.replies) for k, q in W.by_id(after).items()}
+    assert replies == {k: len(q.replies) for k, q in W.by_id(before).items()}
     assert not any(P.mentions(e.data, person) for e in rewritten)
     assert not any(person.has_name(q.name) or person.has_email(q.email) for q in qs_after.values())
     # Her name is hers only once the log ties it to her address.

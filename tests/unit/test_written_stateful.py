@@ -9,7 +9,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from confsvc.core import followup as F
+from confsvc.core import written as W
 from confsvc.core.agenda import parse_agenda
 from confsvc.core.conference import created_event
 from confsvc.core.errors import DomainError
@@ -40,7 +40,7 @@ MOVES = {
 }
 
 
-class Followup(RuleBasedStateMachine):
+class WrittenLife(RuleBasedStateMachine):
     @initialize()
     def start(self) -> None:
         self.state = RULES.new_state(AGENDA.conference.id)
@@ -48,6 +48,7 @@ class Followup(RuleBasedStateMachine):
         self.model: dict[str, str] = {}
         self.gone: set[str] = set()
         self.replies: dict[str, int] = {}
+        self.blank: dict[str, bool] = {}  # the latest reply is only white space
         self._append([created_event(AGENDA)], SYSTEM)
         for qid in IDS[:2]:  # two pre-session questions from the start, the rest asked live
             self.ask(qid, True)
@@ -76,7 +77,7 @@ class Followup(RuleBasedStateMachine):
 
     @rule(qid=st.sampled_from(IDS), pre=st.booleans())
     def ask(self, qid: str, pre: bool) -> None:
-        if qid in F.by_id(self.state):
+        if qid in W.by_id(self.state):
             return
         data = {
             "id": qid,
@@ -94,7 +95,7 @@ class Followup(RuleBasedStateMachine):
 
     @rule(qid=st.sampled_from(IDS))
     def defer(self, qid: str) -> None:
-        if qid in F.by_id(self.state) and qid not in self.model:
+        if qid in W.by_id(self.state) and qid not in self.model:
             self._append([NewEvent(type="q.deferred", data={"id": qid})], SYSTEM)
             self.model[qid] = "open"
 
@@ -124,12 +125,12 @@ class Followup(RuleBasedStateMachine):
     @rule(qid=st.sampled_from(IDS), text=st.text(min_size=1, max_size=20))
     def reply(self, qid: str, text: str) -> None:
         expert = (
-            F.experts(self.state).get(F.by_id(self.state)[qid].expert or "")
-            if qid in F.by_id(self.state)
+            W.experts(self.state).get(W.by_id(self.state)[qid].expert or "")
+            if qid in W.by_id(self.state)
             else None
         )
         sender = expert.email if expert else "x@example.org"
-        got, _why = F.classify_reply(
+        got, _why = W.classify_reply(
             self.state, question=qid, how="address", sender=sender, auto=False
         )
         if got is None:
@@ -150,6 +151,7 @@ class Followup(RuleBasedStateMachine):
             SYSTEM,
         )
         self.replies[qid] = self.replies.get(qid, 0) + 1
+        self.blank[qid] = not text.strip()
         self._expect("reply", qid, True)
 
     @rule(qid=st.sampled_from(IDS), text=st.text(min_size=1, max_size=20))
@@ -159,27 +161,32 @@ class Followup(RuleBasedStateMachine):
     @rule(qid=st.sampled_from(IDS))
     def publish(self, qid: str) -> None:
         ok = self._run("f.publish", question=qid)
+        if self.model.get(qid) == "answered" and self.blank.get(qid):
+            assert (
+                not ok
+            )  # publishing without a text takes the latest reply: a blank one is refused
+            return
         self._expect("publish", qid, ok)
 
     @rule(hours=st.integers(min_value=1, max_value=96))
     def time_passes(self, hours: int) -> None:
         self.now += hours * 3600
-        self._append(F.due_reminders(self.state, self.now), SYSTEM)
+        self._append(W.due_reminders(self.state, self.now), SYSTEM)
 
     @invariant()
     def statuses_match_the_model(self) -> None:
         if not hasattr(self, "state"):
             return
-        live = {q.id: q.status for q in F.written(self.state)}
+        live = {q.id: q.status for q in W.written(self.state)}
         assert live == {k: v for k, v in self.model.items() if k not in self.gone}
 
     @invariant()
     def counts_add_up_and_paths_end_in_the_status(self) -> None:
         if not hasattr(self, "state"):
             return
-        counts = F.view_counts(self.state, self.now)
-        assert sum(counts[s] for s in F.STATUSES) == counts["total"] == len(F.written(self.state))
-        for q in F.written(self.state):
+        counts = W.view_counts(self.state, self.now)
+        assert sum(counts[s] for s in W.STATUSES) == counts["total"] == len(W.written(self.state))
+        for q in W.written(self.state):
             assert q.path[-1][0] == q.status
             assert len(q.replies) == self.replies.get(q.id, 0)
             if q.status == "published":
@@ -192,11 +199,11 @@ class Followup(RuleBasedStateMachine):
     def public_view_holds_only_published(self) -> None:
         if not hasattr(self, "state"):
             return
-        ids = [p["id"] for p in F.public_view(self.state)["published"]]
+        ids = [p["id"] for p in W.public_view(self.state)["published"]]
         assert sorted(ids) == sorted(
             k for k, v in self.model.items() if v == "published" and k not in self.gone
         )
 
 
-TestFollowup = Followup.TestCase
-TestFollowup.settings = settings(max_examples=200, stateful_step_count=30, deadline=None)
+TestWrittenLife = WrittenLife.TestCase
+TestWrittenLife.settings = settings(max_examples=200, stateful_step_count=30, deadline=None)

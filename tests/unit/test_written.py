@@ -1,4 +1,4 @@
-"""Written-answer rules (confsvc.core.followup), without I/O: commands, fold, decisions."""
+"""Written-answer rules (confsvc.core.written), without I/O: commands, fold, decisions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from confsvc.core import followup as F
+from confsvc.core import written as W
 from confsvc.core.conference import ConferenceState, created_event
 from confsvc.core.errors import BadRequest, Forbidden, InvalidState, NotFound
 from confsvc.core.events import SYSTEM, Command, Event, NewEvent, Principal
@@ -56,8 +56,8 @@ class World:
         }
         self.append([NewEvent(type="q.asked", data=data)])
 
-    def q(self, qid: str) -> F.WrittenQuestion:
-        return F.by_id(self.state)[qid]
+    def q(self, qid: str) -> W.WrittenQuestion:
+        return W.by_id(self.state)[qid]
 
 
 @pytest.fixture
@@ -75,9 +75,9 @@ def test_only_deferred_and_pre_session_questions_are_written(w: World) -> None:
     w.ask("q-5")
     w.append([NewEvent(type="q.deferred", data={"id": "q-5"})])
     w.append([NewEvent(type="q.merged", data={"id": "q-5", "into": "q-3"})])
-    assert [q.id for q in F.written(w.state)] == ["q-2", "q-3"]
+    assert [q.id for q in W.written(w.state)] == ["q-2", "q-3"]
     w.append([NewEvent(type="q.restored", data={"id": "q-4"})])
-    assert [q.id for q in F.written(w.state)] == ["q-2", "q-3", "q-4"]
+    assert [q.id for q in W.written(w.state)] == ["q-2", "q-3", "q-4"]
     with pytest.raises(NotFound, match="q-1"):
         w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + DAY)
 
@@ -115,10 +115,10 @@ def test_full_life_assigned_sent_answered_reviewed_published(w: World) -> None:
         "reviewed",
         "published",
     ]
-    pub = F.public_view(w.state)["published"]
+    pub = W.public_view(w.state)["published"]
     assert [(p["id"], p["answer"]) for p in pub] == [("q-1", "A2, edited")]
     assert "anna@example.org" not in repr(pub)
-    assert F.report(w.state)[0]["path"][-1]["status"] == "published"
+    assert W.report(w.state)[0]["path"][-1]["status"] == "published"
 
 
 def test_publish_from_answered_reviews_the_latest_reply(w: World) -> None:
@@ -200,16 +200,16 @@ def test_suggestion_matches_topic_and_language(w: World) -> None:
     w.ask("q-1", "How long is quarantine for contacts?", language="zh", source="pre_session")
     w.ask("q-2", "Which masks for hospital staff?", language="en", tags=["hospitals"])
     w.append([NewEvent(type="q.deferred", data={"id": "q-2"})])
-    assert F.suggest_expert(w.state, w.q("q-1")) == EPI
+    assert W.suggest_expert(w.state, w.q("q-1")) == EPI
     topics = {e.id: e.topics for e in w.state.require_agenda().experts}
     hosp_topic = topics[HOSP][0]
     w.append([NewEvent(type="q.tagged", data={"id": "q-2", "tags": [hosp_topic]})])
-    assert F.suggest_expert(w.state, w.q("q-2")) == HOSP
+    assert W.suggest_expert(w.state, w.q("q-2")) == HOSP
 
 
 def test_added_expert_is_assignable_and_header_breaks_refused(w: World) -> None:
     w.run(MOD, "f.expert.add", id="olsztyn-virology", name="Dr Nowak", email="nowak@uwm.example.pl")
-    assert "olsztyn-virology" in F.experts(w.state)
+    assert "olsztyn-virology" in W.experts(w.state)
     with pytest.raises(BadRequest, match=r"args\.name"):
         w.run(MOD, "f.expert.add", id="evil", name="Eve\r\nBcc: x@y.z", email="eve@example.org")
 
@@ -217,18 +217,18 @@ def test_added_expert_is_assignable_and_header_breaks_refused(w: World) -> None:
 def test_reply_classification_quarantines_strangers_and_auto_replies(w: World) -> None:
     w.ask("q-1", source="pre_session")
     w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + DAY)
-    email = F.experts(w.state)[EPI].email
-    assert F.classify_reply(
+    email = W.experts(w.state)[EPI].email
+    assert W.classify_reply(
         w.state, question="q-1", how="address", sender=email.upper(), auto=False
     ) == ("q-1", None)
-    q, why = F.classify_reply(
+    q, why = W.classify_reply(
         w.state, question="q-1", how="address", sender="eve@evil.example", auto=False
     )
     assert q is None and "eve@evil.example" in (why or "")
     assert (
-        F.classify_reply(w.state, question="q-1", how="address", sender=email, auto=True)[0] is None
+        W.classify_reply(w.state, question="q-1", how="address", sender=email, auto=True)[0] is None
     )
-    assert F.classify_reply(
+    assert W.classify_reply(
         w.state, question=None, how="bad signature", sender=email, auto=False
     ) == (None, "bad signature")
 
@@ -246,11 +246,11 @@ def test_received_mail_is_stored_once_and_quarantine_can_be_filed(w: World) -> N
     }
     w.append([NewEvent(type="f.mail_received", data=data)])
     w.append([NewEvent(type="f.mail_received", data=data)])
-    assert len(F.fu(w.state).quarantine) == 1
-    assert F.view_counts(w.state, w.now)["quarantine"] == 1
+    assert len(W.written_state(w.state).quarantine) == 1
+    assert W.view_counts(w.state, w.now)["quarantine"] == 1
     w.run(MOD, "f.file", key="<m1@x>", question="q-1")
     assert w.q("q-1").status == "answered"
-    assert F.view_counts(w.state, w.now)["quarantine"] == 0
+    assert W.view_counts(w.state, w.now)["quarantine"] == 0
     with pytest.raises(InvalidState, match="already filed"):
         w.run(MOD, "f.file", key="<m1@x>", question="q-1")
 
@@ -258,32 +258,32 @@ def test_received_mail_is_stored_once_and_quarantine_can_be_filed(w: World) -> N
 def test_reminders_before_due_and_when_overdue(w: World) -> None:
     w.ask("q-1", source="pre_session")
     w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + 3 * DAY)
-    assert F.due_reminders(w.state, T0 + DAY) == []
+    assert W.due_reminders(w.state, T0 + DAY) == []
     w.now = T0 + 2.5 * DAY
-    first = F.due_reminders(w.state, w.now)
+    first = W.due_reminders(w.state, w.now)
     assert [e.data["kind"] for e in first] == ["before"]
     w.append(first)
-    assert F.due_reminders(w.state, w.now + 3600) == []
+    assert W.due_reminders(w.state, w.now + 3600) == []
     w.now = T0 + 3 * DAY + 60
-    assert F.by_id(w.state)["q-1"].overdue(w.now)
-    late = F.due_reminders(w.state, w.now)
+    assert W.by_id(w.state)["q-1"].overdue(w.now)
+    late = W.due_reminders(w.state, w.now)
     assert [e.data["kind"] for e in late] == ["overdue"]
     w.append(late)
-    assert F.due_reminders(w.state, w.now + DAY) == []
-    assert [e.data["kind"] for e in F.due_reminders(w.state, w.now + 2 * DAY + 1)] == ["overdue"]
-    assert F.view_counts(w.state, w.now)["overdue"] == 1
+    assert W.due_reminders(w.state, w.now + DAY) == []
+    assert [e.data["kind"] for e in W.due_reminders(w.state, w.now + 2 * DAY + 1)] == ["overdue"]
+    assert W.view_counts(w.state, w.now)["overdue"] == 1
     w.append([NewEvent(type="f.replied", data={"question": "q-1", "from": "x", "text": "late"})])
-    assert F.due_reminders(w.state, w.now + 5 * DAY) == []
+    assert W.due_reminders(w.state, w.now + 5 * DAY) == []
 
 
 def test_digest_once_a_day_while_something_is_open(w: World) -> None:
-    assert F.digest_due(w.state, T0) == []
+    assert W.digest_due(w.state, T0) == []
     w.ask("q-1", source="pre_session")
-    d = F.digest_due(w.state, T0)
+    d = W.digest_due(w.state, T0)
     assert d[0].data["counts"]["open"] == 1
     w.append(d)
-    assert F.digest_due(w.state, T0 + DAY / 2) == []
-    assert len(F.digest_due(w.state, T0 + DAY)) == 1
+    assert W.digest_due(w.state, T0 + DAY / 2) == []
+    assert len(W.digest_due(w.state, T0 + DAY)) == 1
 
 
 def test_permanent_failure_flags_the_question_until_reassigned(w: World) -> None:
@@ -303,7 +303,7 @@ def test_permanent_failure_flags_the_question_until_reassigned(w: World) -> None
         ]
     )
     assert w.q("q-1").bounced == "550 no such user"
-    assert F.view_counts(w.state, w.now)["bounced"] == 1
+    assert W.view_counts(w.state, w.now)["bounced"] == 1
     w.run(MOD, "f.assign", question="q-1", expert=HOSP, due=T0 + DAY)
     assert w.q("q-1").bounced is None
 
@@ -324,44 +324,44 @@ def test_the_core_decides_what_an_inbound_mail_is(w: World) -> None:
     """Reply, bounce, auto-reply, duplicate or stranger, from the adapter's facts alone."""
     w.ask("q-1", source="pre_session")
     w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + DAY)
-    email = F.experts(w.state)[EPI].email
+    email = W.experts(w.state)[EPI].email
     ours = {"question": "q-1", "claimed": "q-1", "how": "address"}
-    reply = F.classify_mail(w.state, F.MailFacts(message_id="<a@x>", sender=email, **ours))
-    assert reply == F.MailVerdict(kind="reply", question="q-1")
-    stranger = F.classify_mail(
-        w.state, F.MailFacts(message_id="<b@x>", sender="eve@evil.example", **ours)
+    reply = W.classify_mail(w.state, W.MailFacts(message_id="<a@x>", sender=email, **ours))
+    assert reply == W.MailVerdict(kind="reply", question="q-1")
+    stranger = W.classify_mail(
+        w.state, W.MailFacts(message_id="<b@x>", sender="eve@evil.example", **ours)
     )
     assert (stranger.kind, stranger.question) == ("stranger", "q-1")
     assert stranger.reason == "sender 'eve@evil.example' is not the expert of 'q-1'"
-    away = F.classify_mail(
-        w.state, F.MailFacts(message_id="<c@x>", sender=email, auto=True, **ours)
+    away = W.classify_mail(
+        w.state, W.MailFacts(message_id="<c@x>", sender=email, auto=True, **ours)
     )
-    assert away == F.MailVerdict(kind="auto-reply", question="q-1", reason="auto-reply or bounce")
+    assert away == W.MailVerdict(kind="auto-reply", question="q-1", reason="auto-reply or bounce")
     # A delivery report: named by our Message-ID in it, or by who sent it.
     for facts in (
-        F.MailFacts(
+        W.MailFacts(
             message_id="<d@x>", sender="x@relay.example", auto=True, dsn_questions=("q-1",)
         ),
-        F.MailFacts(message_id="<e@x>", sender="mailer-daemon@relay.example", auto=True, **ours),
-        F.MailFacts(
+        W.MailFacts(message_id="<e@x>", sender="mailer-daemon@relay.example", auto=True, **ours),
+        W.MailFacts(
             message_id="<f@x>", sender="x@relay.example", envelope_from="", auto=True, **ours
         ),
-        F.MailFacts(
+        W.MailFacts(
             message_id="<g@x>", sender="x@relay.example", auto=True, dsn_questions=(None,), **ours
         ),
     ):
-        verdict = F.classify_mail(w.state, facts)
+        verdict = W.classify_mail(w.state, facts)
         assert (verdict.kind, verdict.bounce_of) == ("bounce", "q-1"), facts
     # Not a report: an auto-reply from a person's address with a known envelope sender.
     assert (
-        F.classify_mail(
+        W.classify_mail(
             w.state,
-            F.MailFacts(message_id="<h@x>", sender=email, envelope_from=email, auto=True, **ours),
+            W.MailFacts(message_id="<h@x>", sender=email, envelope_from=email, auto=True, **ours),
         ).bounce_of
         is None
     )
-    cut = F.classify_mail(
-        w.state, F.MailFacts(message_id="<i@x>", sender=email, cut_at=100, **ours)
+    cut = W.classify_mail(
+        w.state, W.MailFacts(message_id="<i@x>", sender=email, cut_at=100, **ours)
     )
     assert (cut.kind, cut.reason) == ("stranger", "larger than 100 bytes: kept in part")
     w.append(
@@ -378,20 +378,20 @@ def test_the_core_decides_what_an_inbound_mail_is(w: World) -> None:
             )
         ]
     )
-    again = F.classify_mail(w.state, F.MailFacts(message_id="<a@x>", sender=email, **ours))
+    again = W.classify_mail(w.state, W.MailFacts(message_id="<a@x>", sender=email, **ours))
     assert again.kind == "duplicate"
     # The stored reply joined its question without a made-up f.replied event.
     assert [(r.key, r.text, r.via) for r in w.q("q-1").replies] == [("<a@x>", "ok", "mail")]
-    assert w.q("q-1").status == F.ANSWERED
+    assert w.q("q-1").status == W.ANSWERED
 
 
 def test_the_written_part_reads_the_queues_question_and_folds_no_question_event(w: World) -> None:
-    assert [t for t in F.PART.reducers if not t.startswith("f.")] == []
+    assert [t for t in W.PART.reducers if not t.startswith("f.")] == []
     w.ask("q-1", source="pre_session")
     w.append([NewEvent(type="q.edited", data={"id": "q-1", "text": "Are schools open?"})])
     w.append([NewEvent(type="q.tagged", data={"id": "q-1", "tags": ["schools"]})])
     assert (w.q("q-1").text, w.q("q-1").tags) == ("Are schools open?", ["schools"])
     assert w.q("q-1").question is question(w.state, "q-1")  # the queue's object, not a copy
-    assert F.fu(w.state).lives == {}  # nothing kept before an f.* event names it
+    assert W.written_state(w.state).lives == {}  # nothing kept before an f.* event names it
     w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + DAY)
-    assert list(F.fu(w.state).lives) == ["q-1"]
+    assert list(W.written_state(w.state).lives) == ["q-1"]

@@ -235,7 +235,7 @@ class Quarantined:
 
 
 @dataclass(slots=True)
-class FollowupState:
+class WrittenState:
     # The written life of the questions that have one so far (an f.* event named them);
     # every other question's is a fresh ``WrittenQuestion`` (see ``entry``).
     lives: dict[str, WrittenQuestion] = field(default_factory=dict)
@@ -246,8 +246,16 @@ class FollowupState:
     last_digest_at: float | None = None
 
 
-def fu(state: ConferenceState) -> FollowupState:
-    return cast(FollowupState, state.parts["followup"])
+# The code says "written" (module, classes, functions; pages and routes say it too). Three
+# names stay as they were: the stored event types ``f.*`` (stores hold them; renaming
+# needs a migration of every log), and the part's name, which is also its key in the
+# welcome's ``views`` and the type of the staff's live message (``followup``), because
+# written.js, expert.js and _written_answers.html read them (docs/protocol.md).
+PART_NAME = "followup"
+
+
+def written_state(state: ConferenceState) -> WrittenState:
+    return cast(WrittenState, state.parts[PART_NAME])
 
 
 def experts(state: ConferenceState) -> dict[str, ExpertInfo]:
@@ -262,14 +270,14 @@ def experts(state: ConferenceState) -> dict[str, ExpertInfo]:
                 languages=list(e.languages),
                 topics=list(e.topics),
             )
-    out.update(fu(state).added_experts)
+    out.update(written_state(state).added_experts)
     return out
 
 
 def entry(state: ConferenceState, qid: str) -> WrittenQuestion | None:
     """Question ``qid`` with its written life (open when nothing happened yet), written or
     not; ``None`` when the queue holds no such question. Reads only: never stores."""
-    life = fu(state).lives.get(qid)
+    life = written_state(state).lives.get(qid)
     if life is not None:
         return life
     q = question(state, qid)
@@ -278,7 +286,7 @@ def entry(state: ConferenceState, qid: str) -> WrittenQuestion | None:
 
 def by_id(state: ConferenceState) -> dict[str, WrittenQuestion]:
     """Every question of the queue with its written life, written or not, by id."""
-    lives = fu(state).lives
+    lives = written_state(state).lives
     return {
         qid: lives.get(qid) or WrittenQuestion(question=q)
         for qid, q in questions(state).items.items()
@@ -489,7 +497,7 @@ class FileArgs(Args):
 def _file_quarantined(
     state: ConferenceState, args: FileArgs, who: Principal, now: float
 ) -> list[NewEvent]:
-    item = next((m for m in fu(state).quarantine if m.key == args.key), None)
+    item = next((m for m in written_state(state).quarantine if m.key == args.key), None)
     if item is None:
         raise NotFound(f"f.file: no quarantined mail {args.key!r}")
     if item.assigned_to is not None:
@@ -588,7 +596,7 @@ def classify_mail(state: ConferenceState, facts: MailFacts) -> MailVerdict:
     MAILER-DAEMON/postmaster or with an empty envelope sender) bounces that question's
     mail; auto-replies and bounces never count as answers (``classify_reply``).
     """
-    if facts.message_id in fu(state).seen_mail:
+    if facts.message_id in written_state(state).seen_mail:
         return MailVerdict(kind="duplicate", question=facts.question or facts.claimed)
     bounce_of: str | None = None
     if facts.auto:
@@ -645,7 +653,7 @@ def due_reminders(state: ConferenceState, now: float) -> list[NewEvent]:
 
 def digest_due(state: ConferenceState, now: float) -> list[NewEvent]:
     """The organiser's daily digest of what is open, when a day has passed since the last."""
-    f = fu(state)
+    f = written_state(state)
     if f.last_digest_at is not None and now - f.last_digest_at < DIGEST_EVERY_S:
         return []
     counts = view_counts(state, now)
@@ -664,7 +672,7 @@ def _q(state: ConferenceState, event: Event) -> WrittenQuestion | None:
 def _life(state: ConferenceState, qid: str) -> WrittenQuestion | None:
     """The written life of question ``qid``, kept from now on (the fold's ``entry``);
     ``None`` when the queue holds no such question."""
-    lives = fu(state).lives
+    lives = written_state(state).lives
     life = lives.get(qid)
     if life is None:
         q = question(state, qid)
@@ -676,7 +684,7 @@ def _life(state: ConferenceState, qid: str) -> WrittenQuestion | None:
 
 def _on_expert_added(state: ConferenceState, event: Event) -> None:
     d = event.data
-    fu(state).added_experts[str(d["id"])] = ExpertInfo(
+    written_state(state).added_experts[str(d["id"])] = ExpertInfo(
         id=str(d["id"]),
         name=str(d["name"]),
         email=str(d["email"]),
@@ -714,7 +722,7 @@ def _on_mail_sent(state: ConferenceState, event: Event) -> None:
 
 
 def _on_mail_failed(state: ConferenceState, event: Event) -> None:
-    f = fu(state)
+    f = written_state(state)
     f.failures.append({**event.data, "at": event.at})
     q = _q(state, event)
     if q is not None and event.data.get("permanent"):
@@ -746,7 +754,7 @@ def _on_replied(state: ConferenceState, event: Event) -> None:
     d = event.data
     key = str(d.get("key") or f"web:{event.seq}")
     if d.get("quarantine"):
-        for m in fu(state).quarantine:
+        for m in written_state(state).quarantine:
             if m.key == key:
                 m.assigned_to = q.id
     _add_reply(
@@ -756,7 +764,7 @@ def _on_replied(state: ConferenceState, event: Event) -> None:
 
 def _on_mail_received(state: ConferenceState, event: Event) -> None:
     """A stored inbound mail: a reply to a question, or quarantined (with its reason)."""
-    f = fu(state)
+    f = written_state(state)
     d = event.data
     key = str(d["message_id"])
     if key in f.seen_mail:
@@ -821,7 +829,7 @@ def _on_reminded(state: ConferenceState, event: Event) -> None:
 
 
 def _on_digest(state: ConferenceState, event: Event) -> None:
-    fu(state).last_digest_at = _decided_at(event)
+    written_state(state).last_digest_at = _decided_at(event)
 
 
 # -- views ---------------------------------------------------------------------
@@ -836,7 +844,7 @@ def view_counts(state: ConferenceState, now: float) -> dict[str, int]:
             counts["overdue"] += 1
         if q.bounced:
             counts["bounced"] += 1
-    counts["quarantine"] = sum(1 for m in fu(state).quarantine if m.assigned_to is None)
+    counts["quarantine"] = sum(1 for m in written_state(state).quarantine if m.assigned_to is None)
     return counts
 
 
@@ -876,7 +884,7 @@ def staff_view(state: ConferenceState, now: float) -> dict[str, Any]:
         "questions": [question_view(state, q, now, load) for q in written(state)],
         "experts": [e.as_dict() for e in experts(state).values()],
         "counts": view_counts(state, now),
-        "quarantine": [m.as_dict() for m in fu(state).quarantine],
+        "quarantine": [m.as_dict() for m in written_state(state).quarantine],
         "now": now,
     }
 
@@ -970,11 +978,11 @@ def _messages(state: ConferenceState, event: Event) -> list[Message]:
     gets the published answers when they change."""
     if not event.type.startswith(("f.", "q.")):
         return []
-    f = fu(state)
+    f = written_state(state)
     qid = event.data.get("question") or event.data.get("id")
     if event.type == "f.mail_received":
         qid = event.data.get("question") if event.data.get("reason") is None else None
-    change: dict[str, Any] = {"type": "followup", "counts": view_counts(state, event.at)}
+    change: dict[str, Any] = {"type": PART_NAME, "counts": view_counts(state, event.at)}
     q = entry(state, str(qid)) if qid is not None else None
     if q is not None:
         if q.candidate:
@@ -1008,8 +1016,8 @@ def _no_header_breaks(text: str, fld: str) -> None:
 MOD = frozenset({Role.HOST, Role.MODERATOR})
 
 PART = Part(
-    name="followup",
-    init=FollowupState,
+    name=PART_NAME,
+    init=WrittenState,
     commands={
         "f.expert.add": CommandSpec(
             roles=MOD, args=ExpertArgs, decide=_add_expert, doc="Add (or replace) an expert."
