@@ -235,6 +235,9 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
+    from confsvc.cli.main import config_from
+
+    args.db = config_from(args, media=False).db  # confsvc.toml, CONFSVC_DB, --db: as serve
     return asyncio.run(_run(args))
 
 
@@ -243,6 +246,9 @@ def register(sub: Any) -> None:
     asub = p.add_subparsers(dest="admin_command", required=True)
 
     def common(q: argparse.ArgumentParser) -> None:
+        from confsvc.cli.main import add_config_option
+
+        add_config_option(q)
         q.add_argument("--db", default="confsvc.db", help="SQLite file or postgresql://… DSN")
         q.add_argument("--json", action="store_true", help="print JSON")
         q.set_defaults(func=cmd_admin)

@@ -702,8 +702,9 @@ def cmd_agenda_export(args: argparse.Namespace) -> int:
     agendas = _check_agendas([args.path])
     if agendas is None:
         return 1
+    # The schedule's links: public_url (or host and port) as serve reads them.
+    base = config_from(args, media=False).base_url
     try:
-        base = Config(public_url=args.public_url).base_url
         text = export(agendas[0], args.format, lang=args.lang, base_url=base)
     except ValueError as exc:
         print(f"confsvc agenda export: {args.path}: {exc}", file=sys.stderr)
@@ -850,8 +851,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=public_url,
         default=None,
         metavar="URL",
-        help="the server's public URL, for the schedule's links (default http://127.0.0.1:8080)",
+        help="the server's public URL, for the schedule's links (default: public_url in "
+        "confsvc.toml or CONFSVC_PUBLIC_URL, else http://HOST:PORT)",
     )
+    add_config_option(e)
     e.add_argument("--output", "-o", default=None, help="file to write (default: standard output)")
     e.add_argument("path", type=Path)
     e.set_defaults(func=cmd_agenda_export)

@@ -37,6 +37,9 @@ def _person_options(p: argparse.ArgumentParser) -> None:
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--email", default=None, help="the person's e-mail address")
     who.add_argument("--name", default=None, help="the person's name, as they gave it")
+    from confsvc.cli.main import add_config_option
+
+    add_config_option(p)
     p.add_argument("--db", default="confsvc.db", help="SQLite file or postgresql://… DSN")
     p.add_argument("--conference", default=None, help="one conference (default: every one)")
 
@@ -84,8 +87,11 @@ async def _erase(args: argparse.Namespace) -> int:
 
 
 def _store_exists(args: argparse.Namespace) -> bool:
-    """A SQLite path that does not exist is refused (opening it would make an empty store)."""
-    db = str(args.db)
+    """A SQLite path that does not exist is refused (opening it would make an empty store).
+    The store is read like ``serve`` reads it (confsvc.toml, ``CONFSVC_DB``, ``--db``)."""
+    from confsvc.cli.main import config_from
+
+    db = args.db = config_from(args, media=False).db
     if db.startswith(("postgresql://", "postgres://")):
         return True
     path = Path(db.removeprefix("sqlite:///").removeprefix("sqlite://")).expanduser()

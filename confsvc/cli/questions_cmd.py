@@ -23,6 +23,8 @@ IMPORTER = Principal(role=Role.SYSTEM, invite="cli-import")
 
 
 def register(sub: Any) -> None:
+    from confsvc.cli.main import add_config_option
+
     p = sub.add_parser("questions", help="import pre-session questions, export the queue")
     qsub = p.add_subparsers(dest="questions_command", required=True)
     i = qsub.add_parser(
@@ -30,12 +32,14 @@ def register(sub: Any) -> None:
         help="import a CSV (columns text, language, asker, site, email): all rows or none",
     )
     i.add_argument("--conference", required=True, help="conference id")
+    add_config_option(i)
     i.add_argument("--db", default="confsvc.db", help="SQLite file or postgresql://… DSN")
     i.add_argument("--redis", default=None, help="redis://… to tell running nodes at once")
     i.add_argument("file", type=Path)
     i.set_defaults(func=cmd_import)
     e = qsub.add_parser("export", help="the questions with their whole history")
     e.add_argument("--conference", required=True, help="conference id")
+    add_config_option(e)
     e.add_argument("--db", default="confsvc.db", help="SQLite file or postgresql://… DSN")
     e.add_argument("--format", choices=["csv", "json"], default="csv")
     e.add_argument("--output", "-o", default=None, help="file to write (default: standard output)")
@@ -53,15 +57,17 @@ def _problem_lines(path: Path, problems: list[str]) -> list[str]:
 
 async def _open(args: argparse.Namespace) -> Any:
     from confsvc.bus import Bus, LocalBus
+    from confsvc.cli.main import config_from
     from confsvc.service import Hubs
     from confsvc.store import open_store
 
-    store = await open_store(args.db)
+    cfg = config_from(args, media=False)  # confsvc.toml and CONFSVC_* like serve; flags win
+    store = await open_store(cfg.db)
     bus: Bus
-    if getattr(args, "redis", None):
+    if "redis" in args and cfg.redis:  # only the import tells running nodes
         from confsvc.bus.redis import RedisBus
 
-        bus = RedisBus(args.redis)
+        bus = RedisBus(cfg.redis)
     else:
         bus = LocalBus()
     await bus.start()

@@ -24,10 +24,13 @@ EXPORT_VERSION = 1
 
 
 def register(sub: Any) -> None:
+    from confsvc.cli.main import add_config_option
+
     p = sub.add_parser("report", help="the post-session report as HTML, Markdown, JSON or CSV")
     p.add_argument("--conference", default=None, help="conference id (default: the only one)")
     p.add_argument("--format", choices=["html", "md", "json", "csv"], default="html")
-    p.add_argument("--db", default="confsvc.db")
+    add_config_option(p)
+    p.add_argument("--db", default="confsvc.db", help="SQLite file or postgresql://… DSN")
     p.add_argument("--public", action="store_true", help="leave out what only organisers see")
     p.add_argument("--lang", choices=["en", "pl", "zh"], default="en")
     p.add_argument("--output", "-o", default=None, help="file (default: standard output)")
@@ -42,14 +45,23 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("export", help="write a conference's whole event log as JSON")
     p.add_argument("--conference", default=None)
-    p.add_argument("--db", default="confsvc.db")
+    add_config_option(p)
+    p.add_argument("--db", default="confsvc.db", help="SQLite file or postgresql://… DSN")
     p.add_argument("--output", "-o", default=None)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("import", help="rebuild a conference from an export into a store")
     p.add_argument("path", type=Path)
-    p.add_argument("--db", default="confsvc.db")
+    add_config_option(p)
+    p.add_argument("--db", default="confsvc.db", help="SQLite file or postgresql://… DSN")
     p.set_defaults(func=cmd_import)
+
+
+def _db(args: argparse.Namespace) -> str:
+    """The store, read like ``serve`` reads it: confsvc.toml, ``CONFSVC_DB``, ``--db``."""
+    from confsvc.cli.main import config_from
+
+    return config_from(args, media=False).db
 
 
 def _write(text: str, output: str | None) -> None:
@@ -96,7 +108,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         session = run(agendas[0])
         state, now = session.state, session.now
     else:
-        state, _ = asyncio.run(_load(args.db, args.conference))
+        state, _ = asyncio.run(_load(_db(args), args.conference))
         now = time.time()
     data = build(state, now, public=args.public)
     _write(render(I18n(), data, args.format, args.lang), args.output)
@@ -113,7 +125,7 @@ def export_data(conference: str, events: list[Event]) -> dict[str, Any]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    state, events = asyncio.run(_load(args.db, args.conference))
+    state, events = asyncio.run(_load(_db(args), args.conference))
     _write(json.dumps(export_data(state.id, events), ensure_ascii=False) + "\n", args.output)
     return 0
 
@@ -183,4 +195,4 @@ async def _import(path: Path, db: str) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    return asyncio.run(_import(args.path, args.db))
+    return asyncio.run(_import(args.path, _db(args)))

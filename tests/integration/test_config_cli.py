@@ -181,3 +181,118 @@ def test_postgresql_node_without_a_shared_secret_refuses_to_start(
     finally:
         stop(proc)
     assert not (tmp_path / "confsvc.secret").exists()
+
+
+# -- the store commands read the configuration as serve does ------------------------
+
+CID = "weifang-olsztyn-2020"
+
+
+def seed_store(db: Path) -> None:
+    """A store holding the sample conference (created from the agenda, not started)."""
+    import asyncio
+
+    from confsvc.core.agenda import parse_agenda
+    from confsvc.service import Hubs
+    from confsvc.store import open_store
+
+    async def seed() -> None:
+        store = await open_store(str(db))
+        try:
+            await Hubs(store).create_or_resume(parse_agenda(SAMPLE.read_bytes()))
+        finally:
+            await store.close()
+
+    asyncio.run(seed())
+
+
+def test_report_and_admin_find_the_store_named_in_confsvc_toml(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    seed_store(tmp_path / "data" / "event.db")
+    (tmp_path / "confsvc.toml").write_text('db = "data/event.db"\n')
+
+    report = run(tmp_path, "report", "--conference", CID, "--format", "json")
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["conference"]["id"] == CID
+
+    listed = run(tmp_path, "admin", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [row["id"] for row in json.loads(listed.stdout)] == [CID]
+    # Nothing was made in the working directory: the store is the file's, not ./confsvc.db.
+    assert not (tmp_path / "confsvc.db").exists()
+
+
+def test_store_commands_read_confsvc_db_from_the_environment(tmp_path: Path) -> None:
+    seed_store(tmp_path / "elsewhere.db")
+    env = clean_env(CONFSVC_DB=str(tmp_path / "elsewhere.db"))
+    proc = run(tmp_path, "questions", "export", "--conference", CID, "--format", "json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == json.loads(
+        run(
+            tmp_path,
+            *("questions", "export", "--conference", CID, "--format", "json"),
+            *("--db", str(tmp_path / "elsewhere.db")),
+        ).stdout
+    )
+    assert not (tmp_path / "confsvc.db").exists()
+
+
+STORE_COMMANDS = [
+    ["report", "--conference", CID, "--format", "json"],
+    ["export", "--conference", CID],
+    ["import", "export.json"],
+    ["admin", "list"],
+    ["admin", "show", "--conference", CID],
+    ["privacy", "export", "--email", "a@example.org"],
+    ["privacy", "erase", "--email", "a@example.org", "--yes"],
+    ["questions", "export", "--conference", CID],
+    ["questions", "import", "--conference", CID, "questions.csv"],
+]
+
+
+@pytest.mark.parametrize("argv", STORE_COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_a_password_in_db_is_refused_as_serve_refuses_it(
+    argv: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from confsvc.cli.main import main
+
+    (tmp_path / "export.json").write_text(
+        json.dumps(
+            {
+                "format": "confsvc-conference",
+                "version": 1,
+                "conference": CID,
+                "events": [
+                    {
+                        "seq": 1,
+                        "type": "conference.created",
+                        "at": 1.0,
+                        "actor": "system",
+                        "data": {"agenda": {}},
+                    }
+                ],
+            }
+        )
+    )
+    (tmp_path / "questions.csv").write_text("text,language\nWhy?,en\n")
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in os.environ if k.startswith("CONFSVC_")]:
+        monkeypatch.delenv(name)
+    dsn = f"postgresql://u:{PASSWORD}@db.example.org/db"
+    code = main([*argv, "--db", dsn])
+    serve = main(["serve", "--agenda", str(SAMPLE), "--db", dsn])
+    out, err = capsys.readouterr()
+    mine, serves = err.strip().splitlines()
+    assert (code, serve, out) == (1, 1, "")
+    reason = (
+        "error: --db: the URL carries a password, which confsvc refuses here (the command line "
+        "shows in ps and the shell's history): give the DSN without it and the password in "
+        "PGPASSWORD or a ~/.pgpass file (PGPASSFILE), or the whole DSN in the environment: "
+        "CONFSVC_DB"
+    )
+    assert mine == f"confsvc {argv[0]}: {reason}"
+    assert serves == f"confsvc serve: {reason}"
+    assert PASSWORD not in err
