@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from confsvc.core.roles import Role
 
@@ -60,3 +61,132 @@ SYSTEM = Principal(role=Role.SYSTEM, invite="system")
 class Command:
     name: str
     args: dict[str, Any] = field(default_factory=dict)
+    # The client's idempotency key: sent again, the command returns its first outcome.
+    key: str | None = None
+
+
+# -- the contract between parts --------------------------------------------------------
+#
+# A payload that one part emits and another reads has a type here: the emitting part
+# builds it (``.event()``), the reading part parses the stored data (``.parse``), so a
+# field renamed on one side fails the other's tests. Payloads a part only reads itself
+# stay plain dicts beside their rule. The stored form is unchanged: these types write and
+# read the same JSON the log already holds.
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuestionAsked:
+    """``q.asked``: a question joins the queue, asked live or imported from before the
+    session. Built by the question part (``queue.asked_event``); read by its fold. Other
+    parts read the folded ``Question`` (``questions.question``), never this payload."""
+
+    TYPE: ClassVar[str] = "q.asked"
+    id: str
+    text: str
+    language: str
+    name: str | None = None
+    site: str | None = None
+    source: str = "live"  # "live" | "pre_session"
+    email: str | None = None
+    invite: str | None = None
+
+    def event(self) -> NewEvent:
+        return NewEvent(
+            type=self.TYPE,
+            data={
+                "id": self.id,
+                "text": self.text,
+                "language": self.language,
+                "name": self.name,
+                "site": self.site,
+                "source": self.source,
+                "email": self.email,
+                "invite": self.invite,
+            },
+        )
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> QuestionAsked:
+        """The stored payload (an erased log holds ``None`` for name, e-mail and invite)."""
+        return cls(
+            id=str(data["id"]),
+            text=str(data["text"]),
+            language=str(data["language"]),
+            name=_opt_str(data.get("name")),
+            site=_opt_str(data.get("site")),
+            source=str(data.get("source") or "live"),
+            email=_opt_str(data.get("email")),
+            invite=_opt_str(data.get("invite")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """One event in a question's life as the question part records it (``Question.history``).
+
+    Read by the report (a question's path) and by written answers (when the queue deferred
+    a question, the time its written life opens); sent as a dict in the staff's views and
+    exports (``as_dict``). ``data`` is the event's payload without the question's ``id``.
+    """
+
+    seq: int
+    at: float
+    actor: str
+    type: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, event: Event) -> Step:
+        return cls(
+            seq=event.seq,
+            at=event.at,
+            actor=event.actor,
+            type=event.type,
+            data={k: v for k, v in event.data.items() if k != "id"},
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "actor": self.actor,
+            "type": self.type,
+            "data": dict(self.data),
+        }
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> Step:
+        """A step as a view or an export wrote it (``as_dict``)."""
+        payload = data.get("data")
+        return cls(
+            seq=int(data["seq"]),
+            at=float(data["at"]),
+            actor=str(data["actor"]),
+            type=str(data["type"]),
+            data=dict(payload) if isinstance(payload, Mapping) else {},
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OnAir:
+    """``floor.on_air``: these sites are heard while a question is on air (none: it ended).
+
+    Built by the question part when a question goes on or off air (``floor.on_air_event``);
+    read by the floor part's fold, and through the floor's log by the report."""
+
+    TYPE: ClassVar[str] = "floor.on_air"
+    sites: tuple[str, ...] = ()
+
+    def event(self) -> NewEvent:
+        return NewEvent(type=self.TYPE, data={"sites": list(self.sites)})
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> OnAir:
+        sites = data["sites"]
+        if not isinstance(sites, list):
+            raise ValueError(f"floor.on_air: sites is {type(sites).__name__}, not a list")
+        return cls(sites=tuple(str(s) for s in sites))

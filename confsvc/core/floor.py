@@ -14,7 +14,7 @@ from pydantic import Field
 
 from confsvc.core.conference import Args, CommandSpec, ConferenceState, NoArgs, Part
 from confsvc.core.errors import BadRequest, InvalidState
-from confsvc.core.events import Event, NewEvent, Principal
+from confsvc.core.events import Event, NewEvent, OnAir, Principal
 from confsvc.core.roles import Role
 from confsvc.core.runofshow import PAUSED, RUNNING, ros
 
@@ -65,7 +65,7 @@ def _clear(state: ConferenceState, args: NoArgs, who: Principal, now: float) -> 
 
 def on_air_event(sites: list[str]) -> NewEvent:
     """For the question queue: these sites are heard while a question is on air ([] ends it)."""
-    return NewEvent(type="floor.on_air", data={"sites": sites})
+    return OnAir(sites=tuple(sites)).event()
 
 
 def _log(state: ConferenceState, event: Event) -> None:
@@ -91,7 +91,7 @@ def _on_item_change(state: ConferenceState, event: Event) -> None:
 
 
 def _on_on_air(state: ConferenceState, event: Event) -> None:
-    floor_state(state).on_air = list(event.data["sites"])
+    floor_state(state).on_air = list(OnAir.parse(event.data).sites)
     _log(state, event)
 
 

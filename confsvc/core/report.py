@@ -154,9 +154,9 @@ PUBLIC_STEPS = frozenset({"q.on_air", "q.off_air", "q.answered"})
 def _question_path(q: qmod.Question, public: bool) -> list[dict[str, Any]]:
     """The steps of a question's life (votes left out; in public, only the visible ones)."""
     return [
-        {"event": h["type"], "at": h["at"], **({} if public else {"actor": h["actor"]})}
+        {"event": h.type, "at": h.at, **({} if public else {"actor": h.actor})}
         for h in q.history
-        if h["type"] not in PRIVATE_STEPS and (not public or h["type"] in PUBLIC_STEPS)
+        if h.type not in PRIVATE_STEPS and (not public or h.type in PUBLIC_STEPS)
     ]
 
 

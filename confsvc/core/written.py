@@ -189,8 +189,8 @@ class WrittenQuestion:
         q = self.question
         if q.source != "pre_session":
             for h in reversed(q.history):
-                if h["type"] == "q.deferred":
-                    return float(h["at"])
+                if h.type == "q.deferred":
+                    return h.at
         return q.asked_at
 
     @property

@@ -21,7 +21,7 @@ from pydantic import Field
 from confsvc.core.commands import CommandTable
 from confsvc.core.conference import Args, CommandSpec, ConferenceState, Reducer
 from confsvc.core.errors import BadRequest, InvalidState, NotFound, RateLimited
-from confsvc.core.events import Event, NewEvent, Principal
+from confsvc.core.events import Event, NewEvent, Principal, QuestionAsked, Step
 from confsvc.core.floor import on_air_event
 from confsvc.core.questions.life import (
     MERGE_TARGETS,
@@ -185,19 +185,16 @@ def asked_event(
     invite: str | None,
 ) -> NewEvent:
     """``q.asked``: a live question (``q.ask``) or one imported from before the session."""
-    return NewEvent(
-        type="q.asked",
-        data={
-            "id": qid,
-            "text": text,
-            "language": language,
-            "name": name,
-            "site": site,
-            "source": source,
-            "email": email,
-            "invite": invite,
-        },
-    )
+    return QuestionAsked(
+        id=qid,
+        text=text,
+        language=language,
+        name=name,
+        site=site,
+        source=source,
+        email=email,
+        invite=invite,
+    ).event()
 
 
 def _recent(times: list[float], now: float) -> int:
@@ -380,24 +377,21 @@ def _vote(act: Act, args: IdArgs) -> dict[str, Any]:
 
 
 def _record(q: Question, event: Event) -> None:
-    q.history.append(
-        {"seq": event.seq, "at": event.at, "actor": event.actor, "type": event.type,
-         "data": {k: v for k, v in event.data.items() if k != "id"}}
-    )  # fmt: skip
+    q.history.append(Step.of(event))
 
 
 def _on_asked(state: ConferenceState, event: Event) -> None:
     qs = questions(state)
-    d = event.data
+    d = QuestionAsked.parse(event.data)
     q = Question(
-        id=d["id"],
-        text=d["text"],
-        language=d["language"],
-        name=d.get("name"),
-        site=d.get("site"),
-        source=d.get("source", "live"),
-        email=d.get("email"),
-        invite=d.get("invite"),
+        id=d.id,
+        text=d.text,
+        language=d.language,
+        name=d.name,
+        site=d.site,
+        source=d.source,
+        email=d.email,
+        invite=d.invite,
         asked_at=event.at,
     )
     if q.invite is not None:

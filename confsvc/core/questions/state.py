@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from confsvc.core.conference import ConferenceState
 from confsvc.core.errors import NotFound
+from confsvc.core.events import Step
 from confsvc.core.questions.life import PENDING
 
 
@@ -37,7 +38,7 @@ class Question:
     merged_from: list[str] = field(default_factory=list)
     edits: list[dict[str, Any]] = field(default_factory=list)  # {at, actor, text}
     notes: list[dict[str, Any]] = field(default_factory=list)  # {at, actor, text}
-    history: list[dict[str, Any]] = field(default_factory=list)  # every event, in order
+    history: list[Step] = field(default_factory=list)  # every event, in order
 
     @property
     def original(self) -> str:

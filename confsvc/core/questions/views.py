@@ -66,7 +66,7 @@ def staff_view(q: Question) -> dict[str, Any]:
         "edits": q.edits,
         "notes": q.notes,
         "merged_from": q.merged_from,
-        "history": q.history,
+        "history": [h.as_dict() for h in q.history],
     }
 
 

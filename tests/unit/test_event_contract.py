@@ -1,0 +1,143 @@
+"""The typed payloads between parts (confsvc.core.events): what the emitting part builds
+is what the reading part parses, through the stored JSON, and through the real fold."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from confsvc.core import written as W
+from confsvc.core.agenda import parse_agenda
+from confsvc.core.conference import ConferenceState, created_event
+from confsvc.core.events import SYSTEM, Event, NewEvent, OnAir, QuestionAsked, Step
+from confsvc.core.floor import floor_state, on_air_event
+from confsvc.core.questions import question
+from confsvc.core.questions.queue import asked_event
+from confsvc.core.registry import RULES
+from confsvc.core.report import build
+from tests.conftest import SAMPLE
+
+AGENDA = parse_agenda(SAMPLE.read_bytes())
+T0 = 1_700_000_000.0
+
+
+def _stored(new: NewEvent, seq: int = 1) -> Event:
+    """The event as a store gives it back: its payload through JSON."""
+    data = json.loads(json.dumps(new.data))
+    return Event(seq=seq, type=new.type, at=T0, actor=SYSTEM.actor, data=data)
+
+
+def _state(*new: NewEvent) -> ConferenceState:
+    state = RULES.new_state(AGENDA.conference.id)
+    for e in (created_event(AGENDA), *new):
+        RULES.fold(state, _stored(e, state.seq + 1))
+    return state
+
+
+ASKED = QuestionAsked(
+    id="q-1",
+    text="Czy szkoły będą otwarte?",
+    language="pl",
+    name="Anna",
+    site="olsztyn",
+    source="pre_session",
+    email="anna@example.org",
+    invite="inv-1",
+)
+
+
+def test_question_asked_round_trips_through_the_stored_json() -> None:
+    assert QuestionAsked.parse(_stored(ASKED.event()).data) == ASKED
+
+
+def test_the_question_part_builds_q_asked_from_the_type() -> None:
+    built = asked_event(
+        qid="q-1",
+        text=ASKED.text,
+        language="pl",
+        name="Anna",
+        site="olsztyn",
+        source="pre_session",
+        email="anna@example.org",
+        invite="inv-1",
+    )
+    assert (built.type, built.data) == (QuestionAsked.TYPE, ASKED.event().data)
+
+
+def test_an_erased_q_asked_still_parses_without_its_asker() -> None:
+    data: dict[str, Any] = {**ASKED.event().data, "name": None, "email": None, "invite": None}
+    parsed = QuestionAsked.parse(data)
+    assert (parsed.name, parsed.email, parsed.invite, parsed.text) == (
+        None,
+        None,
+        None,
+        ASKED.text,
+    )
+
+
+def test_a_q_asked_without_its_text_is_refused_by_name() -> None:
+    data = {k: v for k, v in ASKED.event().data.items() if k != "text"}
+    with pytest.raises(KeyError, match="text"):
+        QuestionAsked.parse(data)
+
+
+def test_the_fold_reads_q_asked_through_the_type() -> None:
+    q = question(_state(ASKED.event()), "q-1")
+    assert q is not None
+    assert (q.text, q.language, q.name, q.site, q.source, q.email, q.invite) == (
+        ASKED.text,
+        "pl",
+        "Anna",
+        "olsztyn",
+        "pre_session",
+        "anna@example.org",
+        "inv-1",
+    )
+
+
+def test_steps_round_trip_through_the_views_dict_and_json() -> None:
+    state = _state(
+        ASKED.event(),
+        NewEvent(type="q.edited", data={"id": "q-1", "text": "Czy szkoły są otwarte?"}),
+        NewEvent(type="q.deferred", data={"id": "q-1"}),
+    )
+    q = question(state, "q-1")
+    assert q is not None
+    assert [(h.seq, h.type) for h in q.history] == [
+        (2, "q.asked"),
+        (3, "q.edited"),
+        (4, "q.deferred"),
+    ]
+    assert q.history[1].data == {"text": "Czy szkoły są otwarte?"}  # the id is the question's
+    for h in q.history:
+        assert Step.parse(json.loads(json.dumps(h.as_dict()))) == h
+
+
+def test_the_report_and_written_answers_read_the_steps() -> None:
+    state = _state(ASKED.event(), NewEvent(type="q.deferred", data={"id": "q-1"}))
+    [row] = build(state, T0)["questions"]
+    assert [s["event"] for s in row["path"]] == ["q.asked", "q.deferred"]
+    life = W.entry(state, "q-1")
+    assert life is not None
+    assert life.opened_at == T0  # pre-session: open since it was asked, deferred or not
+
+
+def test_on_air_round_trips_through_the_stored_json() -> None:
+    on_air = OnAir(sites=("olsztyn", "weifang"))
+    assert OnAir.parse(_stored(on_air.event()).data) == on_air
+    assert on_air_event(["olsztyn", "weifang"]) == on_air.event()
+
+
+def test_on_air_with_sites_not_a_list_is_refused() -> None:
+    with pytest.raises(ValueError, match="sites is str"):
+        OnAir.parse({"sites": "olsztyn"})
+
+
+def test_the_floor_folds_on_air_through_the_type() -> None:
+    site = AGENDA.site_ids[0]
+    state = _state(on_air_event([site]))
+    assert floor_state(state).on_air == [site]
+    RULES.fold(state, _stored(on_air_event([]), state.seq + 1))
+    assert floor_state(state).on_air == []
