@@ -1,3 +1,3 @@
-from confsvc.cli.main import main
+from confsvc.cli.entry import entry
 
-raise SystemExit(main())
+entry()
