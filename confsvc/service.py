@@ -28,6 +28,7 @@ from confsvc.core.conference import (
 )
 from confsvc.core.errors import Conflict, DomainError, NotFound
 from confsvc.core.events import SYSTEM, Command, Event, NewEvent, Principal
+from confsvc.core.idempotency import outcome, tag
 from confsvc.core.invites import InviteRequest, check_issue, record_args
 from confsvc.core.privacy import ERASED_EVENT
 from confsvc.core.registry import RULES
@@ -141,10 +142,26 @@ class Hub:
         if command_filter is not None:
             # Authorised before the filter's work (decoding a photo), outside the lock.
             self.rules.check_allowed(self.state, who, command.name)
-            command = Command(name=command.name, args=await command_filter(command.args))
-        return await self.append(
-            who, lambda state, now: self.rules.decide(state, who, command, now)
-        )
+            command = Command(
+                name=command.name, args=await command_filter(command.args), key=command.key
+            )
+        key = command.key
+        if key is None:
+            return await self.append(
+                who, lambda state, now: self.rules.decide(state, who, command, now)
+            )
+        replayed: list[Event] = []
+
+        def decide(state: ConferenceState, now: float) -> list[NewEvent]:
+            # Asked again on every attempt: another node may have stored this key meanwhile.
+            self.rules.check_allowed(state, who, command.name)
+            known = outcome(state.outcomes, who.actor, key, command.name)
+            if known is not None:
+                replayed[:] = known.events
+                return []
+            return tag(self.rules.decide(state, who, command, now), key, command.name)
+
+        return await self.append(who, decide) or replayed
 
     async def append_system(self, new: list[NewEvent]) -> list[Event]:
         """Append events decided outside a command (agenda load, mail results), as they

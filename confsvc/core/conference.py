@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from confsvc.core.agenda import Agenda, agenda_from_data
 from confsvc.core.errors import BadRequest, Forbidden, InvalidState
 from confsvc.core.events import Command, Event, NewEvent, Principal
+from confsvc.core.idempotency import Outcomes, remember
 from confsvc.core.permissions import may_run
 from confsvc.core.roles import Role
 
@@ -109,6 +110,8 @@ class ConferenceState:
     archived_at: float | None = None  # archived: read-only, every command is refused
     revoked: set[str] = field(default_factory=set)
     parts: dict[str, Any] = field(default_factory=dict)
+    # (actor, idempotency key) -> the events its command produced (core/idempotency.py).
+    outcomes: Outcomes = field(default_factory=Outcomes)
 
     @property
     def exists(self) -> bool:
@@ -251,6 +254,7 @@ class Rules:
             )
         for reducer in self.reducers.get(event.type, ()):
             reducer(state, event)
+        remember(state.outcomes, event)
         state.seq = event.seq
 
     def snapshot(self, state: ConferenceState, who: Principal, now: float) -> dict[str, Any]:

@@ -26,7 +26,8 @@ from confsvc.core.errors import (
     RateLimited,
     Unavailable,
 )
-from confsvc.core.events import Command, Principal
+from confsvc.core.events import Command, Event, Principal
+from confsvc.core.idempotency import check_key
 from confsvc.core.permissions import anonymous
 from confsvc.core.roles import Role
 from confsvc.http import linkwatch
@@ -233,12 +234,23 @@ async def _command(conn: Connection, body: dict[str, Any], msg_id: Any) -> None:
     args = body.get("args", {})
     if not isinstance(args, dict):
         raise BadRequest("args must be an object", field="args")
-    events = await conn.hub.execute(conn.principal, Command(name=name, args=args))
-    conn.send(
-        {
-            "type": "ack",
-            "id": msg_id,
-            "seq": events[-1].seq if events else conn.hub.state.seq,
-            "events": [e.type for e in events],
-        }
-    )
+    key = check_key(body.get("key"))
+    events = await conn.hub.execute(conn.principal, Command(name=name, args=args, key=key))
+    conn.send(ack(msg_id, events, conn.hub.state.seq))
+
+
+def ack(msg_id: Any, events: list[Event], seq: int) -> dict[str, Any]:
+    """A command's ``ack``: the same for a command and for its re-sending with its key.
+
+    ``ids``: the ids the events name (a new question's), when there are any.
+    """
+    out: dict[str, Any] = {
+        "type": "ack",
+        "id": msg_id,
+        "seq": events[-1].seq if events else seq,
+        "events": [e.type for e in events],
+    }
+    ids = list(dict.fromkeys(e.data["id"] for e in events if isinstance(e.data.get("id"), str)))
+    if ids:
+        out["ids"] = ids
+    return out

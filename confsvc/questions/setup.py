@@ -19,6 +19,7 @@ from aiohttp import web
 
 from confsvc.core.errors import BadRequest, DomainError, Forbidden, NotFound
 from confsvc.core.events import Command, Principal
+from confsvc.core.idempotency import check_key
 from confsvc.core.permissions import Permission, require
 from confsvc.core.questions import parse_import_csv, questions
 from confsvc.core.questions.text import warm as warm_language_detector
@@ -105,6 +106,11 @@ async def _form(request: web.Request) -> tuple[tuple[Hub, Principal], dict[str, 
     )
 
 
+def _key(request: web.Request) -> str | None:
+    """The ``Idempotency-Key`` header: the same key again returns the first answer."""
+    return check_key(request.headers.get("Idempotency-Key"))
+
+
 def _file_bytes(field: Any, name: str) -> bytes:
     if not isinstance(field, Upload):
         raise BadRequest(f"missing file field {name!r}", field=name)
@@ -122,7 +128,7 @@ async def import_csv(request: web.Request) -> web.Response:
                 status=400,
             )
         args = {"rows": [r.model_dump() for r in rows]}
-        events = await hub.execute(who, Command(name="q.import", args=args))
+        events = await hub.execute(who, Command(name="q.import", args=args, key=_key(request)))
     except DomainError as exc:
         return _error(exc)
     ids = [e.data["id"] for e in events if e.type == "q.asked"]
@@ -163,7 +169,7 @@ async def publish_post(request: web.Request) -> web.Response:
                 "type": photo_field.content_type,
                 "data": base64.b64encode(photo_field.data).decode("ascii"),
             }
-        events = await hub.execute(who, Command(name="post.publish", args=args))
+        events = await hub.execute(who, Command(name="post.publish", args=args, key=_key(request)))
     except DomainError as exc:
         return _error(exc)
     return web.json_response({"id": events[-1].data["id"]})

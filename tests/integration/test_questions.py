@@ -63,7 +63,13 @@ async def test_participant_sees_own_status_live_and_room_sees_approved(running: 
     mod = await running.ws("moderator")
     assert alice.welcome["views"]["questions"]["can_ask"] is True
     reply = await command(alice, "q.ask", {"text": "How do you trace contacts?", "name": "Alice"})
-    assert reply == {"type": "ack", "id": 1, "seq": reply["seq"], "events": ["q.asked"]}
+    assert reply == {
+        "type": "ack",
+        "id": 1,
+        "seq": reply["seq"],
+        "events": ["q.asked"],
+        "ids": ["q-1"],
+    }
     mine = await expect(alice, "q.mine")
     assert (mine["item"]["id"], mine["item"]["status"]) == ("q-1", "pending")
     item = (await expect(mod, "q.item"))["item"]

@@ -30,6 +30,15 @@ export function i18nData() {
 // Close codes of a link whose powers ended while the socket was open (docs/protocol.md).
 const LINK_ENDED = { 4001: "expired", 4003: "revoked" };
 
+// An idempotency key (docs/protocol.md, "Idempotency keys"): a command re-sent with it
+// after a reconnect or an "unavailable" answer is stored once. getRandomValues works on
+// plain http too (randomUUID needs a secure context).
+function newKey() {
+  const bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 export class Conn {
   constructor(boot) {
     this.boot = boot;
@@ -42,6 +51,8 @@ export class Conn {
     this.restarting = false;
     this.connected = false;
     this.lastWelcome = null;
+    this.saving = false; // a command waits for the server to take it ("saving…")
+    this.retryTimer = null;
   }
 
   // Subscribe to a message type. A "welcome" that came before is replayed at once,
@@ -76,20 +87,28 @@ export class Conn {
         this.connected = true;
         this.restarting = false;
         this.backoff = 500;
-        this.emit("status", { state: "connected" });
+        this.emit("status", { state: this.pending.size ? "saving" : "connected" });
+        this.resendPending(); // what the last connection never acknowledged, same keys
       }
       if ((msg.type === "ack" || msg.type === "error") && msg.id != null && this.pending.has(msg.id)) {
-        const { resolve, reject } = this.pending.get(msg.id);
+        const entry = this.pending.get(msg.id);
+        if (msg.type === "error" && msg.code === "unavailable") {
+          // Not stored (or not known to be): send it again, with its key, a little later.
+          this.retryLater(msg.retry_after);
+          return;
+        }
         this.pending.delete(msg.id);
-        if (msg.type === "ack") resolve(msg); else reject(msg);
+        if (msg.type === "ack") entry.resolve(msg); else entry.reject(msg);
+        if (this.saving && this.pending.size === 0) {
+          this.saving = false;
+          this.emit("status", { state: "connected" });
+        }
       }
       this.emit(msg.type, msg);
     };
     ws.onclose = (ev) => {
       this.connected = false;
-      for (const { reject } of this.pending.values()) reject({ code: "disconnected", message: "connection lost" });
-      this.pending.clear();
-      if (this.closedByUs) return;
+      if (this.closedByUs) return this.rejectPending("connection closed");
       // 4001/4003: the link expired or was revoked while open; the page says which.
       const ended = LINK_ENDED[ev.code];
       const fatal = ev.code === 1008 || ended !== undefined;
@@ -97,7 +116,9 @@ export class Conn {
       if (ev.code === 1001) this.restarting = true;
       const state = ended || (fatal ? "refused" : this.restarting ? "restarting" : "reconnecting");
       this.emit("status", { state, reason: ev.reason });
-      if (fatal) return;
+      // Unacknowledged commands stay pending and are re-sent once a welcome comes back;
+      // a link that ended or was refused will not come back.
+      if (fatal) return this.rejectPending("connection refused");
       setTimeout(() => this.open(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 10000);
     };
@@ -111,16 +132,42 @@ export class Conn {
     return false;
   }
 
-  // Send a command; resolves with the ack, rejects with the error message.
+  // Send a command; resolves with the ack, rejects with the error message. It carries
+  // an idempotency key and stays pending across reconnects and "unavailable" answers
+  // until the server acknowledges or refuses it: sent again, it is stored once.
   command(name, args = {}) {
     const id = this.nextId++;
+    const message = { type: "command", id, name, args, key: newKey() };
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      if (!this.send({ type: "command", id, name, args })) {
-        this.pending.delete(id);
-        reject({ code: "disconnected", message: "not connected" });
-      }
+      this.pending.set(id, { message, resolve, reject });
+      if (!(this.connected && this.send(message))) this.showSaving();
     });
+  }
+
+  resendPending() {
+    for (const { message } of this.pending.values()) this.send(message);
+  }
+
+  retryLater(retryAfter) {
+    this.showSaving();
+    if (this.retryTimer !== null) return;
+    const ms = Math.min(Math.max(Number(retryAfter) || 1, 0.2), 30) * 1000;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.connected) this.resendPending();
+    }, ms);
+  }
+
+  showSaving() {
+    if (this.saving) return;
+    this.saving = true;
+    if (this.connected) this.emit("status", { state: "saving" });
+  }
+
+  rejectPending(message) {
+    for (const { reject } of this.pending.values()) reject({ code: "disconnected", message });
+    this.pending.clear();
+    this.saving = false;
   }
 
   close() {
