@@ -63,9 +63,14 @@ async def test_assign_reply_by_smtp_publish_shows_on_public_page(
         await mod.click('[data-assign="q-1"]')
         [out] = await sink.wait_for(1)
         await mod.wait_for_selector('tr[data-q="q-1"] .badge[data-status="sent"]', timeout=10_000)
-        await mod.fill('[data-due-edit="q-1"]', "2030-01-15")
+        # A day a month ahead: a due date more than 366 days away is refused (f.set_due).
+        new_due = dt.date.today() + dt.timedelta(days=30)
+        await mod.fill('[data-due-edit="q-1"]', new_due.isoformat())
         await until(
-            lambda: W.by_id(hub.state)["q-1"].due == dt.datetime(2030, 1, 15, 18, 0).timestamp(),
+            lambda: (
+                W.by_id(hub.state)["q-1"].due
+                == dt.datetime.combine(new_due, dt.time(18, 0)).timestamp()
+            ),
             what="the new due date",
         )
 
