@@ -452,6 +452,22 @@ def _check_urls(merged: dict[str, Any], origins: dict[str, Origin]) -> None:
             refuse("smtp_in", str(exc))
 
 
+def _check_ports(merged: dict[str, Any], origins: dict[str, Origin]) -> None:
+    """``metrics_port`` is a port of its own: on the main port, one of the two listeners
+    would fail to bind at start (and /metrics would not be apart from the pages)."""
+    metrics, port = merged.get("metrics_port"), merged.get("port", Config.port)
+    if metrics is not None and metrics == port:
+        where = origins.get("metrics_port", DEFAULT).about("metrics_port")
+        main = origins.get("port", DEFAULT)
+        said = {"default": "port's default", "file": f"port, {main.where}"}.get(
+            main.kind, main.where
+        )
+        raise ConfigError(
+            f"{where}: {metrics} is also the main port ({said}): give /metrics another "
+            "port, or leave metrics_port unset to serve /metrics on the main port"
+        )
+
+
 # -- load ----------------------------------------------------------------------------
 
 
@@ -506,6 +522,7 @@ def load(
     for fill in derive:
         fill(merged, origins)
     _check_urls(merged, origins)
+    _check_ports(merged, origins)
     _passwords_into_urls(merged, origins)
     cfg = _validated(merged, origins)
     cfg._origins = {k: origins.get(k, DEFAULT) for k in Config.model_fields}

@@ -14,9 +14,9 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from confsvc.config import Config
@@ -72,33 +72,34 @@ async def _service(cfg: Config) -> Any:
     return MailService(hubs, cfg, secret=secret, i18n=I18n())
 
 
-async def _until_stopped() -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """Set on SIGINT or SIGTERM. Installed before the ready line is printed, so that a
+    SIGTERM sent as soon as it is read stops the command cleanly (exit 0)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
 
 
-async def _receive(args: argparse.Namespace) -> int:
-    cfg = _config(args)
+async def _receive(args: argparse.Namespace, cfg: Config) -> int:
     cfg.smtp_in = args.listen
     service = await _service(cfg)
+    stop = _stop_on_signals()
     try:
         await service.start(send=False, tick_s=0)
         print(f"confsvc mail: receiving on {args.listen} for @{cfg.mail_domain}", flush=True)
-        await _until_stopped()
+        await stop.wait()
     finally:
         await service.close()
         await service.hubs.store.close()
     return 0
 
 
-async def _send_due(args: argparse.Namespace) -> int:
+async def _send_due(args: argparse.Namespace, cfg: Config) -> int:
     from confsvc.mail.sender import Sender, SmtpSettings
 
-    cfg = _config(args)
     if not cfg.smtp_out:
         print(
             "confsvc mail send-due: no SMTP server: give --smtp-out, CONFSVC_SMTP_OUT or "
@@ -114,8 +115,9 @@ async def _send_due(args: argparse.Namespace) -> int:
         if recovered:
             print(f"confsvc mail: {recovered} mail(s) left in 'sending' requeued", flush=True)
         if args.loop:
+            stop = _stop_on_signals()
             await sender.start()
-            await _until_stopped()
+            await stop.wait()
             await sender.close()
         else:
             n = await sender.drain()
@@ -130,8 +132,8 @@ async def _send_due(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _remind(args: argparse.Namespace) -> int:
-    service = await _service(_config(args))
+async def _remind(args: argparse.Namespace, cfg: Config) -> int:
+    service = await _service(cfg)
     try:
         events = await service.tick()
         print(json.dumps({"queued": [e.type for e in events]}), flush=True)
@@ -141,12 +143,11 @@ async def _remind(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _status(args: argparse.Namespace) -> int:
-    from confsvc.cli.main import config_from
+async def _status(args: argparse.Namespace, cfg: Config) -> int:
     from confsvc.mail.outbox import Outbox
     from confsvc.store import open_store
 
-    store = await open_store(config_from(args, media=False).db)
+    store = await open_store(cfg.db)
     try:
         print(json.dumps(await Outbox(store).counts()))
     finally:
@@ -154,26 +155,27 @@ async def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(coro: Any, verbose: bool = False) -> int:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    return int(asyncio.run(coro))
+def _run(job: Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]], args: Any) -> int:
+    """Load the configuration, log as it says (``--log-format``, ``--log-level``, ``-v``:
+    confsvc.logs, its secrets and tokens masked, as serve does), run ``job``."""
+    from confsvc.logs import configure
+
+    cfg = _config(args)
+    configure(cfg)
+    return int(asyncio.run(job(args, cfg)))
 
 
 def cmd_receive(args: argparse.Namespace) -> int:
-    return _run(_receive(args), args.verbose)
+    return _run(_receive, args)
 
 
 def cmd_send_due(args: argparse.Namespace) -> int:
-    return _run(_send_due(args), args.verbose)
+    return _run(_send_due, args)
 
 
 def cmd_remind(args: argparse.Namespace) -> int:
-    return _run(_remind(args), args.verbose)
+    return _run(_remind, args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    return _run(_status(args))
+    return _run(_status, args)

@@ -116,6 +116,18 @@ def port_range(text: str) -> tuple[int, int]:
     return (lo, hi)
 
 
+def tcp_port(text: str) -> int:
+    """An argparse type: one TCP port to listen on, 1-65535 (0, "any free port", would
+    leave /metrics on a port nobody can know)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 < value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, not {text!r}")
+    return value
+
+
 class _SecretOnArgv(argparse.Action):
     """A secret given as a flag: refused, saying where it goes (argv shows in ``ps``)."""
 
@@ -353,10 +365,10 @@ def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc
     )
     p.add_argument(
         "--metrics-port",
-        type=int,
+        type=tcp_port,
         default=None,
         metavar="PORT",
-        help="serve /metrics only on this port (same host), not on --port",
+        help="serve /metrics only on this port (1-65535, same host, not --port's), not on --port",
     )
     p.add_argument(
         "--log-format",

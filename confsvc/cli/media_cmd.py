@@ -23,6 +23,18 @@ def _ice_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _log_options(p: argparse.ArgumentParser) -> None:
+    from confsvc.logs import FORMATS, LEVELS
+
+    p.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default="text",
+        help="text lines, or one JSON object a line (default %(default)s)",
+    )
+    p.add_argument("--log-level", choices=LEVELS, default="warning", help="default %(default)s")
+
+
 def _ice_for(url: str, given: list[str] | None) -> list[str]:
     if given:
         return given
@@ -43,15 +55,35 @@ def _why(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _run(command: str, job: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any] | None:
-    """Run a bot command's coroutine; ``None`` after printing why it failed."""
-    from confsvc.core.errors import DomainError
+def _token(url: str) -> str:
+    """The invite token in ``…/j/<token>`` (``""`` if there is none)."""
+    from urllib.parse import urlsplit
 
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    return urlsplit(url).path.rpartition("/j/")[2]
+
+
+def _run(
+    command: str,
+    job: Coroutine[Any, Any, dict[str, Any]],
+    args: argparse.Namespace,
+    links: list[str],
+) -> dict[str, Any] | None:
+    """Run a bot command's coroutine; ``None`` after printing why it failed.
+
+    Logs go through confsvc.logs (``--log-format``, ``--log-level``) with every link's
+    token masked, in whatever form a line would carry it; so does the failure line."""
+    from confsvc.core.errors import DomainError
+    from confsvc.logs import clean, mask, setup_logging
+
+    mask(_token(link) for link in links)
+    setup_logging(level=args.log_level, fmt=args.log_format)
+    log = logging.getLogger(f"confsvc.{command}")
+    for link in links:
+        log.info("joining with %s", link)
     try:
         return asyncio.run(job)
     except (DomainError, ConnectionError, OSError, TimeoutError) as exc:
-        print(f"confsvc {command}: {_why(exc)}", file=sys.stderr)
+        print(clean(f"confsvc {command}: {_why(exc)}"), file=sys.stderr)
         return None
 
 
@@ -66,6 +98,8 @@ def cmd_bot(args: argparse.Namespace) -> int:
             _ice_for(args.link, args.ice_address),
             on_live=lambda what: print(f"confsvc bot: {what}", file=sys.stderr, flush=True),
         ),
+        args,
+        [args.link],
     )
     if result is None:
         return 1
@@ -95,6 +129,8 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
             _ice_for(args.link[0], args.ice_address),
             light=args.light,
         ),
+        args,
+        args.link,
     )
     if result is None:
         return 1
@@ -139,6 +175,7 @@ def register(sub: Any) -> None:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--json", action="store_true", help="print only the JSON result")
     _ice_option(p)
+    _log_options(p)
     p.set_defaults(func=cmd_bot)
 
     p = sub.add_parser("loadtest", help="N subscriber bots: per-subscriber frame rates and loss")
@@ -156,6 +193,7 @@ def register(sub: Any) -> None:
         help="count media from RTP headers without decrypting (hundreds of viewers per process)",
     )
     _ice_option(p)
+    _log_options(p)
     p.set_defaults(func=cmd_loadtest)
 
     demo = sub.choices.get("demo")

@@ -296,3 +296,29 @@ def test_a_password_in_db_is_refused_as_serve_refuses_it(
     assert mine == f"confsvc {argv[0]}: {reason}"
     assert serves == f"confsvc serve: {reason}"
     assert PASSWORD not in err
+
+
+def test_mail_receive_logs_json_lines_through_confsvc_logs(tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(CONFSVC_SMTP_OUT=f"smtp://mailer:{PASSWORD}@127.0.0.1:9")
+    argv = ["mail", "receive", "--listen", f"127.0.0.1:{port}", "--log-format", "json"]
+    proc = subprocess.Popen(
+        [*confsvc(), *argv, "--log-level", "debug"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith(f"confsvc mail: receiving on 127.0.0.1:{port}"), proc.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    records = [json.loads(line) for line in err.splitlines()]  # every line one JSON object
+    assert {"time", "level", "logger", "message", "conference", "request_id"} <= set(records[0])
+    assert f"mail: receiving replies on 127.0.0.1:{port}" in [r["message"] for r in records]
+    assert PASSWORD not in err

@@ -148,3 +148,27 @@ def test_loadtest_refuses_more_participants_than_its_links_allow(
     out = run(tmp_path, "loadtest", "--link", link, "--participants", "9", "--light")
     assert out.returncode == 1
     assert "9 participants need 2 links" in out.stderr
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_token_in_the_bot_link_never_reaches_its_stderr(fmt: str, tmp_path: Path) -> None:
+    server = Server(tmp_path)
+    try:
+        link = server.link("participant")
+        token = link.rpartition("/j/")[2]
+        args = ["--link", link, "--seconds", "1", "--log-level", "debug", "--log-format", fmt]
+        out = run(tmp_path, "bot", "--json", *args)
+    finally:
+        server.stop()
+    assert out.returncode == 0, out.stderr
+    sites = json.loads(out.stdout)["sites"]  # it watched; no site publishes, so no frames
+    assert {c["video_frames"] for c in sites.values()} == {0} and sorted(sites) == sorted(SITES)
+    logs = [line for line in out.stderr.splitlines() if not line.startswith("confsvc bot: ")]
+    if fmt == "json":
+        records = [json.loads(line) for line in logs]  # every log line is one object
+        messages = [r["message"] for r in records if r["logger"] == "confsvc.bot"]
+    else:
+        messages = [line.split(" confsvc.bot: ", 1)[1] for line in logs if " confsvc.bot: " in line]
+    # The link was logged (so the token could have leaked), with its token masked.
+    assert messages == [f"joining with {link.removesuffix(token)}***"]
+    assert token not in out.stderr and token.split(".")[-1] not in out.stderr

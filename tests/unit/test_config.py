@@ -446,3 +446,46 @@ def test_documented_flags_are_the_parsers() -> None:
         if f"`{action.option_strings[-1]}`" not in rows.get(key, ""):
             wrong.append((key, action.option_strings[-1]))
     assert not wrong, f"the flags of these keys differ in {DOC.name}: {wrong}"
+
+
+# -- the metrics port ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["0", "65536", "-1"])
+def test_metrics_port_out_of_range_is_refused(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--agenda", "a.yaml", "--metrics-port", text])
+    assert (
+        f"confsvc serve: error: argument --metrics-port: must be a port from 1 to 65535, not {text!r}"
+        in capsys.readouterr().err
+    )
+    assert error_of(["serve"], {"CONFSVC_METRICS_PORT": text}) == (
+        f"CONFSVC_METRICS_PORT: must be a port from 1 to 65535, not {text!r}"
+    )
+
+
+def test_metrics_port_in_the_file_is_read_like_the_flag(tmp_path: Path) -> None:
+    path = toml(tmp_path, "metrics_port = 0\n")
+    assert error_of(["serve", "--config", str(path)]) == (
+        f"{path}:1: metrics_port: must be a port from 1 to 65535, not '0'"
+    )
+    toml(tmp_path, "metrics_port = 9100\n")
+    assert cfg_of(["serve", "--config", str(path)]).metrics_port == 9100
+
+
+def test_metrics_port_on_the_main_port_is_refused(tmp_path: Path) -> None:
+    advice = (
+        "give /metrics another port, or leave metrics_port unset to serve /metrics on the main port"
+    )
+    assert error_of(["serve", "--metrics-port", "8080"]) == (
+        f"--metrics-port: 8080 is also the main port (port's default): {advice}"
+    )
+    assert error_of(["serve", "--metrics-port", "9100"], {"CONFSVC_PORT": "9100"}) == (
+        f"--metrics-port: 9100 is also the main port (CONFSVC_PORT): {advice}"
+    )
+    path = toml(tmp_path, "port = 9100\nmetrics_port = 9100\n")
+    assert error_of(["serve", "--config", str(path)]) == (
+        f"{path}:2: metrics_port: 9100 is also the main port (port, {path}:1): {advice}"
+    )
