@@ -31,8 +31,9 @@ form.addEventListener("submit", async (ev) => {
   const error = form.querySelector("[data-post-error]");
   error.hidden = true;
   const body = new FormData(form);
-  body.set("token", boot.token);
-  const resp = await fetch(url(`/c/${boot.conference}/posts`), { method: "POST", body });
+  // The token goes in a header: the server authenticates before it reads the body.
+  const headers = { Authorization: `Bearer ${boot.token}` };
+  const resp = await fetch(url(`/c/${boot.conference}/posts`), { method: "POST", body, headers });
   if (resp.ok) {
     form.reset();
   } else {
