@@ -6,6 +6,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from confsvc.core.error_codes import describe
+
 
 class DomainError(Exception):
     """Base of every error the core raises on purpose."""
@@ -18,10 +22,16 @@ class DomainError(Exception):
         self.message = message
         self.field = field
 
-    def as_dict(self) -> dict[str, str]:
-        out = {"code": self.code, "message": self.message}
+    def as_dict(self) -> dict[str, Any]:
+        """``code``: the kind (bad_request, invalid_state, …); ``message``: the English
+        sentence; ``key`` and ``params``: the same sentence for a page to translate
+        (confsvc/core/error_codes.py), when it is one of the core's."""
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.field is not None:
             out["field"] = self.field
+        described = describe(self.message)
+        if described is not None:
+            out["key"], out["params"] = described
         return out
 
 
@@ -34,6 +44,15 @@ class InvalidState(BadRequest):
     """The command does not apply in the current state (names command and state)."""
 
     code = "invalid_state"
+    status_hint = 409
+
+
+class Stale(InvalidState):
+    """The command was decided on a state that has changed since (another host pressed
+    next first): the message says what changed. Not sent again by clients: the actor
+    looks at the new state and decides again."""
+
+    code = "stale"
     status_hint = 409
 
 

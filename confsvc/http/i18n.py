@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,10 @@ from babel.dates import format_datetime, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
+from babel.units import format_unit
 
+from confsvc.core.error_codes import TEMPLATES, describe
+from confsvc.core.errors import DomainError
 from confsvc.resources import web_dir
 
 WEB_DIR = web_dir()
@@ -27,6 +31,15 @@ LOCALE_DIR = WEB_DIR / "locale"
 TEMPLATE_DIR = WEB_DIR / "templates"
 LANGUAGES = ("en", "pl", "zh")
 LANGUAGE_NAMES = {"en": "English", "pl": "Polski", "zh": "中文"}
+
+
+# A state an error's params may name ("… when the conference is running"): its msgid.
+STATE_WORDS = {
+    **{w: w for w in ("planned", "running", "paused", "ended", "pending", "approved")},
+    **{w: w for w in ("answered", "deferred", "rejected", "merged", "open", "assigned")},
+    **{w: w for w in ("sent", "reviewed", "published")},
+    "on_air": "on air",
+}
 
 
 def load_translations(lang: str) -> NullTranslations:
@@ -87,12 +100,36 @@ class I18n:
             env.globals["lang"] = lang
             env.globals["base"] = base
             env.globals["languages"] = LANGUAGE_NAMES
+            env.globals["error_catalog"] = None if lang == "en" else self.error_catalog(lang)
             env.filters["when"] = _when_filter(lang)
             env.filters["clock"] = _clock_filter(lang)
+            env.filters["minutes"] = _minutes_filter(lang)
             self.envs[lang] = env
 
     def gettext(self, lang: str, message: str) -> str:
         return self.translations.get(lang, self.translations["en"]).gettext(message)
+
+    def error_catalog(self, lang: str) -> dict[str, dict[str, str]]:
+        """The core's error sentences in ``lang`` by key, and the state words their
+        params may hold: what a page needs to translate an error (conn.js errorText)."""
+        return {
+            "keys": {k: self.gettext(lang, t) for k, t in TEMPLATES.items()},
+            "words": {v: self.gettext(lang, m) for v, m in STATE_WORDS.items()},
+        }
+
+    def error_text(self, lang: str, error: DomainError) -> str:
+        """An error's sentence in ``lang``: its key's translation with its params filled
+        in, or the English message when the core's templates do not know it."""
+        described = describe(error.message)
+        if described is None or lang == "en":
+            return error.message
+        key, params = described
+        words = {v: self.gettext(lang, m) for v, m in STATE_WORDS.items()}
+        return re.sub(
+            r"\{(\w+)\}",
+            lambda m: words.get(params.get(m[1], m[0]), params.get(m[1], m[0])),
+            self.gettext(lang, TEMPLATES[key]),
+        )
 
     def render(self, lang: str, template: str, **context: Any) -> str:
         return self.envs[lang].get_template(template).render(**context)
@@ -127,6 +164,16 @@ def _clock_filter(lang: str) -> Any:
         return format_time(moment, "short", tzinfo=_zone(tz), locale=loc)
 
     return clock
+
+
+def _minutes_filter(lang: str) -> Any:
+    """A number of minutes in the page's language (CLDR units: "5 min", "5分钟")."""
+    loc = _locale(lang)
+
+    def minutes(value: float) -> str:
+        return str(format_unit(round(value, 1), "duration-minute", length="short", locale=loc))
+
+    return minutes
 
 
 def _zone(tz: str) -> Any:

@@ -29,6 +29,10 @@ class ErrorBody(BaseModel):
     code: str
     message: str
     field: str | None = None
+    key: str | None = Field(
+        None, description="the sentence's stable key, for a page to translate (error_codes.py)"
+    )
+    params: dict[str, str] | None = Field(None, description="the parts of the sentence that vary")
 
 
 class ImportProblems(ErrorBody):

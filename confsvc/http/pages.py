@@ -74,9 +74,9 @@ async def join(request: web.Request) -> web.StreamResponse:
     try:
         hub, invite = await open_invite(request.app, token)
     except DomainError as exc:
-        return error_page(
-            request, exc.status_hint, _("This link does not work", request), exc.message
-        )
+        i18n = request.app[I18N]
+        detail = i18n.error_text(i18n.language_of(request), exc)
+        return error_page(request, exc.status_hint, _("This link does not work", request), detail)
     page = request.app[ROLE_PAGES].get(invite.role)
     if page is not None:
         return await page(request, {"hub": hub, "invite": invite, "token": token})
@@ -89,7 +89,9 @@ async def live(request: web.Request) -> web.StreamResponse:
     try:
         hub = await request.app[HUBS].get(request.match_info["conference"])
     except DomainError as exc:
-        return error_page(request, exc.status_hint, _("Not found", request), exc.message)
+        i18n = request.app[I18N]
+        detail = i18n.error_text(i18n.language_of(request), exc)
+        return error_page(request, exc.status_hint, _("Not found", request), detail)
     from confsvc.http.api import PUBLIC
 
     return render(request, "live.html", public=PUBLIC, **page_context(request, hub, None, None))

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from confsvc.core.roles import Role
 from tests.conftest import Running, artifact
 
 pytestmark = pytest.mark.browser
@@ -110,6 +111,61 @@ AXE_RUN = """() => axe.run(document, {resultTypes: ["violations"]}).then(r => r.
   .map(v => v.id + " (" + v.impact + "): " + v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", ")))"""
 
 
+# Every visible text node and the title, aria-label, placeholder and value of every element
+# (not <script>/<style>, nor content people wrote: questions, names, marked data-user).
+VISIBLE_TEXT = """() => {
+  const page = document.documentElement.lang, out = [];
+  const skip = (el) => el.closest('script, style, template, [data-user], [hidden]')
+    || el.closest('[lang]').lang !== page;  // another language on purpose: the switcher
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const text = n.textContent.trim();
+    if (text && n.parentElement && !skip(n.parentElement)) out.push(text);
+  }
+  for (const el of document.querySelectorAll('[title], [aria-label], [placeholder], input[type=button], input[type=submit]')) {
+    if (skip(el)) continue;
+    for (const a of ['title', 'aria-label', 'placeholder', 'value']) {
+      const v = (a !== 'value' || el.type === 'button' || el.type === 'submit') && el.getAttribute(a);
+      if (v && v.trim()) out.push(v.trim());
+    }
+  }
+  out.push(document.title.trim());
+  return out;
+}"""
+
+
+def _english_texts() -> set[str]:
+    """The English catalog's msgids that pl and zh translate differently, and the raw
+    values of the enums a page could leak (roles, states): seeing one on a pl or zh page
+    means a text was not translated."""
+    from babel.messages.pofile import read_po
+
+    from confsvc.http.i18n import LOCALE_DIR
+
+    out: set[str] = set()
+    for po in (LOCALE_DIR / "en" / "LC_MESSAGES").glob("*.po"):
+        with po.open("rb") as fh:
+            ids = {str(m.id) for m in read_po(fh) if m.id}
+        for lang in ("pl", "zh"):
+            with (LOCALE_DIR / lang / "LC_MESSAGES" / po.name).open("rb") as fh:
+                same = {str(m.id) for m in read_po(fh) if m.id and m.string == m.id}
+            ids -= same
+        out |= {i for i in ids if len(i) > 2 and "{" not in i and "%" not in i}
+    return out
+
+
+# Codes a page must never show as they are: role names, states, units ("min" is Polish too).
+RAW_CODES = {r.value for r in Role} | {
+    "min",
+    "mins",
+    "pending",
+    "approved",
+    "on_air",
+    "deferred",
+    "assigned",
+}
+
+
 def _with_lang(url: str, lang: str) -> str:
     return url + ("&" if "?" in url else "?") + f"lang={lang}"
 
@@ -119,6 +175,7 @@ async def test_every_page_fits_a_phone_and_a_laptop(
     running: Running, browser: Any, lang: str, axe_source: str
 ) -> None:
     pages = await _session(running)
+    english = _english_texts()
     problems: list[str] = []
     for size, (width, height) in SIZES.items():
         ctx = await browser.new_context(
@@ -161,6 +218,15 @@ async def test_every_page_fits_a_phone_and_a_laptop(
                 )
             if errors:
                 problems.append(f"{name} {lang} {size}: console errors {errors}")
+            if lang != "en":
+                texts = await page.evaluate(VISIBLE_TEXT)
+                words = {w for t in texts for w in t.replace("·", " ").split()}
+                left = sorted(
+                    {t for t in texts if t in english}
+                    | (words & (RAW_CODES - ({"min"} if lang == "pl" else set())))
+                )
+                if left:
+                    problems.append(f"{name} {lang} {size}: English text {left}")
             await page.evaluate(axe_source + "\n;0")
             violations = await page.evaluate(AXE_RUN)
             if violations:

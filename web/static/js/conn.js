@@ -27,6 +27,23 @@ export function i18nData() {
   return el ? JSON.parse(el.textContent) : {};
 }
 
+// An error in the page's language: the server sends a stable key and params with its
+// English message (confsvc/core/error_codes.py); base.html carries the translated
+// templates (#errors-i18n, absent on English pages, where the message is shown as it is).
+const errorCatalog = (() => {
+  const el = document.getElementById("errors-i18n");
+  return el ? JSON.parse(el.textContent) : null;
+})();
+
+export function errorText(err) {
+  const template = errorCatalog && err && err.key && errorCatalog.keys[err.key];
+  if (!template) return err?.message ?? String(err);
+  return template.replace(/\{(\w+)\}/g, (whole, name) => {
+    const value = err.params?.[name];
+    return value == null ? whole : (errorCatalog.words[value] ?? value);
+  });
+}
+
 // Close codes of a link whose powers ended while the socket was open (docs/protocol.md).
 const LINK_ENDED = { 4001: "expired", 4003: "revoked" };
 
@@ -82,6 +99,7 @@ export class Conn {
     ws.onmessage = (ev) => {
       let msg;
       try { msg = JSON.parse(ev.data); } catch { return; }
+      if (msg.type === "error" && msg.key) msg.message = errorText(msg); // the server logs the English
       if (msg.type === "welcome") {
         this.lastWelcome = msg;
         this.connected = true;

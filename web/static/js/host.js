@@ -115,7 +115,8 @@ function renderInvites(list) {
   for (const inv of list.slice().reverse()) {
     const tr = document.createElement("tr");
     if (inv.revoked) tr.className = "done";
-    const label = inv.site ? `${inv.role} · ${pick(boot.site_names[inv.site], lang) || inv.site}` : inv.role;
+    const role = t.roles[inv.role] || inv.role;
+    const label = inv.site ? `${role} · ${pick(boot.site_names[inv.site], lang) || inv.site}` : role;
     for (const text of [label, inv.name || "", new Date(inv.expires * 1000).toLocaleDateString(lang)]) {
       const td = document.createElement("td");
       td.textContent = text;

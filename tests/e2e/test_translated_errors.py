@@ -1,0 +1,56 @@
+"""Browser: the server's errors read in the page's language (confsvc/core/error_codes.py).
+
+A command the conference refuses, sent from a zh and a pl host console, comes back in
+Chinese or Polish (conn.js translates the error's key and params); an expired link's
+error page says why in the page's language (pages.py translates on the server).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from confsvc.core.errors import InvalidState
+from confsvc.core.roles import Role, issue_invite
+from confsvc.http.keys import I18N
+from tests.conftest import SECRET, Running
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("lang", ["zh", "pl"])
+async def test_a_refused_command_reads_in_the_pages_language(
+    running: Running, browser: Any, lang: str
+) -> None:
+    english = "cannot previous when the conference is planned"
+    expected = running.app[I18N].error_text(lang, InvalidState(english))
+    assert expected != english and "planned" not in expected
+    page = await browser.new_page()
+    await page.goto(running.link("host") + f"?lang={lang}")
+    await page.wait_for_selector('[data-conn][data-state="connected"]', timeout=15_000)
+    said = await page.evaluate(
+        "() => window.confsvc.conn.command('ros.previous').then(() => 'ack', (e) => e.message)"
+    )
+    assert said == expected
+    await page.close()
+
+
+@pytest.mark.parametrize(("lang", "why"), [("zh", "此链接已过期"), ("pl", "Ten link wygasł")])
+async def test_an_expired_link_says_so_in_the_pages_language(
+    running: Running, browser: Any, lang: str, why: str
+) -> None:
+    _, token = issue_invite(
+        SECRET,
+        conference=running.conference,
+        role=Role.PARTICIPANT,
+        now=time.time() - 10_000,
+        ttl_s=60,
+    )
+    page = await browser.new_page()
+    resp = await page.goto(f"{running.base_url}/j/{token}?lang={lang}")
+    assert resp is not None and resp.status == 403
+    assert why in (await page.text_content("main") or "")
+    assert "expired" not in (await page.text_content("main") or "")
+    await page.close()
