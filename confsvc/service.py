@@ -179,7 +179,15 @@ class Hub:
         async with self._lock:
             for _attempt in range(APPEND_ATTEMPTS):
                 now = self.clock()
-                new = decide(self.state, now)
+                try:
+                    new = decide(self.state, now)
+                except DomainError:
+                    # Refused on what this node folded: when another writer has moved the
+                    # log on (a stale "not started"), the refusal is decided on that instead.
+                    if await self.store.last_seq(self.id) <= self.state.seq:
+                        raise
+                    await self._catch_up_locked()
+                    continue
                 try:
                     return await self._append_locked(who, new, now)
                 except ConcurrencyError:

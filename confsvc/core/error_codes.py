@@ -29,6 +29,14 @@ TEMPLATES: dict[str, str] = {
     "ros.no_item": "no agenda item {item}",
     "ros.already_current": "item {item} is already the current item",
     "ros.extend_limit": "an item can be extended by at most {minutes} minutes in all",
+    # stale: decided on an item or status that has changed since (at_item, from_status)
+    "ros.stale_moved_by": "{command}: already moved to {title} by the {role}",
+    "ros.stale_moved": "{command}: already moved to {title}",
+    "ros.stale_ended_by": "{command}: the conference was already ended by the {role}",
+    "ros.stale_ended": "{command}: the conference was already ended",
+    "ros.stale_not_started": "{command}: the conference has not started; you saw item {item}",
+    "q.stale_by": "{command}: {question} is already {status} by the {role}; you saw it {seen}",
+    "q.stale": "{command}: {question} is already {status}; you saw it {seen}",
     "floor.follows_agenda": "the floor follows the agenda already",
     # the conference and its links
     "conference.no_agenda": "conference {conference} has no agenda yet",

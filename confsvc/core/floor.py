@@ -12,11 +12,11 @@ from typing import Annotated, cast
 
 from pydantic import Field
 
-from confsvc.core.conference import Args, CommandSpec, ConferenceState, NoArgs, Part
+from confsvc.core.conference import CommandSpec, ConferenceState, Part
 from confsvc.core.errors import BadRequest, InvalidState
 from confsvc.core.events import Event, NewEvent, OnAir, Principal
 from confsvc.core.roles import Role
-from confsvc.core.runofshow import PAUSED, RUNNING, ros
+from confsvc.core.runofshow import PAUSED, RUNNING, SeenArgs, check_seen, ros
 
 
 @dataclass(slots=True)
@@ -42,12 +42,13 @@ def current_floor(state: ConferenceState) -> list[str]:
     return [s for s in state.agenda.site_ids if s in sites]
 
 
-class GiveArgs(Args):
+class GiveArgs(SeenArgs):
     sites: list[Annotated[str, Field(max_length=64)]] = Field(max_length=64)
 
 
 def _give(state: ConferenceState, args: GiveArgs, who: Principal, now: float) -> list[NewEvent]:
     agenda = state.require_agenda()
+    check_seen(state, "floor.give", args.at_item)
     for site in args.sites:
         if agenda.site(site) is None:
             raise BadRequest(f"no site {site!r} in the agenda", field="args.sites")
@@ -57,7 +58,8 @@ def _give(state: ConferenceState, args: GiveArgs, who: Principal, now: float) ->
     return [NewEvent(type="floor.given", data={"sites": sites})]
 
 
-def _clear(state: ConferenceState, args: NoArgs, who: Principal, now: float) -> list[NewEvent]:
+def _clear(state: ConferenceState, args: SeenArgs, who: Principal, now: float) -> list[NewEvent]:
+    check_seen(state, "floor.clear", args.at_item)
     if floor_state(state).override is None:
         raise InvalidState("the floor follows the agenda already")
     return [NewEvent(type="floor.cleared")]
@@ -108,7 +110,7 @@ PART = Part(
             doc="Give the floor to sites until the next item.",
         ),
         "floor.clear": CommandSpec(
-            roles=HOST, args=NoArgs, decide=_clear, doc="Let the agenda decide the floor again."
+            roles=HOST, args=SeenArgs, decide=_clear, doc="Let the agenda decide the floor again."
         ),
     },
     reducers={

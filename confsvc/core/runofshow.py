@@ -26,7 +26,7 @@ from confsvc.core.conference import (
     NoArgs,
     Part,
 )
-from confsvc.core.errors import BadRequest, InvalidState
+from confsvc.core.errors import BadRequest, InvalidState, Stale
 from confsvc.core.events import Event, NewEvent, Principal
 from confsvc.core.roles import Role
 
@@ -91,6 +91,7 @@ class RunOfShow:
     ended_at: float | None = None
     paused_at: float | None = None
     pauses: list[list[float | None]] = field(default_factory=list)  # [start, end or None]
+    moved_by: str | None = None  # the role that last started, moved or ended the clock
 
 
 def ros(state: ConferenceState) -> RunOfShow:
@@ -154,12 +155,43 @@ def predicted_end(state: ConferenceState, now: float) -> float:
 # -- commands ------------------------------------------------------------------
 
 
-class JumpArgs(Args):
+class SeenArgs(Args):
+    """A command on the current item. ``at_item``: the item the actor was looking at; when
+    given and no longer current, the command is refused as ``Stale`` (two hosts pressing
+    next at once move one item). Optional: clients that send none keep working."""
+
+    at_item: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class JumpArgs(SeenArgs):
     item: str = Field(min_length=1, max_length=64)
 
 
-class ExtendArgs(Args):
+class ExtendArgs(SeenArgs):
     minutes: float = Field(gt=0, le=MAX_EXTEND_MINUTES)
+
+
+def check_seen(state: ConferenceState, command: str, at_item: str | None) -> None:
+    """Refuse ``command`` if it was decided on item ``at_item`` and the clock has moved."""
+    if at_item is None:
+        return
+    r = ros(state)
+    agenda = state.require_agenda()
+    current = agenda.items[r.current] if r.current is not None else None
+    if r.status != ENDED and current is not None and current.id == at_item:
+        return
+    by = f" by the {r.moved_by}" if r.moved_by else ""
+    if r.status == ENDED:
+        raise Stale(f"{command}: the conference was already ended{by}")
+    if current is None:
+        raise Stale(f"{command}: the conference has not started; you saw item {at_item!r}")
+    title = agenda.text(current.title, "en")  # the messages are English; else the default
+    raise Stale(f"{command}: already moved to {title!r}{by}")
+
+
+def _role_of(actor: str) -> str:
+    """The role in an event's actor (``host/<invite>``, ``site:olsztyn/<invite>``)."""
+    return actor.split("/", 1)[0].split(":", 1)[0]
 
 
 def _check(state: ConferenceState, command: str) -> str:
@@ -185,7 +217,8 @@ def _start(state: ConferenceState, args: NoArgs, who: Principal, now: float) -> 
     return [NewEvent(type="ros.started")]
 
 
-def _next(state: ConferenceState, args: NoArgs, who: Principal, now: float) -> list[NewEvent]:
+def _next(state: ConferenceState, args: SeenArgs, who: Principal, now: float) -> list[NewEvent]:
+    check_seen(state, "ros.next", args.at_item)
     r = ros(state)
     _check(state, "ros.next")
     assert r.current is not None
@@ -194,7 +227,8 @@ def _next(state: ConferenceState, args: NoArgs, who: Principal, now: float) -> l
     return _move(state, "ros.next", r.current + 1)
 
 
-def _previous(state: ConferenceState, args: NoArgs, who: Principal, now: float) -> list[NewEvent]:
+def _previous(state: ConferenceState, args: SeenArgs, who: Principal, now: float) -> list[NewEvent]:
+    check_seen(state, "ros.previous", args.at_item)
     r = ros(state)
     _check(state, "ros.previous")
     assert r.current is not None
@@ -207,6 +241,7 @@ def _jump(state: ConferenceState, args: JumpArgs, who: Principal, now: float) ->
     index = state.require_agenda().item_index(args.item)
     if index is None:
         raise BadRequest(f"no agenda item {args.item!r}", field="args.item")
+    check_seen(state, "ros.jump", args.at_item)
     _check(state, "ros.jump")
     if index == ros(state).current:
         raise InvalidState(f"item {args.item!r} is already the current item")
@@ -214,6 +249,7 @@ def _jump(state: ConferenceState, args: JumpArgs, who: Principal, now: float) ->
 
 
 def _extend(state: ConferenceState, args: ExtendArgs, who: Principal, now: float) -> list[NewEvent]:
+    check_seen(state, "ros.extend", args.at_item)
     _check(state, "ros.extend")
     r = ros(state)
     assert r.current is not None
@@ -225,17 +261,20 @@ def _extend(state: ConferenceState, args: ExtendArgs, who: Principal, now: float
     return [NewEvent(type="ros.extended", data={"item": r.current, "minutes": args.minutes})]
 
 
-def _pause(state: ConferenceState, args: NoArgs, who: Principal, now: float) -> list[NewEvent]:
+def _pause(state: ConferenceState, args: SeenArgs, who: Principal, now: float) -> list[NewEvent]:
+    check_seen(state, "ros.pause", args.at_item)
     _check(state, "ros.pause")
     return [NewEvent(type="ros.paused")]
 
 
-def _resume(state: ConferenceState, args: NoArgs, who: Principal, now: float) -> list[NewEvent]:
+def _resume(state: ConferenceState, args: SeenArgs, who: Principal, now: float) -> list[NewEvent]:
+    check_seen(state, "ros.resume", args.at_item)
     _check(state, "ros.resume")
     return [NewEvent(type="ros.resumed")]
 
 
-def _end(state: ConferenceState, args: NoArgs, who: Principal, now: float) -> list[NewEvent]:
+def _end(state: ConferenceState, args: SeenArgs, who: Principal, now: float) -> list[NewEvent]:
+    check_seen(state, "ros.end", args.at_item)
     _check(state, "ros.end")
     return [*_resume_first(state), NewEvent(type="ros.ended")]
 
@@ -252,6 +291,7 @@ def _on_created(state: ConferenceState, event: Event) -> None:
 def _on_started(state: ConferenceState, event: Event) -> None:
     r = ros(state)
     r.status, r.current, r.started_at = RUNNING, 0, event.at
+    r.moved_by = _role_of(event.actor)
     r.items[0].segments.append([event.at, None])
 
 
@@ -262,6 +302,7 @@ def _on_moved(state: ConferenceState, event: Event) -> None:
     r.current = int(event.data["to"])
     r.items[r.current].segments.append([event.at, None])
     r.status = RUNNING
+    r.moved_by = _role_of(event.actor)
 
 
 def _on_extended(state: ConferenceState, event: Event) -> None:
@@ -289,6 +330,7 @@ def _on_ended(state: ConferenceState, event: Event) -> None:
     if r.current is not None:
         r.items[r.current].segments[-1][1] = event.at
     r.status, r.ended_at = ENDED, event.at
+    r.moved_by = _role_of(event.actor)
 
 
 # -- views ---------------------------------------------------------------------
@@ -368,17 +410,21 @@ PART = Part(
         "ros.start": CommandSpec(
             roles=HOST, args=NoArgs, decide=_start, doc="Start the first item."
         ),
-        "ros.next": CommandSpec(roles=HOST, args=NoArgs, decide=_next, doc="Go to the next item."),
+        "ros.next": CommandSpec(
+            roles=HOST, args=SeenArgs, decide=_next, doc="Go to the next item."
+        ),
         "ros.previous": CommandSpec(
-            roles=HOST, args=NoArgs, decide=_previous, doc="Go back to the previous item."
+            roles=HOST, args=SeenArgs, decide=_previous, doc="Go back to the previous item."
         ),
         "ros.jump": CommandSpec(roles=HOST, args=JumpArgs, decide=_jump, doc="Go to an item."),
         "ros.extend": CommandSpec(
             roles=HOST, args=ExtendArgs, decide=_extend, doc="Extend the current item."
         ),
-        "ros.pause": CommandSpec(roles=HOST, args=NoArgs, decide=_pause, doc="Pause the clock."),
-        "ros.resume": CommandSpec(roles=HOST, args=NoArgs, decide=_resume, doc="Resume the clock."),
-        "ros.end": CommandSpec(roles=HOST, args=NoArgs, decide=_end, doc="End the conference."),
+        "ros.pause": CommandSpec(roles=HOST, args=SeenArgs, decide=_pause, doc="Pause the clock."),
+        "ros.resume": CommandSpec(
+            roles=HOST, args=SeenArgs, decide=_resume, doc="Resume the clock."
+        ),
+        "ros.end": CommandSpec(roles=HOST, args=SeenArgs, decide=_end, doc="End the conference."),
     },
     reducers={
         "conference.created": _on_created,

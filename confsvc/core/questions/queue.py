@@ -20,7 +20,7 @@ from pydantic import Field
 
 from confsvc.core.commands import CommandTable
 from confsvc.core.conference import Args, CommandSpec, ConferenceState, Reducer
-from confsvc.core.errors import BadRequest, InvalidState, NotFound, RateLimited
+from confsvc.core.errors import BadRequest, InvalidState, NotFound, RateLimited, Stale
 from confsvc.core.events import Event, NewEvent, Principal, QuestionAsked, Step
 from confsvc.core.floor import on_air_event
 from confsvc.core.questions.life import (
@@ -80,6 +80,7 @@ def question_command(
             q = questions(state).get(a.id, name)
             if shown_only and q.status not in SHOWN:
                 raise NotFound(f"{name}: no question {a.id!r}")
+            check_seen(q, name, getattr(a, "from_status", None))
             nxt = after(q.id, q.status, name, q.merged_into)
             data = body(Act(command=name, state=state, q=q, who=who, now=now), a)
             recorded = NewEvent(type=event, data={"id": q.id, **data})
@@ -97,6 +98,14 @@ def question_command(
         return body
 
     return register
+
+
+def check_seen(q: Question, command: str, from_status: str | None) -> None:
+    """Refuse a transition decided on a status the question has left (``Stale``)."""
+    if from_status is None or from_status == q.status:
+        return
+    by = f" by the {q.history[-1].actor.split('/', 1)[0].split(':', 1)[0]}" if q.history else ""
+    raise Stale(f"{command}: {q.id} is already {q.status}{by}; you saw it {from_status}")
 
 
 def fields_of(event: str) -> Callable[[FieldSetter], FieldSetter]:
@@ -135,6 +144,8 @@ class AskArgs(Args):
 
 class IdArgs(Args):
     id: str = Field(max_length=32)
+    # The status the actor saw (optional): a question that has moved since is ``Stale``.
+    from_status: str | None = Field(default=None, min_length=1, max_length=32)
 
 
 class RejectArgs(IdArgs):

@@ -54,7 +54,7 @@ function render() {
       const b = document.createElement("button");
       b.textContent = t.jump;
       b.className = "small";
-      b.addEventListener("click", () => run("ros.jump", { item: item.id }));
+      b.addEventListener("click", () => run("ros.jump", { item: item.id, ...seenItem() }));
       td.appendChild(b);
     }
     tr.appendChild(td);
@@ -79,6 +79,14 @@ function showError(msg) {
   el.hidden = !msg;
 }
 
+// The item this console shows as current: sent with every command on it, so that when
+// another host moved the clock first the server refuses this one as stale ("already
+// moved to … by the host") instead of moving twice.
+function seenItem() {
+  const v = clock.view;
+  return v && v.current != null && v.items[v.current] ? { at_item: v.items[v.current].id } : {};
+}
+
 async function run(name, args) {
   showError("");
   try {
@@ -93,7 +101,7 @@ for (const b of document.querySelectorAll("button[data-cmd]")) {
     const args = {};
     if (b.dataset.minutes) args.minutes = Number(b.dataset.minutes);
     if (b.dataset.sites !== undefined) args.sites = b.dataset.sites ? b.dataset.sites.split(",") : [];
-    run(b.dataset.cmd, args);
+    run(b.dataset.cmd, b.dataset.cmd === "ros.start" ? args : { ...args, ...seenItem() });
   });
 }
 

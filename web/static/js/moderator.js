@@ -104,15 +104,18 @@ function renderForm(q) {
     ev.preventDefault();
     const v = field.value;
     let ok = false;
-    if (kind === "reject") ok = await run("q.reject", { id: q.id, reason: v.trim() || null });
+    // A transition carries the status this form was opened on: if another moderator moved
+    // the question meanwhile, the server refuses it as stale and says what changed.
+    const seen = q.status;
+    if (kind === "reject") ok = await run("q.reject", { id: q.id, reason: v.trim() || null, from_status: seen });
     else if (kind === "edit") ok = await run("q.edit", { id: q.id, text: v });
     else if (kind === "note") ok = await run("q.note", { id: q.id, text: v });
     else if (kind === "tag") ok = await run("q.tag", { id: q.id, tags: v.split(",").map((s) => s.trim()).filter(Boolean) });
-    else if (kind === "merge") ok = await run("q.merge", { id: q.id, into: v });
-    else if (kind === "on_air") ok = await run("q.on_air", { id: q.id, site: v || null });
+    else if (kind === "merge") ok = await run("q.merge", { id: q.id, into: v, from_status: seen });
+    else if (kind === "on_air") ok = await run("q.on_air", { id: q.id, site: v || null, from_status: seen });
     else if (kind === "answer") {
       const [what, id] = v ? v.split(":") : [null, null];
-      ok = await run("q.answer", { id: q.id, site: what === "site" ? id : null, expert: what === "expert" ? id : null });
+      ok = await run("q.answer", { id: q.id, site: what === "site" ? id : null, expert: what === "expert" ? id : null, from_status: seen });
     }
     if (ok) { state.open = null; render(); }
   });
@@ -230,7 +233,7 @@ function act(id, action) {
   if (!(q.actions || []).includes(action)) return;
   if (NEEDS_FORM.has(action)) { state.open = { id, kind: action }; render(); return; }
   const command = { approve: "q.approve", defer: "q.defer", off_air: "q.off_air", restore: "q.restore" }[action];
-  if (command) run(command, { id });
+  if (command) run(command, { id, from_status: q.status });
   else if (action === "pin") run("q.pin", { id, pinned: !q.pinned });
 }
 
