@@ -1,7 +1,7 @@
 """The ``confsvc`` command: serve, demo, agenda check/export, invite, and the features' own.
 
-Features add subcommands through ``COMMANDS``: each is a module with
-``register(subparsers)`` that sets ``func`` on its parser; a missing module is skipped.
+Features add subcommands by explicit calls: ``confsvc.assembly.cli_commands()`` lists
+each command module's ``register(subparsers)``, which sets ``func`` on its parsers.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
 import signal
@@ -32,17 +31,6 @@ def version() -> str:
         return dist_version("confsvc")
     except PackageNotFoundError:  # run from a source tree that was never installed
         return "0+unknown"
-
-
-COMMANDS: list[str] = [
-    "confsvc.cli.config_cmd",
-    "confsvc.cli.mail_cmd",
-    "confsvc.cli.questions_cmd",
-    "confsvc.cli.report_cmd",
-    "confsvc.cli.media_cmd",
-    "confsvc.cli.admin_cmd",
-    "confsvc.cli.privacy_cmd",
-]
 
 
 def positive_float(text: str) -> float:
@@ -677,21 +665,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     configure(cfg)
 
     async def ready(app: Any) -> None:
+        from confsvc import assembly
+
         links = await demo_links(app, cfg)
         width = max(len(role) for role, _ in links)
         print(f"confsvc demo: {agenda_path.name} on {cfg.base_url} (store {cfg.db})", flush=True)
         for role, url in links:
             print(f"{role:<{width}}  {url}", flush=True)
-        for hook in DEMO_HOOKS:
-            await hook(app, cfg, links, args)
+        for feature_links in assembly.demo_links():  # e.g. the written-answers dashboard
+            more = await feature_links(app, cfg.base_url, links)
+            for role, url in more:
+                print(f"{role}  {url}", flush=True)
+            links += more
+        if args.bots:
+            from confsvc.cli.media_cmd import demo_bots
+
+            await demo_bots(app, cfg, links)
         print("Open the links in a browser; Ctrl-C stops the server.", flush=True)
 
     asyncio.run(run_server(cfg, on_ready=ready))
     return 0
-
-
-# Features may start things in the demo (e.g. the media bots): async fn(app, cfg, links, args).
-DEMO_HOOKS: list[Any] = []
 
 
 # -- agenda --------------------------------------------------------------------
@@ -839,6 +832,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the server on the sample agenda and print the links")
     p.add_argument("--agenda", type=Path, default=None, help="agenda YAML (default: the sample)")
+    p.add_argument("--bots", action="store_true", help="start a publishing bot for every site")
     add_server_options(p)
     p.set_defaults(func=cmd_demo)
 
@@ -891,14 +885,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=cmd_invite)
 
-    for module_name in COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        module.register(sub)
+    from confsvc.assembly import cli_commands
+
+    for register in cli_commands():
+        register(sub)
     track_given(parser)
     return parser
 

@@ -143,10 +143,8 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     return 0
 
 
-async def demo_bots(app: Any, cfg: Config, links: list[tuple[str, str]], args: Any) -> None:
+async def demo_bots(app: Any, cfg: Config, links: list[tuple[str, str]]) -> None:
     """``confsvc demo --bots``: a site bot for each site link, stopped with the server."""
-    if not getattr(args, "bots", False):
-        return
     from confsvc.media.bot import SiteBot, parse_link
     from confsvc.media.setup import BOTS
 
@@ -195,13 +193,3 @@ def register(sub: Any) -> None:
     _ice_option(p)
     _log_options(p)
     p.set_defaults(func=cmd_loadtest)
-
-    demo = sub.choices.get("demo")
-    if demo is not None:
-        demo.add_argument(
-            "--bots", action="store_true", help="start a publishing bot for every site"
-        )
-    from confsvc.cli import main
-
-    if demo_bots not in main.DEMO_HOOKS:
-        main.DEMO_HOOKS.append(demo_bots)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 
@@ -20,21 +19,19 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/c/{conference}/written", pages.written_page, name="written")
     app.router.add_get("/c/{conference}/written/mail", pages.mail_status, name="written-mail")
     app[ROLE_PAGES][Role.EXPERT] = pages.expert_page
-    from confsvc.cli import main
-
-    if _demo_written_link not in main.DEMO_HOOKS:
-        main.DEMO_HOOKS.append(_demo_written_link)
 
 
-async def _demo_written_link(
-    app: web.Application, cfg: Any, links: list[tuple[str, str]], args: Any
-) -> None:
-    """``confsvc demo`` also prints the written-answers dashboard, for the moderator."""
+async def demo_links(
+    app: web.Application, base_url: str, links: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """``confsvc demo`` also lists the written-answers dashboard, with the moderator's
+    token (listed in ``confsvc.assembly.demo_links``)."""
     moderator = dict(links).get("moderator")
     hubs = app[HUBS].loaded()
     if moderator and "/j/" in moderator and hubs:
         token = moderator.rsplit("/j/", 1)[1]
-        print(f"written  {cfg.base_url}/c/{hubs[0].id}/written?t={token}", flush=True)
+        return [("written", f"{base_url}/c/{hubs[0].id}/written?t={token}")]
+    return []
 
 
 async def _mail_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -122,7 +122,11 @@ def test_demo_prints_links_that_work_then_invite_prints_one(tmp_path: Path) -> N
             "site:weifang",
             "participant",
             "public",
+            "written",  # the mail feature's line (confsvc.assembly.demo_links)
         }
+        assert links["written"].endswith("/written?t=" + links["moderator"].rpartition("/j/")[2])
+        with urllib.request.urlopen(links["written"], timeout=10) as resp:
+            assert resp.status == 200
         with urllib.request.urlopen(links["host"], timeout=10) as resp:
             assert 'data-cmd="ros.next"' in resp.read().decode()
         with urllib.request.urlopen(links["public"], timeout=10) as resp:

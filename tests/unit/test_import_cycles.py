@@ -86,3 +86,39 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 def test_no_import_cycle_among_confsvc_modules() -> None:
     assert _cycles(_graph()) == []
+
+
+def _every_import(path: Path) -> set[str]:
+    """Every module ``path`` imports, inside functions too (those run later, but they are
+    a dependency all the same)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+    return found
+
+
+def test_no_feature_or_adapter_imports_the_command_line() -> None:
+    # The command line sits on top: it may use every part, no part uses it. Features give
+    # the demo their extra links through confsvc.assembly.demo_links (mail once appended
+    # itself to the CLI's DEMO_HOOKS), and commands are listed there too.
+    above = {"confsvc.assembly", "confsvc.__main__"}
+    reaching_up = {}
+    for path in ROOT.rglob("*.py"):
+        name = ".".join(("confsvc", *path.relative_to(ROOT).with_suffix("").parts))
+        if name.startswith("confsvc.cli.") or name in above:
+            continue
+        cli = sorted(
+            m for m in _every_import(path) if m == "confsvc.cli" or m.startswith("confsvc.cli.")
+        )
+        if cli:
+            reaching_up[name] = cli
+    assert reaching_up == {}
+
+
+def test_the_command_line_walk_sees_an_import_inside_a_function(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from confsvc.cli import main\n")
+    assert {"confsvc.cli", "confsvc.cli.main"} <= _every_import(module)
