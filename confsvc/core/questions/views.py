@@ -9,6 +9,7 @@ posts, without names, e-mail addresses, notes or invites.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from confsvc.core.conference import EVERYONE, Audience, ConferenceState, Message
@@ -16,6 +17,7 @@ from confsvc.core.events import Event, Principal
 from confsvc.core.questions.life import ANSWERED, ON_AIR, SHOWN
 from confsvc.core.questions.posts import post_view
 from confsvc.core.questions.queue import ASKERS, allowed_actions
+from confsvc.core.questions.similar import similar
 from confsvc.core.questions.state import Question, questions
 from confsvc.core.roles import STAFF, Role
 
@@ -70,10 +72,15 @@ def staff_view(q: Question) -> dict[str, Any]:
     }
 
 
-def moderator_view(q: Question, roles: frozenset[Role] = STAFF) -> dict[str, Any]:
+def moderator_view(
+    q: Question, roles: frozenset[Role] = STAFF, items: Mapping[str, Question] | None = None
+) -> dict[str, Any]:
     """The staff view plus ``actions``: what ``roles`` may do to ``q`` now (the console's
-    buttons). Not for exports: use ``staff_view``."""
-    return {**staff_view(q), "actions": allowed_actions(q, roles)}
+    buttons), and ``similar``: the questions among ``items`` it likely duplicates (the merge
+    form's default). Not for exports: use ``staff_view``."""
+    view = {**staff_view(q), "actions": allowed_actions(q, roles)}
+    view["similar"] = similar(q, items) if items is not None else []
+    return view
 
 
 def live_view(state: ConferenceState) -> dict[str, Any]:
@@ -99,7 +106,7 @@ def snapshot(state: ConferenceState, who: Principal, now: float) -> dict[str, An
     view = live_view(state)
     if who.role in STAFF or who.role is Role.SYSTEM:
         roles = frozenset({who.role}) if who.role in STAFF else STAFF
-        view["items"] = [moderator_view(q, roles) for q in qs.items.values()]
+        view["items"] = [moderator_view(q, roles, qs.items) for q in qs.items.values()]
         view["staff"] = True
         return view
     if who.role is Role.PUBLIC:
@@ -111,9 +118,10 @@ def snapshot(state: ConferenceState, who: Principal, now: float) -> dict[str, An
     return view
 
 
-def _question_messages(q: Question) -> tuple[list[Message], bool]:
+def _question_messages(q: Question, items: Mapping[str, Question]) -> tuple[list[Message], bool]:
     """The messages about one changed question, and whether the public page changes."""
-    out = [Message(audience=STAFF_AUDIENCE, payload={"type": "q.item", "item": moderator_view(q)})]
+    item = moderator_view(q, items=items)
+    out = [Message(audience=STAFF_AUDIENCE, payload={"type": "q.item", "item": item})]
     for invite in q.askers:
         out.append(
             Message(
@@ -138,7 +146,7 @@ def messages(state: ConferenceState, event: Event) -> list[Message]:
     qs = questions(state)
     # An import is one message to each console (q.imported closes it), not one a row.
     if event.type == "q.imported":
-        items = [moderator_view(qs.items[qid]) for qid in event.data["ids"]]
+        items = [moderator_view(qs.items[qid], items=qs.items) for qid in event.data["ids"]]
         return [Message(audience=STAFF_AUDIENCE, payload={"type": "q.batch", "items": items})]
     if event.type == "q.asked" and event.data.get("source") == "pre_session":
         return []
@@ -148,7 +156,7 @@ def messages(state: ConferenceState, event: Event) -> list[Message]:
     out: list[Message] = []
     live = False
     for qid in ids:
-        more, changed = _question_messages(qs.items[qid])
+        more, changed = _question_messages(qs.items[qid], qs.items)
         out.extend(more)
         live = live or changed
     if event.type == "q.voted":

@@ -88,9 +88,12 @@ function renderForm(q) {
   else if (kind === "note") field = el("textarea", { name: "v", rows: 2, maxlength: 2000, placeholder: t.note_hint, "aria-label": t.note_hint });
   else if (kind === "tag") field = el("input", { name: "v", value: q.tags.join(", "), placeholder: t.tags_hint, "aria-label": t.tags_hint });
   else if (kind === "merge") {
-    const targets = [...state.items.values()].filter((o) => o.id !== q.id && ["pending", "approved", "on_air"].includes(o.status));
+    // The server's likely duplicates (views.py "similar") first, the most similar selected.
+    const score = new Map((q.similar || []).map((s) => [s.id, s.score]));
+    const targets = [...state.items.values()].filter((o) => o.id !== q.id && ["pending", "approved", "on_air"].includes(o.status))
+      .sort((a, b) => (score.get(b.id) ?? -1) - (score.get(a.id) ?? -1));
     field = el("select", { name: "v", "aria-label": t.into },
-      ...targets.map((o) => el("option", { value: o.id }, `${o.id}: ${o.text.slice(0, 80)}`)));
+      ...targets.map((o) => el("option", { value: o.id }, `${score.has(o.id) ? `${t.similar} · ` : ""}${o.id}: ${o.text.slice(0, 80)}`)));
   } else if (kind === "on_air") {
     field = el("select", { name: "v", "aria-label": t.answering_site }, el("option", { value: "" }, `${t.answering_site}: —`),
       ...Object.keys(boot.site_names || {}).map((s) => el("option", { value: s }, `${t.answering_site}: ${siteName(boot, s, lang)}`)));

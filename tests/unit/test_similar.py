@@ -1,0 +1,51 @@
+"""Likely duplicates for the merge form: near-duplicate Polish and Chinese questions find
+each other first; unrelated ones, and questions that cannot be merged into, are left out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confsvc.core.questions.similar import similar
+from confsvc.core.questions.state import Question
+
+PL_1 = "Czy szpitale w Olsztynie mają wystarczająco dużo maseczek dla personelu?"
+PL_2 = "Czy szpitale w Olsztynie mają dość maseczek dla lekarzy i pielęgniarek?"
+PL_OTHER = "Jak długo trwa kwarantanna po powrocie z zagranicy?"
+ZH_1 = "潍坊的医院如何安排发热门诊和普通门诊的分流？"
+ZH_2 = "潍坊医院是怎样安排发热门诊与普通门诊分流的？"
+ZH_OTHER = "学校什么时候复课？"
+
+
+def _q(qid: str, text: str, status: str = "pending") -> Question:
+    fields: dict[str, Any] = {"name": None, "site": None, "source": "live", "email": None}
+    return Question(
+        id=qid, text=text, language="pl", invite=None, asked_at=0.0, status=status, **fields
+    )
+
+
+def _items(*qs: Question) -> dict[str, Question]:
+    return {q.id: q for q in qs}
+
+
+def test_a_polish_near_duplicate_comes_first_and_an_unrelated_question_not_at_all() -> None:
+    items = _items(_q("q-1", PL_OTHER), _q("q-2", PL_1, "approved"), _q("q-3", PL_2))
+    found = similar(items["q-3"], items)
+    assert [f["id"] for f in found] == ["q-2"]
+    assert 60 <= int(str(found[0]["score"])) < 100
+
+
+def test_a_chinese_near_duplicate_is_found_character_by_character() -> None:
+    items = _items(_q("q-1", ZH_1, "on_air"), _q("q-2", ZH_OTHER), _q("q-3", ZH_2), _q("q-4", PL_1))
+    assert [f["id"] for f in similar(items["q-3"], items)] == ["q-1"]
+
+
+def test_the_most_similar_is_first() -> None:
+    items = _items(_q("q-1", PL_2), _q("q-2", PL_1 + " I rękawiczek?"), _q("q-3", PL_1))
+    assert [f["id"] for f in similar(items["q-3"], items)] == ["q-2", "q-1"]
+
+
+def test_questions_that_cannot_be_merged_into_are_not_suggested() -> None:
+    items = _items(_q("q-1", PL_1, "rejected"), _q("q-2", PL_1, "answered"), _q("q-3", PL_2))
+    assert similar(items["q-3"], items) == []
+    # nor does a question that cannot be merged any more get suggestions
+    assert similar(_q("q-4", PL_2, "answered"), items) == []
