@@ -60,8 +60,8 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 async def _service(cfg: Config) -> Any:
-    from confsvc.http.i18n import I18n
     from confsvc.http.secret import signing_secret
+    from confsvc.i18n import I18n
     from confsvc.mail.service import MailService
     from confsvc.service import Hubs
     from confsvc.store import open_store

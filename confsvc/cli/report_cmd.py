@@ -95,7 +95,7 @@ async def _load(db: str, conference: str | None) -> tuple[ConferenceState, list[
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from confsvc.http.i18n import I18n
+    from confsvc.i18n import I18n
     from confsvc.report import build, render
 
     if args.scripted is not None:

@@ -14,8 +14,8 @@ from aiohttp import web
 
 from confsvc.config import Config
 from confsvc.core.roles import Role
-from confsvc.http.i18n import I18n
 from confsvc.http.shutdown import Shutdown
+from confsvc.i18n import I18n
 from confsvc.service import Hubs
 from confsvc.store import EventStore
 

@@ -24,7 +24,7 @@ from confsvc.core import written as W
 from confsvc.core.conference import ConferenceState
 from confsvc.core.events import NewEvent
 from confsvc.core.roles import Role, issue_invite
-from confsvc.http.i18n import LANGUAGES, I18n
+from confsvc.i18n import LANGUAGES, I18n
 from confsvc.mail.addresses import HeaderInjection, message_id, reply_address, safe_header
 from confsvc.store import OutboxRow
 

@@ -21,7 +21,7 @@ from confsvc.config import Config
 from confsvc.core import written as W
 from confsvc.core.errors import DomainError
 from confsvc.core.events import Event, NewEvent
-from confsvc.http.i18n import I18n
+from confsvc.i18n import I18n
 from confsvc.mail.compose import Composer, MailSettings
 from confsvc.mail.ingest import Ingest
 from confsvc.mail.outbox import Outbox

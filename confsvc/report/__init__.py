@@ -14,7 +14,7 @@ from markupsafe import Markup
 from confsvc.core import report as core_report
 from confsvc.core.conference import ConferenceState
 from confsvc.csvfile import write_csv
-from confsvc.http.i18n import I18n
+from confsvc.i18n import I18n
 from confsvc.report.svg import timeline
 
 FORMATS = ("html", "md", "json", "csv")

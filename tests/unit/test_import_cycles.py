@@ -122,3 +122,20 @@ def test_the_command_line_walk_sees_an_import_inside_a_function(tmp_path: Path) 
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from confsvc.cli import main\n")
     assert {"confsvc.cli", "confsvc.cli.main"} <= _every_import(module)
+
+
+def _module_path(name: str) -> Path:
+    parts = name.split(".")[1:]
+    path = ROOT.joinpath(*parts)
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def test_translations_are_not_a_web_concern() -> None:
+    # Catalogs, language choice and the template environments live in confsvc.i18n, which
+    # knows nothing of HTTP; mail and the report take them from there.
+    neutral = _every_import(_module_path("confsvc.i18n"))
+    assert sorted(m for m in neutral if m.startswith(("aiohttp", "confsvc.http"))) == []
+    for name in ("confsvc.mail.compose", "confsvc.mail.service", "confsvc.report"):
+        imports = _every_import(_module_path(name))
+        assert "confsvc.i18n" in imports, name
+        assert sorted(m for m in imports if m.startswith("confsvc.http.i18n")) == [], name

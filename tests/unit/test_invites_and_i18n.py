@@ -7,7 +7,7 @@ import pytest
 from confsvc.core.errors import BadRequest
 from confsvc.core.roles import InviteError, Role, issue_invite, verify_invite
 from confsvc.http.accesslog import redact
-from confsvc.http.i18n import pick_language
+from confsvc.i18n import pick_language
 
 SECRET = b"s" * 48
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_dir
 
-from confsvc.http.i18n import load_translations
+from confsvc.i18n import load_translations
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
