@@ -47,6 +47,9 @@ class Config(BaseSettings, metaclass=_FieldDefaults):
     _origins: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     db: str = "confsvc.db"
+    # Every store call has this deadline; past it (or with the store down) a command gets
+    # ``unavailable`` with ``retry_after`` and no lock stays held (confsvc/store/guarded.py).
+    store_timeout_s: float = 5.0
     host: str = "127.0.0.1"
     port: int = field(default=8080, ge=0, le=65535)
     agendas: list[Path] = field(default_factory=list)

@@ -26,7 +26,7 @@ from confsvc.core.conference import (
     agenda_loaded_event,
     created_event,
 )
-from confsvc.core.errors import Conflict, DomainError, NotFound
+from confsvc.core.errors import Conflict, DomainError, NotFound, Unavailable
 from confsvc.core.events import SYSTEM, Command, Event, NewEvent, Principal
 from confsvc.core.idempotency import outcome, tag
 from confsvc.core.invites import InviteRequest, check_issue, record_args
@@ -35,6 +35,7 @@ from confsvc.core.registry import RULES
 from confsvc.core.roles import Invite, issue_invite
 from confsvc.core.runofshow import PLANNED, ros
 from confsvc.store import ConcurrencyError, EventStore, NewRecord, OutboxRow
+from confsvc.store.guarded import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -177,23 +178,36 @@ class Hub:
         adds the filters and the observers' counts.
         """
         async with self._lock:
-            for _attempt in range(APPEND_ATTEMPTS):
-                now = self.clock()
+            try:
+                return await self._append_attempts(who, decide)
+            except StoreUnavailable as exc:
+                # Every store call is bounded (confsvc/store/guarded.py): the lock is let go.
+                raise Unavailable(
+                    f"{exc}; send the command again with the same key", retry_after=exc.retry_after
+                ) from None
+
+    async def _append_attempts(self, who: Principal, decide: Decide) -> list[Event]:
+        for _attempt in range(APPEND_ATTEMPTS):
+            now = self.clock()
+            try:
+                new = decide(self.state, now)
+            except DomainError:
+                # Refused on what this node folded: when another writer has moved the
+                # log on (a stale "not started"), the refusal is decided on that instead.
                 try:
-                    new = decide(self.state, now)
-                except DomainError:
-                    # Refused on what this node folded: when another writer has moved the
-                    # log on (a stale "not started"), the refusal is decided on that instead.
-                    if await self.store.last_seq(self.id) <= self.state.seq:
-                        raise
-                    await self._catch_up_locked()
-                    continue
-                try:
-                    return await self._append_locked(who, new, now)
-                except ConcurrencyError:
-                    log.info("%r: another writer was first; catching up", self)
-                    await self._catch_up_locked()
-            raise Conflict("the conference is changing too fast; try again")
+                    behind = await self.store.last_seq(self.id) > self.state.seq
+                except StoreUnavailable:
+                    behind = False  # the refusal stands on what this node knows
+                if not behind:
+                    raise
+                await self._catch_up_locked()
+                continue
+            try:
+                return await self._append_locked(who, new, now)
+            except ConcurrencyError:
+                log.info("%r: another writer was first; catching up", self)
+                await self._catch_up_locked()
+        raise Conflict("the conference is changing too fast; try again")
 
     async def issue_invite(
         self, who: Principal, secret: bytes, request: InviteRequest
@@ -227,7 +241,12 @@ class Hub:
         for observer in self.observers:
             observer.appended(time.perf_counter() - started)
         await self._apply(events)
-        await self.bus.publish(self.id, events[-1].seq)
+        try:
+            # Stored already: a bus that is down must not turn the ack into an error (other
+            # nodes catch up by polling the store meanwhile).
+            await self.bus.publish(self.id, events[-1].seq)
+        except Exception as exc:
+            log.warning("%r: could not publish seq %d on the bus: %r", self, events[-1].seq, exc)
         return events
 
     async def _apply(self, events: list[Event]) -> None:
@@ -310,7 +329,10 @@ class Hubs:
             loading = asyncio.ensure_future(self._load(conference))
             self._loading[conference] = loading
             loading.add_done_callback(lambda done: self._loaded(conference, done))
-        return await asyncio.shield(loading)
+        try:
+            return await asyncio.shield(loading)
+        except StoreUnavailable as exc:
+            raise Unavailable(f"{exc}: try again", retry_after=exc.retry_after) from None
 
     async def _load(self, conference: str) -> Hub:
         hub = self._new_hub(conference)

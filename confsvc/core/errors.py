@@ -87,7 +87,21 @@ class Internal(DomainError):
 
 
 class Unavailable(DomainError):
-    """This node cannot take the command now (it is shutting down): send it again later."""
+    """This node cannot take the command now (it is shutting down, or its store is down
+    or too slow): send it again, with the same idempotency key, after ``retry_after``
+    seconds."""
 
     code = "unavailable"
     status_hint = 503
+
+    def __init__(
+        self, message: str, *, field: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+    def as_dict(self) -> dict[str, Any]:
+        out = super().as_dict()
+        if self.retry_after is not None:
+            out["retry_after"] = self.retry_after
+        return out

@@ -48,6 +48,7 @@ from confsvc.http.secret import signing_secret
 from confsvc.http.shutdown import Shutdown
 from confsvc.service import Hubs
 from confsvc.store import describe, open_store
+from confsvc.store.guarded import guard
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def create_app(
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG]
-    store = await open_store(cfg.db)
+    store = guard(await open_store(cfg.db), cfg.store_timeout_s)
     bus: Bus
     if cfg.redis:
         from confsvc.bus.redis import RedisBus

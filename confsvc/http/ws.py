@@ -211,7 +211,9 @@ async def _handle(request: web.Request, conn: Connection, data: str) -> None:
             linkwatch.end(conn, link_ended, msg_id)
             return
         if kind == "command" and request.app[SHUTDOWN].draining:
-            raise Unavailable("the server is restarting: send it again once reconnected")
+            raise Unavailable(
+                "the server is restarting: send it again once reconnected", retry_after=1.0
+            )
         if kind == "command":
             await _command(conn, body, msg_id)
         elif kind == "ping":
