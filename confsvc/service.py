@@ -307,6 +307,9 @@ class Hubs:
         self._hubs: dict[str, Hub] = {}
         self._loading: dict[str, asyncio.Future[Hub]] = {}
         self.bus.on_publish(self._on_bus)
+        on_reconnect = getattr(self.bus, "on_reconnect", None)
+        if on_reconnect is not None:  # Redis: catch up on what came while it was away
+            on_reconnect(self.catch_up_all)
 
     async def _on_bus(self, conference: str, seq: int) -> None:
         hub = self._hubs.get(conference)
@@ -352,12 +355,17 @@ class Hubs:
         """Catch up every loaded conference whose log grew elsewhere (runs until cancelled)."""
         while True:
             await asyncio.sleep(interval_s)
-            for hub in list(self._hubs.values()):
-                try:
-                    if await self.store.last_seq(hub.id) > hub.state.seq:
-                        await hub.catch_up()
-                except Exception:
-                    log.exception("%r: catch-up failed", hub)
+            await self.catch_up_all()
+
+    async def catch_up_all(self) -> None:
+        """Fold what the store has past each loaded conference's seq (the poll; the bus
+        after it reconnects)."""
+        for hub in list(self._hubs.values()):
+            try:
+                if await self.store.last_seq(hub.id) > hub.state.seq:
+                    await hub.catch_up()
+            except Exception:
+                log.exception("%r: catch-up failed", hub)
 
     def _new_hub(self, conference: str) -> Hub:
         return Hub(

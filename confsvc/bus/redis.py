@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -18,18 +20,56 @@ log = logging.getLogger(__name__)
 CHANNEL = "confsvc:events"
 
 
+# Reconnecting: the first retry after BACKOFF_FIRST_S, doubling up to BACKOFF_MAX_S, each
+# with jitter (nodes that lost Redis together do not return together). The cap keeps
+# cross-node updates back to normal within 2 s of Redis returning; meanwhile the store
+# poll (Hubs.poll, 1 s) carries them.
+BACKOFF_FIRST_S = 0.1
+BACKOFF_MAX_S = 1.0
+# How long ``start`` waits for the first subscription before serving without it.
+START_WAIT_S = 2.0
+
+Reconnected = Callable[[], Awaitable[None]]
+
+
 class RedisBus:
-    def __init__(self, url: str, *, channel: str = CHANNEL) -> None:
+    """Publishes ``(conference, seq)`` and listens for other nodes' on one channel.
+
+    The listener is supervised: when Redis goes away it is logged and counted
+    (``losses``), the node keeps serving (other nodes' updates come through the store
+    poll), and it reconnects with backoff and resubscribes by itself; after each
+    subscription the ``on_reconnect`` handlers catch up from the store (``reconnects``
+    counts the returns). A node also starts while Redis is down: ``/readyz`` names the
+    bus until the first subscription.
+    """
+
+    def __init__(
+        self, url: str, *, channel: str = CHANNEL, backoff_max_s: float = BACKOFF_MAX_S
+    ) -> None:
         self.url = url
         self.channel = channel
         self.node = secrets.token_hex(4)
-        self._redis: aioredis.Redis = aioredis.from_url(url)
+        self.backoff_max_s = backoff_max_s
+        self._redis: aioredis.Redis = aioredis.from_url(url, socket_connect_timeout=2)
         self._handlers: list[Handler] = []
+        self._reconnected: list[Reconnected] = []
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._delay = BACKOFF_FIRST_S
+        self._subscribed_before = False
+        self._last_error = "not subscribed yet"
+        self.losses = 0  # subscriptions lost
+        self.reconnects = 0  # subscriptions made again after a loss
+
+    def __repr__(self) -> str:
+        return f"RedisBus({self.node}, {describe(self.url)})"
 
     def on_publish(self, handler: Handler) -> None:
         self._handlers.append(handler)
+
+    def on_reconnect(self, handler: Reconnected) -> None:
+        """Called after every subscription: catch up on what was published meanwhile."""
+        self._reconnected.append(handler)
 
     async def publish(self, conference: str, seq: int) -> None:
         msg = json.dumps({"c": conference, "s": seq, "n": self.node})
@@ -37,27 +77,55 @@ class RedisBus:
             await self._redis.publish(self.channel, msg)
         except (OSError, aioredis.RedisError) as exc:
             # The store has the event; other nodes see it on their next catch-up.
-            log.warning("RedisBus(%s): publish failed: %s", self.node, exc)
+            log.warning("%r: publish failed: %s", self, exc)
 
     async def start(self) -> None:
-        try:
-            await asyncio.wait_for(self._redis.ping(), 10)
-        except (OSError, aioredis.RedisError, TimeoutError) as exc:
-            await self._redis.aclose()
-            raise BusError(f"cannot reach Redis at {describe(self.url)}: {exc}") from exc
-        self._task = asyncio.create_task(self._listen(), name=f"redis-bus-{self.node}")
+        """Start the supervised listener; wait a little for the first subscription, but
+        serve without it (degraded, ``/readyz`` says so) when Redis is down."""
+        self._task = asyncio.create_task(self._supervise(), name=f"redis-bus-{self.node}")
         ready = asyncio.ensure_future(self._ready.wait())
-        await asyncio.wait([ready, self._task], timeout=10, return_when=asyncio.FIRST_COMPLETED)
-        if not self._ready.is_set():
+        await asyncio.wait([ready], timeout=START_WAIT_S)
+        if not ready.done():
             ready.cancel()
-            await self.close()
-            raise BusError(f"cannot subscribe on Redis at {describe(self.url)}")
+            log.warning(
+                "%r: cannot reach Redis (%s); serving without it, the store poll carries "
+                "other nodes' updates; reconnecting",
+                self,
+                self._last_error,
+            )
+
+    async def _supervise(self) -> None:
+        while True:
+            try:
+                await self._listen()
+                error = "the subscription ended"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure of the listener: reconnect, never die
+                error = str(exc) or type(exc).__name__
+            self._last_error = error
+            if self._ready.is_set():
+                self._ready.clear()
+                self.losses += 1
+                log.warning("%r: lost Redis (%s); reconnecting", self, error)
+            await asyncio.sleep(self._delay * random.uniform(0.5, 1.0))
+            self._delay = min(self._delay * 2, self.backoff_max_s)
 
     async def _listen(self) -> None:
         pubsub: Any = self._redis.pubsub()
-        await pubsub.subscribe(self.channel)
-        self._ready.set()
         try:
+            await pubsub.subscribe(self.channel)
+            self._ready.set()
+            self._delay = BACKOFF_FIRST_S
+            if self._subscribed_before:
+                self.reconnects += 1
+                log.warning("%r: Redis is back; resubscribed, catching up", self)
+            self._subscribed_before = True
+            for caught_up in self._reconnected:
+                try:
+                    await caught_up()
+                except Exception:
+                    log.exception("%r: catch-up after subscribing failed", self)
             async for message in pubsub.listen():
                 if message.get("type") != "message":
                     continue
@@ -67,24 +135,26 @@ class RedisBus:
                         continue
                     conference, seq = str(body["c"]), int(body["s"])
                 except (ValueError, KeyError, TypeError):
-                    log.warning("RedisBus(%s): ignored a malformed message", self.node)
+                    log.warning("%r: ignored a malformed message", self)
                     continue
                 for handler in self._handlers:
                     try:
                         await handler(conference, seq)
                     except Exception:
-                        log.exception("RedisBus(%s): handler failed", self.node)
+                        log.exception("%r: handler failed", self)
         finally:
-            await pubsub.aclose()
+            try:
+                await pubsub.aclose()
+            except (OSError, aioredis.RedisError):
+                pass  # the connection is gone already
 
     async def ping(self) -> None:
         """Connected: the listener is subscribed and Redis answers PING (bounded by the caller)."""
         where = describe(self.url)
-        if self._task is None or not self._ready.is_set():
-            raise BusError(f"Redis at {where}: not subscribed")
-        if self._task.done():
-            exc = None if self._task.cancelled() else self._task.exception()
-            raise BusError(f"Redis at {where}: the subscription ended: {exc or 'stopped'}")
+        if self._task is None or self._task.done():
+            raise BusError(f"Redis at {where}: the listener is not running")
+        if not self._ready.is_set():
+            raise BusError(f"Redis at {where}: not subscribed ({self._last_error}); reconnecting")
         try:
             await self._redis.ping()
         except (OSError, aioredis.RedisError) as exc:
@@ -97,7 +167,4 @@ class RedisBus:
                 await self._task
             except asyncio.CancelledError:
                 pass
-            except (OSError, aioredis.RedisError) as exc:
-                # Redis went away earlier; ``ping`` (``/readyz``) has been saying so.
-                log.warning("RedisBus(%s): the subscription had ended: %s", self.node, exc)
         await self._redis.aclose()
