@@ -13,6 +13,19 @@ function clockAllZones(ts) {
   const extra = otherZones.map(([site, tz]) => `${pick(boot.site_names[site], lang)} ${fmtClock(ts, lang, tz)}`);
   return [fmtClock(ts, lang, firstTz), ...extra].join(" · ");
 }
+// Every site's clock at ``ts``, the sites sharing a time zone named together:
+// "Warszawa, Olsztyn 10:30 · Weifang 16:30".
+const zones = new Map();
+for (const [site, tz] of Object.entries(boot.site_timezones || {})) zones.set(tz, [...(zones.get(tz) || []), site]);
+function eachSiteClock(ts) {
+  if (ts == null) return "";
+  return [...zones].map(([tz, sites]) => {
+    const names = sites.map((s) => pick(boot.site_names[s], lang)).join(", ");
+    return `${names} ${fmtClock(ts, lang, tz)}`;
+  }).join(" · ");
+}
+// The warning before an item runs over: this many seconds before its planned end.
+const WARN_S = 60;
 
 function render() {
   const v = clock.view;
@@ -65,12 +78,33 @@ function render() {
 
 function tick() {
   if (!clock.view) return;
+  const v = clock.view;
+  const now = clock.now(); // the server's time: its last view plus the local clock since
+  $("[data-ros-clock]").textContent = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZone: firstTz }).format(new Date(now * 1000));
+  $("[data-ros-clock-zones]").textContent = otherZones.length ? eachSiteClock(now) : "";
   $("[data-ros-elapsed]").textContent = fmtDuration(clock.elapsed());
   const over = clock.overrun();
   const box = $("[data-ros-overrun]");
   box.textContent = fmtDuration(over);
   box.closest(".timer").classList.toggle("overrun", over > 0);
-  $("[data-ros-end]").textContent = fmtClock(clock.predictedEnd(), lang, firstTz);
+  const end = clock.predictedEnd();
+  $("[data-ros-end]").textContent = fmtClock(end, lang, firstTz);
+  $("[data-ros-end-zones]").textContent = otherZones.length ? eachSiteClock(end) : "";
+  // Planned against actual: what is left of the current item, and a warning before it runs over.
+  const live = v.current != null && v.current_planned_s != null && (v.status === "running" || v.status === "paused");
+  const remaining = live ? v.current_planned_s - clock.elapsed() : null;
+  $("[data-ros-remaining]").textContent = remaining == null ? "—" : fmtDuration(Math.max(0, remaining));
+  const warn = remaining == null ? "" : remaining <= 0 ? "over" : remaining <= WARN_S ? "soon" : "";
+  const banner = $("[data-ros-warning]");
+  if (banner.dataset.state !== warn) { // set once a change, so a screen reader hears it once
+    banner.dataset.state = warn;
+    banner.textContent = warn ? t[warn] : "";
+    banner.hidden = !warn;
+    banner.setAttribute("role", warn ? "alert" : "status");
+  }
+  $("[data-ros-remaining]").closest(".timer").dataset.warn = warn;
+  const next = v.current != null ? v.items[v.current + 1] : v.items[0];
+  $("[data-ros-next]").textContent = next ? pick(next.title, lang) : v.current != null ? t.last_item : "—";
 }
 
 function showError(msg) {
