@@ -36,6 +36,10 @@ async def test_the_merge_form_selects_the_likeliest_duplicate(
     page = await browser.new_page()
     await page.goto(running.link("moderator") + "?lang=zh")
     await page.wait_for_selector('[data-mod-list] [data-q="q-6"]')
+    # Each question's language and age at a glance.
+    assert await page.text_content('[data-q="q-2"] .glance .lang') == "波兰语"
+    assert await page.text_content('[data-q="q-3"] .glance .lang') == "中文"
+    assert await page.text_content('[data-q="q-3"] .glance .age') == "刚刚"
     for dup, original in (("q-4", "q-2"), ("q-6", "q-5")):
         await page.click(f'[data-q="{dup}"] [data-act="merge"]')
         select = f'[data-q="{dup}"] .inline-form select'

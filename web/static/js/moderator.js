@@ -60,7 +60,7 @@ function visible() {
 function metaLine(q) {
   const bits = [q.id, q.name || t.anonymous];
   if (q.site) bits.push(siteName(boot, q.site, lang));
-  bits.push(langName(t, q.language), t[q.source] || q.source, fmtTime(q.asked_at, lang, tz));
+  bits.push(t[q.source] || q.source, fmtTime(q.asked_at, lang, tz)); // the language is in glance()
   if (q.email) bits.push(q.email);
   if (q.askers > 1) bits.push(`${q.askers} ${t.askers}`);
   if (q.merged_from.length) bits.push(`${t.merged_from} ${q.merged_from.join(", ")}`);
@@ -146,18 +146,40 @@ function renderHistory(q) {
     el("h4", {}, t.edits), edits, el("h4", {}, t.notes), notes, el("h4", {}, t.events), events);
 }
 
+// A question's age and language at a glance, beside its text. The age is counted on the
+// server's clock (the run of show's "now" against this browser's, once a welcome comes),
+// and its text refreshed every 20 s without redrawing the queue.
+let serverOffset = 0;
+const ago = new Intl.RelativeTimeFormat(lang, { numeric: "auto", style: "short" });
+function age(ts) {
+  const s = Math.max(0, Date.now() / 1000 + serverOffset - ts);
+  if (s < 60) return t.just_now;
+  return s < 3600 ? ago.format(-Math.floor(s / 60), "minute") : ago.format(-Math.floor(s / 3600), "hour");
+}
+function glance(q) {
+  return el("p", { class: "glance" },
+    el("span", { class: `badge lang lang-${q.language}` }, langName(t, q.language)),
+    el("span", { class: "age", dataset: { age: String(q.asked_at) } }, age(q.asked_at)));
+}
+setInterval(() => { for (const n of document.querySelectorAll("[data-age]")) n.textContent = age(Number(n.dataset.age)); }, 20_000);
+
 function renderItem(q) {
   // The server sends what this moderator may do to the question now (its life table).
   const actions = (q.actions || []).map((a) => actionButton(q, a));
   actions.push(el("button", { type: "button", class: "small", dataset: { act: "history" }, "aria-expanded": state.history.has(q.id) ? "true" : "false",
     onclick: () => act(q.id, "history") }, t.history));
+  // One stop in the Tab order for the whole queue (a roving tabindex): the selected
+  // question and its buttons; j/k or the arrow keys move the selection, and the focus with it.
+  const selected = q.id === state.selected;
+  if (!selected) for (const b of actions) b.tabIndex = -1;
   return el("li", {
-    class: `mod-item${q.id === state.selected ? " selected" : ""}${q.pinned ? " pinned" : ""}`,
-    dataset: { q: q.id, status: q.status }, tabindex: "-1",
+    class: `mod-item${selected ? " selected" : ""}${q.pinned ? " pinned" : ""}`,
+    dataset: { q: q.id, status: q.status }, tabindex: selected ? "0" : "-1", "aria-current": selected ? "true" : "false",
     onclick: (ev) => { if (ev.target.closest("button,input,textarea,select,form")) return; state.selected = q.id; render(); },
   },
   el("div", { class: "q-votes", title: t.votes }, String(q.votes)),
   el("div", { class: "q-body" },
+    glance(q),
     el("p", { class: "q-text" }, q.text),
     el("p", { class: "muted meta" }, metaLine(q)),
     q.tags.length ? el("p", { class: "tags" }, ...q.tags.map((g) => el("span", { class: "tag" }, g))) : null,
@@ -203,6 +225,7 @@ function render() {
   const before = list.querySelector(".inline-form");
   const kept = before ? { key: before.dataset.key, value: before.elements.v.value,
     focused: before.contains(document.activeElement) } : null;
+  const focusInList = list.contains(document.activeElement) && !kept?.focused;
   list.replaceChildren(...(items.length ? items.map(renderItem) : [el("li", { class: "muted empty" }, t.empty)]));
   renderCounts();
   renderOnAir();
@@ -211,7 +234,21 @@ function render() {
     const same = kept && kept.key === form.dataset.key;
     if (same) form.elements.v.value = kept.value;
     if (!same || kept.focused) form.elements.v.focus();
+  } else if (focusInList) {
+    list.querySelector(".mod-item.selected")?.focus();
   }
+  announce();
+}
+
+// The selected question, said by screen readers when the selection moves (a polite live
+// region, visually hidden): its id, status and text.
+let announced = null;
+function announce() {
+  const q = state.selected ? state.items.get(state.selected) : null;
+  const key = q ? `${q.id}:${q.status}` : null;
+  if (key === announced) return;
+  announced = key;
+  $("[data-mod-announce]").textContent = q ? `${q.id} · ${t[q.status] || q.status} · ${q.text}` : "";
 }
 
 // Live updates come in bursts (votes, imports): draw at most once per frame.
@@ -329,7 +366,7 @@ conn.on("welcome", (msg) => {
     state.posts = v.posts || [];
     renderPosts();
   }
-  if (msg.views.ros) ros(msg.views.ros);
+  if (msg.views.ros) { serverOffset = msg.views.ros.now - Date.now() / 1000; ros(msg.views.ros); }
   render();
 });
 conn.on("q.item", (msg) => {
