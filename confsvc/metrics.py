@@ -128,8 +128,24 @@ class AppCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         app = self.app
         yield from self._connections(app)
+        yield from self._bus(app)
         yield from self._media(app)
         yield from self._mail(app)
+
+    def _bus(self, app: web.Application) -> Iterator[Metric]:
+        """Redis subscriptions lost and made again (``RedisBus``; 0 on one node)."""
+        hubs = app.get(HUBS)
+        bus = hubs.bus if hubs is not None else None
+        yield CounterMetricFamily(
+            "confsvc_bus_losses",
+            "Times the bus subscription (Redis) was lost",
+            value=getattr(bus, "losses", 0),
+        )
+        yield CounterMetricFamily(
+            "confsvc_bus_reconnects",
+            "Times the bus subscribed again after a loss (and caught up from the store)",
+            value=getattr(bus, "reconnects", 0),
+        )
 
     def _connections(self, app: web.Application) -> Iterator[Metric]:
         from confsvc.http.wsconn import Connection

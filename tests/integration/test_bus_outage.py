@@ -136,6 +136,9 @@ async def test_redis_down_then_back_resubscribes_without_a_restart(
     redis_process.start()
     await _until(lambda: _ready(node_b), "node B subscribed again")
     assert bus_b.reconnects == 1
+    metrics = await (await node_b.client.get("/metrics")).text()
+    assert "confsvc_bus_losses_total 1.0" in metrics.splitlines()
+    assert "confsvc_bus_reconnects_total 1.0" in metrics.splitlines()
     # What was stored meanwhile reached node B (catch-up after resubscribing or poll) ...
     assert (await watcher_b.expect("ros"))["ros"]["status"] == "running"
     # ... and so does a new one.

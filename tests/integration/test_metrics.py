@@ -16,6 +16,8 @@ from tests.integration.media_helpers import collect_garbage, until  # noqa: F401
 FAMILIES = {
     "confsvc_ws_connections": "gauge",
     "confsvc_sse_readers": "gauge",
+    "confsvc_bus_losses": "counter",
+    "confsvc_bus_reconnects": "counter",
     "confsvc_commands": "counter",
     "confsvc_store_append_seconds": "histogram",
     "confsvc_mail_outbox_rows": "gauge",
