@@ -28,6 +28,8 @@ BACKOFF_FIRST_S = 0.1
 BACKOFF_MAX_S = 1.0
 # How long ``start`` waits for the first subscription before serving without it.
 START_WAIT_S = 2.0
+# A publish past this is given up (logged): the event is stored, the poll carries it.
+PUBLISH_TIMEOUT_S = 1.0
 
 Reconnected = Callable[[], Awaitable[None]]
 
@@ -74,8 +76,10 @@ class RedisBus:
     async def publish(self, conference: str, seq: int) -> None:
         msg = json.dumps({"c": conference, "s": seq, "n": self.node})
         try:
-            await self._redis.publish(self.channel, msg)
-        except (OSError, aioredis.RedisError) as exc:
+            # Bounded: the hub publishes while it holds its lock, and a Redis that hangs
+            # (not down: stopped) would otherwise hold it for as long as it hangs.
+            await asyncio.wait_for(self._redis.publish(self.channel, msg), PUBLISH_TIMEOUT_S)
+        except (OSError, aioredis.RedisError, TimeoutError) as exc:
             # The store has the event; other nodes see it on their next catch-up.
             log.warning("%r: publish failed: %s", self, exc)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -74,7 +75,11 @@ async def moderator_page(request: web.Request, ctx: Any) -> web.StreamResponse:
 
 
 def _error(exc: DomainError) -> web.Response:
-    return web.json_response(exc.as_dict(), status=exc.status_hint)
+    body = exc.as_dict()
+    headers = {}
+    if isinstance(body.get("retry_after"), (int, float)):  # unavailable: when to come back
+        headers["Retry-After"] = str(math.ceil(body["retry_after"]))
+    return web.json_response(body, status=exc.status_hint, headers=headers)
 
 
 async def _who(request: web.Request) -> tuple[Hub, Principal]:

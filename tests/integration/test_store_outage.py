@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from aiohttp import FormData
 
 from tests.conftest import SAMPLE, Running
 from tests.integration.test_idempotency import keyed
@@ -182,3 +183,42 @@ async def test_postgresql_down_answers_unavailable_and_recovers(
     await _until_stored(alice, "down", "Asked while PostgreSQL is down")
     await _until_stored(alice, "down", "Asked while PostgreSQL is down")
     assert await _asked(node) == ["Asked while PostgreSQL is down"]
+
+
+async def test_http_post_during_an_outage_is_503_with_retry_after_then_stored_once(
+    pg_proxy: tuple[Proxy, str], confsvc_app: Any, tmp_path: Path
+) -> None:
+    proxy, dsn = pg_proxy
+    node = await _node(confsvc_app, tmp_path, dsn)
+    token = node.token("host")
+
+    async def post() -> tuple[int, str | None, dict[str, Any]]:
+        form = FormData(default_to_multipart=True)
+        form.add_field("text", "Posted during the outage")
+        resp = await node.client.post(
+            f"/c/{node.conference}/posts",
+            data=form,
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "post-outage"},
+        )
+        return resp.status, resp.headers.get("Retry-After"), await resp.json()
+
+    proxy.pause()
+    status, retry_after, body = await post()
+    assert (status, retry_after, body["code"], body["retry_after"]) == (
+        503,
+        "1",
+        "unavailable",
+        1.0,
+    )
+    proxy.resume()
+    for _attempt in range(50):
+        status, _, body = await post()
+        if status == 200:
+            break
+        assert status == 503, body
+        await asyncio.sleep(0.1)
+    assert (status, body) == (200, {"id": "p-1"})
+    assert await post() == (200, None, {"id": "p-1"})
+    hub = await node.hub()
+    posts = [e for e in await hub.store.read(hub.id) if e.type == "post.published"]
+    assert len(posts) == 1
