@@ -11,6 +11,10 @@ The key and params are recovered from the sentence by matching it against these
 templates, so a raise site stays one readable f-string; ``tests/unit/test_error_codes.py``
 walks every ``raise`` in ``confsvc/core`` and fails on a sentence no template matches.
 
+The HTTP side's upload and hub errors a page can meet are here too (uploads, photos, a
+busy or missing conference); the WebSocket framing and SDP errors are not: pages do not
+send malformed frames, and those say what a developer needs.
+
 Not for: wording the errors (that stays at the raise site) or deciding them.
 """
 
@@ -98,6 +102,26 @@ TEMPLATES: dict[str, str] = {
     "written.filed": "f.file: mail {mail} is already filed under {question}",
     "written.wrong_status": "{command}: question {question} is {status}",
     "written.header": "{field}: line breaks and NUL are not allowed",
+    # uploads (http/forms.py, questions/photos.py) and the hub (service.py)
+    "upload.form": "send the form as multipart/form-data",
+    "upload.size": "the upload is larger than {max} MiB",
+    "upload.slow": "the form did not arrive within {seconds} s",
+    "upload.broken": "the body is not valid multipart/form-data ({detail})",
+    "upload.fields": "the form has more than {max} fields",
+    "upload.nested": "the form has a nested multipart part",
+    "upload.missing": "missing file field {field}",
+    "photo.pixels": "the photo has more than {max} pixels",
+    "photo.dimensions": "the photo is {width} × {height} pixels; at most {max} in all",
+    "photo.format": "the photo is not a JPEG, PNG, GIF or WebP image",
+    "photo.decode": "the photo cannot be decoded: {detail}",
+    "photo.missing": "no photo for post {post}",
+    "token.needed": "this needs an invite token{how}",
+    "hub.busy": "the conference is changing too fast; try again",
+    "hub.no_conference_why": "no conference {conference}: {detail}",
+    "hub.no_conference": "no conference {conference}",
+    "invite.ttl_hours": "ttl_hours must be between 0 and {max}",
+    "invite.unknown_role": "unknown role {role}",
+    "invite.not_text": "{field} must be a string",
     # places named by several parts
     "site.unknown": "{command}: no site {site} in the agenda",
     "site.unknown_plain": "no site {site} in the agenda",

@@ -54,3 +54,21 @@ async def test_an_expired_link_says_so_in_the_pages_language(
     assert why in (await page.text_content("main") or "")
     assert "expired" not in (await page.text_content("main") or "")
     await page.close()
+
+
+async def test_a_refused_upload_reads_in_the_pages_language(
+    running: Running, browser: Any, tmp_path: Any
+) -> None:
+    fake = tmp_path / "photo.png"
+    fake.write_bytes(b"this is not a picture at all")
+    page = await browser.new_page()
+    await page.goto(running.link("moderator") + "?lang=zh")
+    await page.wait_for_selector('[data-conn][data-state="connected"]', timeout=15_000)
+    await page.fill("#post-text", "照片")
+    await page.set_input_files("#post-photo", str(fake))
+    assert await page.text_content("[data-post-form] [data-file-name]") == "photo.png"
+    await page.click("[data-post-form] button[type=submit]")
+    error = page.locator("[data-post-error]:not([hidden])")
+    await error.wait_for(timeout=10_000)
+    assert await error.text_content() in ("照片不是 JPEG、PNG、GIF 或 WebP 图片", "无法解码照片")
+    await page.close()

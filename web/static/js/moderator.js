@@ -1,6 +1,6 @@
 // The moderator console: the live queue in tabs, filters, every action, shortcuts,
 // history, posts, CSV import and exports. Text only, never HTML, from questions.
-import { pick, url } from "./conn.js";
+import { errorText, pick, url } from "./conn.js";
 import { boot, conn, lang, t } from "./page.js";
 import { el, fmtTime, jsonData, langName, siteName } from "./questions_common.js";
 
@@ -313,7 +313,7 @@ async function postForm(url, form) {
   const headers = { Authorization: `Bearer ${boot.token}` };
   const resp = await fetch(url, { method: "POST", body, headers });
   const data = await resp.json().catch(() => ({ message: resp.statusText }));
-  if (!resp.ok) throw data;
+  if (!resp.ok) throw { ...data, message: errorText(data) }; // in the page's language
   return data;
 }
 

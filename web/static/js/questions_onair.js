@@ -1,7 +1,7 @@
 // The host console's on-air panel: the question on air, from the page's connection,
 // and a form for posts to the live text broadcast (sent over HTTP: a photo is too big
 // for a WebSocket message).
-import { url } from "./conn.js";
+import { errorText, url } from "./conn.js";
 import { boot, conn, lang } from "./page.js";
 import { jsonData, langName, siteName } from "./questions_common.js";
 
@@ -38,7 +38,7 @@ form.addEventListener("submit", async (ev) => {
     form.reset();
   } else {
     const data = await resp.json().catch(() => ({ message: resp.statusText }));
-    error.textContent = data.message;
+    error.textContent = errorText(data); // in the page's language
     error.hidden = false;
   }
 });
