@@ -4,7 +4,8 @@ The app runs on a clock the test moves (``confsvc_app(clock=…)``); the first i
 agenda lasts two minutes. 10 s into it there is no warning; 70 s in, the console says
 less than a minute is left; 130 s in, that the item runs over; +5 min takes it back; the page learns the time from the server's view (reloaded
 after each move), not by waiting. The big clock, the next item and the predicted end in
-each site's time zone are checked on the way.
+each site's time zone are checked on the way. The moderator console counts a question's
+age on the same server clock.
 """
 
 from __future__ import annotations
@@ -68,4 +69,26 @@ async def test_the_host_console_warns_at_one_minute_left_and_on_overrun(
     await page.wait_for_function(
         "() => document.querySelector('[data-ros-warning]').hidden === true"
     )
+    await page.close()
+
+
+async def test_the_moderator_sees_a_questions_age_on_the_servers_clock(
+    confsvc_app: Any, browser: Any
+) -> None:
+    now = [time.time()]
+    running = await confsvc_app(clock=lambda: now[0])
+    asker = await running.ws("participant")
+    assert (await asker.command("q.ask", text="Czy szkoły są otwarte?", language="pl"))[
+        "type"
+    ] == "ack"
+    now[0] += 5 * 60 + 10  # the server is five minutes on; this browser's clock is not
+    page = await browser.new_page()
+    await page.goto(running.link("moderator") + "?lang=en")
+    await page.wait_for_selector('[data-q="q-1"] .glance .age')
+    expected = await page.evaluate(
+        "() => new Intl.RelativeTimeFormat('en', {numeric: 'auto', style: 'short'})"
+        ".format(-5, 'minute')"
+    )
+    assert await page.text_content('[data-q="q-1"] .glance .age') == expected
+    assert await page.text_content('[data-q="q-1"] .glance .lang') == "Polish"
     await page.close()
