@@ -56,6 +56,10 @@ class Principal:
 
 SYSTEM = Principal(role=Role.SYSTEM, invite="system")
 
+# Left out of a question's recorded steps: its id, and the idempotency key the command
+# carried (``confsvc.core.idempotency.KEY_FIELD``: the log's business, not the history's).
+STEP_HIDDEN = frozenset({"id", "_idem"})
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Command:
@@ -146,7 +150,7 @@ class Step:
             at=event.at,
             actor=event.actor,
             type=event.type,
-            data={k: v for k, v in event.data.items() if k != "id"},
+            data={k: v for k, v in event.data.items() if k not in STEP_HIDDEN},
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -167,3 +167,16 @@ async def test_http_post_with_the_same_idempotency_key_stores_one_post(running: 
     hub = await running.hub()
     posts = [e for e in await hub.store.read(hub.id) if e.type == "post.published"]
     assert len(posts) == 1
+
+
+async def test_the_key_stays_out_of_views_and_exports(running: Running) -> None:
+    alice = await running.ws("participant")
+    mod = await running.ws("moderator")
+    assert (await keyed(alice, "q.ask", "secret-ish", text="Where do keys go?"))["type"] == "ack"
+    assert (await keyed(mod, "q.approve", "approve-1", id="q-1"))["type"] == "ack"
+    exported = await running.client.get(
+        f"/c/{running.conference}/questions/export.json", params={"token": running.token("host")}
+    )
+    text = await exported.text()
+    assert "Where do keys go?" in text  # there is a question that could carry the key
+    assert KEY_FIELD not in text and "secret-ish" not in text and "approve-1" not in text
