@@ -48,6 +48,10 @@ async def test_the_merge_form_selects_the_likeliest_duplicate(
         assert (first or "").startswith(f"可能重复 · {original}: ")
         await page.press(select, "Enter")
         await page.wait_for_selector(f'[data-mod-list] [data-q="{dup}"]', state="detached")
+    # The history names its steps in the page's language, not as event types.
+    await page.click('[data-q="q-2"] [data-act="history"]')
+    steps = await page.locator('[data-q="q-2"] .events li').all_text_contents()
+    assert steps and steps[0].endswith(" · 提问"), steps
     hub = await running.hub()
     assert {q.id: q.merged_into for q in questions(hub.state).items.values()} == {
         "q-1": None,

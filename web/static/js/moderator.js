@@ -140,7 +140,7 @@ function renderHistory(q) {
     ? el("ul", { class: "notes" }, ...q.notes.map((n) => el("li", {}, el("span", { class: "muted" }, `${fmtTime(n.at, lang, tz)} · ${n.actor}: `), n.text)))
     : el("p", { class: "muted" }, t.none);
   const events = el("ol", { class: "events" }, ...q.history.map((h) => el("li", {},
-    el("span", { class: "muted" }, `${fmtTime(h.at, lang, tz)} · ${h.actor} · `), h.type,
+    el("span", { class: "muted" }, `${fmtTime(h.at, lang, tz)} · ${h.actor} · `), t.event_names[h.type] || h.type,
     Object.keys(h.data).length && h.type !== "q.asked" ? ` ${JSON.stringify(h.data)}` : "")));
   return el("div", { class: "history", "data-history": true },
     el("h4", {}, t.edits), edits, el("h4", {}, t.notes), notes, el("h4", {}, t.events), events);
