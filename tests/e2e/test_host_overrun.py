@@ -48,6 +48,13 @@ async def test_the_host_console_warns_at_one_minute_left_and_on_overrun(
     groups = [g.rsplit(" ", 1) for g in zones.split(" · ")]  # the two Polish sites share one
     assert sorted(name for name, _ in groups) == ["Olsztyn, Warsaw", "Weifang"], zones
     assert len(await page.text_content("[data-ros-clock]") or "") == 8  # hh:mm:ss
+    # The timers tick twice a second: no live region reads them out each time.
+    assert (
+        await page.evaluate(
+            "() => document.querySelector('[data-ros-elapsed]').closest('[aria-live]')"
+        )
+        is None
+    )
 
     await at(60)  # 50 s left
     warning = page.locator('[data-ros-warning][data-state="soon"]')
