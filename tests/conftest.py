@@ -8,6 +8,7 @@ needs one skips with a reason when it is unset. Chromium: ``/usr/bin/chromium``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -44,6 +45,31 @@ def postgres_dsn() -> str:
     if not dsn:
         pytest.skip("CONFSVC_TEST_POSTGRES is not set (no PostgreSQL for this run)")
     return dsn
+
+
+@contextlib.asynccontextmanager
+async def own_schema(dsn: str) -> AsyncIterator[str]:
+    """``dsn`` with its tables in a schema of this test's own (PostgreSQL is shared between
+    runs and helpers: its nodes and leases must not meet another test's); dropped after."""
+    import secrets
+
+    import asyncpg
+
+    schema = f"t_{secrets.token_hex(5)}"
+    con = await asyncpg.connect(dsn)
+    await con.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{dsn}{'&' if '?' in dsn else '?'}search_path={schema}"
+    finally:
+        await con.execute(f"DROP SCHEMA {schema} CASCADE")
+        await con.close()
+
+
+@pytest.fixture
+async def postgres_schema(postgres_dsn: str) -> AsyncIterator[str]:
+    """``own_schema`` of CONFSVC_TEST_POSTGRES (skips without it)."""
+    async with own_schema(postgres_dsn) as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -95,10 +95,39 @@ MIGRATIONS: tuple[Migration, ...] = (
         sqlite=("CREATE INDEX outbox_conference ON outbox (conference)",),
         postgres=("CREATE INDEX outbox_conference ON outbox (conference)",),
     ),
+    Migration(
+        version=3,
+        description="media homes: live nodes and each conference's relay lease",
+        sqlite=(
+            """CREATE TABLE media_nodes (
+                node TEXT PRIMARY KEY,
+                url TEXT NOT NULL,
+                expires_at REAL NOT NULL
+            )""",
+            """CREATE TABLE media_homes (
+                conference TEXT PRIMARY KEY,
+                node TEXT NOT NULL,
+                expires_at REAL NOT NULL
+            )""",
+        ),
+        postgres=(
+            """CREATE TABLE media_nodes (
+                node TEXT PRIMARY KEY,
+                url TEXT NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL
+            )""",
+            """CREATE TABLE media_homes (
+                conference TEXT PRIMARY KEY,
+                node TEXT NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL
+            )""",
+        ),
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 # The tables holding rows per conference (a ``conference`` column): a migration that adds
 # one adds it here, so ``delete_conference`` removes everything a conference left.
+# (``media_homes`` is not one: a lease is not data of the conference, it expires by itself.)
 PER_CONFERENCE_TABLES: tuple[str, ...] = ("outbox", "events")
 # PostgreSQL advisory lock held while one node migrates (several may start at once).
 PG_LOCK = 727274

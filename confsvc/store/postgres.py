@@ -13,8 +13,8 @@ from typing import Any
 
 import asyncpg
 
-from confsvc.core.events import Event
-from confsvc.store import describe
+from confsvc.core.events import Event, current_type
+from confsvc.store import describe, homes
 from confsvc.store.base import (
     ConcurrencyError,
     NewRecord,
@@ -115,7 +115,10 @@ class PostgresStore:
                 after_seq,
             )
         loads = json.loads
-        return [Event(seq=s, type=t, at=a, actor=ac, data=loads(d)) for s, t, a, ac, d in rows]
+        return [
+            Event(seq=s, type=current_type(t), at=a, actor=ac, data=loads(d))
+            for s, t, a, ac, d in rows
+        ]
 
     async def last_seq(self, conference: str) -> int:
         async with self._pool.acquire() as con:
@@ -207,6 +210,25 @@ class PostgresStore:
         async with self._pool.acquire() as con:
             rows = await con.fetch("".join(out), *params)
         return [tuple(r) for r in rows]
+
+    # -- media homes (confsvc.store.homes) ------------------------------------
+
+    async def home_heartbeat(self, node: str, url: str, now: float, ttl_s: float) -> list[str]:
+        """Renew this node and its leases; the conferences it is home of."""
+        async with self._pool.acquire() as con:
+            return await homes.postgres_heartbeat(con, node, url, now, ttl_s)
+
+    async def claim_home(
+        self, conference: str, node: str, url: str, now: float, ttl_s: float
+    ) -> homes.HomeLease:
+        """The conference's live home, or a new one (the least loaded live node)."""
+        async with self._pool.acquire() as con:
+            return await homes.postgres_claim(con, conference, node, url, now, ttl_s)
+
+    async def release_homes(self, node: str) -> None:
+        """Drop this node's leases and its row (a clean stop: others take over at once)."""
+        async with self._pool.acquire() as con:
+            await homes.postgres_release(con, node)
 
     async def ping(self) -> None:
         if self._pool.is_closing():

@@ -22,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from confsvc.core.events import Event
+from confsvc.core.events import Event, current_type
+from confsvc.store import homes
 from confsvc.store.base import (
     ConcurrencyError,
     NewRecord,
@@ -179,7 +180,10 @@ class SqliteStore:
             (conference, after_seq),
         )
         loads = json.loads
-        return [Event(seq=s, type=t, at=a, actor=ac, data=loads(d)) for s, t, a, ac, d in rows]
+        return [
+            Event(seq=s, type=current_type(t), at=a, actor=ac, data=loads(d))
+            for s, t, a, ac, d in rows
+        ]
 
     async def last_seq(self, conference: str) -> int:
         rows = await self._read("SELECT max(seq) FROM events WHERE conference = ?", (conference,))
@@ -273,6 +277,27 @@ class SqliteStore:
         if write:
             return list(await self._write(lambda con: con.execute(sql, params).fetchall()))
         return await self._read(sql, params)
+
+    # -- media homes (confsvc.store.homes) ------------------------------------
+
+    async def home_heartbeat(self, node: str, url: str, now: float, ttl_s: float) -> list[str]:
+        """Renew this node and its leases; the conferences it is home of."""
+        return list(
+            await self._write(lambda con: homes.sqlite_heartbeat(con, node, url, now, ttl_s))
+        )
+
+    async def claim_home(
+        self, conference: str, node: str, url: str, now: float, ttl_s: float
+    ) -> homes.HomeLease:
+        """The conference's live home, or a new one (the least loaded live node)."""
+        home: homes.HomeLease = await self._write(
+            lambda con: homes.sqlite_claim(con, conference, node, url, now, ttl_s)
+        )
+        return home
+
+    async def release_homes(self, node: str) -> None:
+        """Drop this node's leases and its row (a clean stop: others take over at once)."""
+        await self._write(lambda con: homes.sqlite_release(con, node))
 
     async def ping(self) -> None:
         if self._closed:
