@@ -72,6 +72,7 @@ class Frame:
     ntp: int
     abs_send_time: bytes  # 3 bytes, 6.18 fixed-point seconds (webrtc abs-send-time)
     size: int  # payload octets
+    data: bytes = b""  # the frame as published, for egresses that write it (egress.Tap)
 
 
 class Packetizer:
@@ -89,7 +90,8 @@ class Packetizer:
             payloads = [data]
         ntp = ntp_now()
         ast = ((ntp >> 14) & 0xFFFFFF).to_bytes(3, "big")
-        return Frame(payloads, timestamp & 0xFFFFFFFF, keyframe, ntp, ast, sum(map(len, payloads)))
+        size = sum(map(len, payloads))
+        return Frame(payloads, timestamp & 0xFFFFFFFF, keyframe, ntp, ast, size, data)
 
 
 class Leg:

@@ -98,6 +98,18 @@ class Relay:
             room.on_sites_changed = self.on_sites_changed
         return room
 
+    def hold(self, conference: str, floor: list[str], egress: object) -> Room:
+        """The conference's room, kept while ``egress`` (``confsvc.media.egress``) is in it."""
+        room = self.room(conference, floor)
+        room.egresses.add(egress)
+        return room
+
+    def release(self, room: Room, egress: object) -> None:
+        """``egress`` has left ``room`` (its taps already unsubscribed)."""
+        room.egresses.discard(egress)
+        if room.idle() and self.rooms.get(room.conference) is room:
+            del self.rooms[room.conference]
+
     async def connect(
         self,
         *,

@@ -243,6 +243,9 @@ class Room:
         self.feeds: dict[str, SiteFeed] = {}
         self.slots: dict[tuple[str, str], Slot] = {}
         self.peers: set[Any] = set()
+        # Participants without a connection (``egress``: the recorder, the program, the
+        # broadcast): their subscriptions are ordinary ``Subscriber``s; they keep the room.
+        self.egresses: set[Any] = set()
         self.floor_changes: list[dict[str, Any]] = []
         self.on_sites_changed: Callable[[Room], None] | None = None
         self.retired: dict[str, int] = retired if retired is not None else {}
@@ -321,7 +324,7 @@ class Room:
         track.stop()
 
     def idle(self) -> bool:
-        return not self.peers and not self.feeds
+        return not self.peers and not self.feeds and not self.egresses
 
     def stats(self) -> dict[str, Any]:
         return {
