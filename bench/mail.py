@@ -4,7 +4,7 @@ received by confsvc's SMTP receiver and matched to their questions.
     python3 bench/mail.py [--n 1000] [--db PATH]
 
 ``send_1000_s``: from the sender's start until the sink holds every mail and every
-outbox row is ``sent`` (the ``f.mail_sent`` events recorded too). ``receive_1000_s``:
+outbox row is ``sent`` (the ``written.mail_sent`` events recorded too). ``receive_1000_s``:
 from the first reply until every question is ``answered`` (each reply parsed, matched by
 its signed address, checked against the expert, stored raw in the SQLite log with
 ``synchronous=FULL``). Everything on 127.0.0.1. ``replies_*``: answers extracted exactly
@@ -84,7 +84,7 @@ async def run(n: int, db: str) -> dict[str, float | int]:
             {"question": f"q-{i}", "expert": EXPERT, "due": due}
             for i in range(start, min(n, start + 499) + 1)
         ]
-        await hub.execute(MOD, Command(name="f.assign_batch", args={"items": items}))
+        await hub.execute(MOD, Command(name="written.assign_batch", args={"items": items}))
     queue_s = time.perf_counter() - t0
     outbox = Outbox(store)
     assert (await outbox.counts()).get("queued") == n

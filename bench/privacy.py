@@ -74,7 +74,10 @@ async def run(n_questions: int, n_mails: int, path: str) -> dict[str, float | in
         }
         records.append(
             NewRecord(
-                type="f.mail_received", at=3.0, actor="system", data={**data, "raw": _raw(i, hers)}
+                type="written.mail_received",
+                at=3.0,
+                actor="system",
+                data={**data, "raw": _raw(i, hers)},
             )
         )
     store = await open_store(path)

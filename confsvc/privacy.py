@@ -149,8 +149,10 @@ async def _export_one(
             if e.type == "q.voted"
         ],
         "experts": [x.as_dict() for eid, x in W.experts(state).items() if eid in person.experts],
-        "mails_received": [{"seq": e.seq, **e.data} for e in about if e.type == "f.mail_received"],
-        "written_answers": [{"seq": e.seq, **e.data} for e in about if e.type == "f.replied"],
+        "mails_received": [
+            {"seq": e.seq, **e.data} for e in about if e.type == "written.mail_received"
+        ],
+        "written_answers": [{"seq": e.seq, **e.data} for e in about if e.type == "written.replied"],
         "outbox": outbox,
         "events": [e.as_dict() for e in about],
     }

@@ -139,11 +139,11 @@ def _written_answers(s: Session, agenda: Agenda) -> None:
     who = Principal(role=Role.EXPERT, invite="exp1", expert=expert.id)
     written = [q.id for q in W.written(s.state)]
     for n, qid in enumerate(written):
-        s.do(MODERATOR, "f.assign", question=qid, expert=expert.id, due=s.now + 7 * 86400)
+        s.do(MODERATOR, "written.assign", question=qid, expert=expert.id, due=s.now + 7 * 86400)
         if n == len(written) - 1:
             break  # the last one stays open
         s.wait(3600)
         text = f"Written answer to {qid} from {expert.name}."
-        s.do(who, "f.answer", question=qid, text=text)
-        s.do(MODERATOR, "f.review", question=qid, text=text)
-        s.do(MODERATOR, "f.publish", question=qid)
+        s.do(who, "written.answer", question=qid, text=text)
+        s.do(MODERATOR, "written.review", question=qid, text=text)
+        s.do(MODERATOR, "written.publish", question=qid)

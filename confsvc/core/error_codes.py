@@ -94,14 +94,20 @@ TEMPLATES: dict[str, str] = {
     "written.no_expert": "{command}: no expert {expert}",
     "written.due_far": "{command}: the due date is more than {days} days away",
     "written.due_past": "{command}: the due date must be in the future",
-    "written.twice": "f.assign_batch: question {question} twice",
-    "written.not_yours": "f.answer: question {question} is not assigned to you",
-    "written.empty_answer": "f.answer: the answer is empty",
-    "written.publish_empty": "f.publish: question {question} has an empty answer",
-    "written.no_mail": "f.file: no quarantined mail {mail}",
-    "written.filed": "f.file: mail {mail} is already filed under {question}",
+    "written.twice": "written.assign_batch: question {question} twice",
+    "written.not_yours": "written.answer: question {question} is not assigned to you",
+    "written.empty_answer": "written.answer: the answer is empty",
+    "written.publish_empty": "written.publish: question {question} has an empty answer",
+    "written.no_mail": "written.file: no quarantined mail {mail}",
+    "written.filed": "written.file: mail {mail} is already filed under {question}",
     "written.wrong_status": "{command}: question {question} is {status}",
     "written.header": "{field}: line breaks and NUL are not allowed",
+    # the translation desk (core/translation.py)
+    "tr.not_a_language": "{command}: {language} is not a language of this conference",
+    "tr.same_language": "{command}: {subject} is in {language} already",
+    "tr.not_yours": "{command}: you do not translate from {source} into {target}",
+    "tr.unchanged": "{command}: the {language} translation of {subject} is unchanged",
+    "invite.languages": "only a translator invite takes languages",
     # uploads (http/forms.py, questions/photos.py) and the hub (service.py)
     "upload.form": "send the form as multipart/form-data",
     "upload.size": "the upload is larger than {max} MiB",
@@ -129,7 +135,7 @@ TEMPLATES: dict[str, str] = {
 }
 _FIELD = re.compile(r"\{(\w+)\}")
 # The most specific first: the template with the most fixed text ("cannot give the floor
-# when …" before "cannot {action} when …", "f.answer: the answer is empty" before
+# when …" before "cannot {action} when …", "written.answer: the answer is empty" before
 # "{what} is empty", "{command}: {detail}" last).
 _ORDER = sorted(TEMPLATES, key=lambda k: -len(_FIELD.sub("", TEMPLATES[k])))
 

@@ -17,6 +17,32 @@ class NewEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+# Event types renamed since they were first stored: a store reads old rows under the new
+# name (``current_type``), so the fold, the views and every reader see one name. Events are
+# never rewritten in a store (``confsvc.store.migrations``).
+RENAMED_TYPES: dict[str, str] = {
+    f"f.{name}": f"written.{name}"
+    for name in (
+        "expert_added",
+        "assigned",
+        "due_changed",
+        "replied",
+        "reviewed",
+        "published",
+        "reminded",
+        "mail_received",
+        "mail_sent",
+        "mail_failed",
+        "digest_sent",
+    )
+}
+
+
+def current_type(stored: str) -> str:
+    """The name the code uses for an event type read from a store."""
+    return RENAMED_TYPES.get(stored, stored)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
     """A stored event: position ``seq`` in its conference's log (1-based)."""
@@ -39,19 +65,31 @@ class Event:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Principal:
-    """Who sends a command: a role, the site for site links, and the invite's id."""
+    """Who sends a command: a role, the site for site links, the invite's id, and on a
+    shared audience link the person (one browser) among its holders
+    (``confsvc.core.audience``)."""
 
     role: Role
     invite: str
     site: str | None = None
     name: str | None = None
     expert: str | None = None  # the expert's id, for expert links
+    interpreter: str | None = None  # the agenda's interpreter id, for interpreter links
+    languages: tuple[str, ...] = ()  # a translator's languages (none: every language)
+    person: str | None = None  # one browser among a shared audience link's holders
+
+    @property
+    def identity(self) -> str:
+        """The one person behind a command: the invite id for a personal link,
+        ``<invite>.<person>`` on a shared audience link. Votes, "my questions" and rate
+        limits go by it; revocation goes by ``invite`` (it ends every holder)."""
+        return self.invite if self.person is None else f"{self.invite}.{self.person}"
 
     @property
     def actor(self) -> str:
-        """What the event log records as the actor: role, site and invite id (no secret)."""
+        """What the event log records as the actor: role, site and identity (no secret)."""
         base = self.role.value if self.site is None else f"{self.role.value}:{self.site}"
-        return f"{base}/{self.invite}"
+        return f"{base}/{self.identity}"
 
 
 SYSTEM = Principal(role=Role.SYSTEM, invite="system")

@@ -160,7 +160,7 @@ def _grow(
     if e.type == "q.asked" and (person.has_email(d.get("email")) or person.has_name(d.get("name"))):
         _add_name(names, d.get("name"))
         _add_email(emails, d.get("email"))
-    elif e.type == "f.expert_added" and (
+    elif e.type == "written.expert_added" and (
         person.has_email(d.get("email")) or person.has_name(d.get("name"))
     ):
         _add_name(names, d.get("name"))
@@ -168,7 +168,7 @@ def _grow(
         experts.add(str(d.get("id")))
     elif e.type == "invite.issued" and person.has_name(d.get("name")):
         invites.add(str(d.get("id")))
-    elif e.type == "f.mail_received" and person.has_email(d.get("from")):
+    elif e.type == "written.mail_received" and person.has_email(d.get("from")):
         _add_name(names, d.get("from_name"))
     elif e.type in _AGENDA_EVENTS:
         for x in _agenda_experts(d):
@@ -213,13 +213,13 @@ def about(event: Event, person: Person) -> bool:
         return True
     if event.type == "q.voted" and d.get("invite") in person.invites:
         return True
-    if event.type == "f.assigned" and d.get("expert") in person.experts:
+    if event.type == "written.assigned" and d.get("expert") in person.experts:
         return True
-    if event.type == "f.expert_added" and d.get("id") in person.experts:
+    if event.type == "written.expert_added" and d.get("id") in person.experts:
         return True
-    if event.type == "f.replied" and d.get("from") in person.experts:
+    if event.type == "written.replied" and d.get("from") in person.experts:
         return True
-    if event.type == "f.mail_received" and _raw_mentions(d.get("raw"), person):
+    if event.type == "written.mail_received" and _raw_mentions(d.get("raw"), person):
         return True
     return mentions(d, person)
 
@@ -374,11 +374,11 @@ def _mail_received(d: dict[str, Any], person: Person, c: Counts) -> None:
 _RULES: dict[str, Callable[[dict[str, Any], Person, Counts], None]] = {
     "q.asked": _q_asked,
     "invite.issued": _invite_issued,
-    "f.expert_added": _expert_added,
+    "written.expert_added": _expert_added,
     "conference.created": _agenda,
     "conference.agenda_loaded": _agenda,
-    "f.replied": _replied,
-    "f.mail_received": _mail_received,
+    "written.replied": _replied,
+    "written.mail_received": _mail_received,
 }
 
 

@@ -11,8 +11,8 @@ qid)`` and folds no ``q.*`` event; it keeps only the written life beside it.
 
 The life of a written question is the table ``TRANSITIONS``:
 ``open → assigned → sent → answered → reviewed → published``. Mail results and replies
-arrive as system events decided by the mail adapter (``f.mail_sent``, ``f.mail_failed``,
-``f.mail_received``); a reply that cannot be tied to a question, or is an auto-reply or a
+arrive as system events decided by the mail adapter (``written.mail_sent``, ``written.mail_failed``,
+``written.mail_received``); a reply that cannot be tied to a question, or is an auto-reply or a
 bounce, is kept in the quarantine, never dropped. ``overdue`` and ``bounced`` are flags
 beside the status, not statuses. Reminders and the organiser's digest are decisions made
 from the state and a given ``now`` (``due_reminders``, ``digest_due``).
@@ -55,12 +55,20 @@ STATUSES = (OPEN, ASSIGNED, SENT, ANSWERED, REVIEWED, PUBLISHED)
 # current status is refused with an error naming both. Mail results that do not move the
 # status (a reminder sent, a second reply) are simply not in the table.
 TRANSITIONS: dict[str, dict[str, str]] = {
-    OPEN: {"f.assigned": ASSIGNED, "f.replied": ANSWERED},
-    ASSIGNED: {"f.assigned": ASSIGNED, "f.mail_sent": SENT, "f.replied": ANSWERED},
-    SENT: {"f.assigned": ASSIGNED, "f.replied": ANSWERED},
-    ANSWERED: {"f.replied": ANSWERED, "f.reviewed": REVIEWED},
-    REVIEWED: {"f.replied": REVIEWED, "f.reviewed": REVIEWED, "f.published": PUBLISHED},
-    PUBLISHED: {"f.replied": PUBLISHED, "f.reviewed": PUBLISHED},
+    OPEN: {"written.assigned": ASSIGNED, "written.replied": ANSWERED},
+    ASSIGNED: {
+        "written.assigned": ASSIGNED,
+        "written.mail_sent": SENT,
+        "written.replied": ANSWERED,
+    },
+    SENT: {"written.assigned": ASSIGNED, "written.replied": ANSWERED},
+    ANSWERED: {"written.replied": ANSWERED, "written.reviewed": REVIEWED},
+    REVIEWED: {
+        "written.replied": REVIEWED,
+        "written.reviewed": REVIEWED,
+        "written.published": PUBLISHED,
+    },
+    PUBLISHED: {"written.replied": PUBLISHED, "written.reviewed": PUBLISHED},
 }
 
 # Reminder kinds: before the due date, and once the due date has passed.
@@ -236,7 +244,7 @@ class Quarantined:
 
 @dataclass(slots=True)
 class WrittenState:
-    # The written life of the questions that have one so far (an f.* event named them);
+    # The written life of the questions that have one so far (a written.* event named them);
     # every other question's is a fresh ``WrittenQuestion`` (see ``entry``).
     lives: dict[str, WrittenQuestion] = field(default_factory=dict)
     added_experts: dict[str, ExpertInfo] = field(default_factory=dict)
@@ -246,12 +254,13 @@ class WrittenState:
     last_digest_at: float | None = None
 
 
-# The code says "written" (module, classes, functions; pages and routes say it too). Three
-# names stay as they were: the stored event types ``f.*`` (stores hold them; renaming
-# needs a migration of every log), and the part's name, which is also its key in the
-# welcome's ``views`` and the type of the staff's live message (``followup``), because
-# written.js, expert.js and _written_answers.html read them (docs/protocol.md).
-PART_NAME = "followup"
+# One name: "written" (module, classes, functions, pages, routes, the part's key in the
+# welcome's ``views``, the commands and events ``written.*``). Logs stored before the
+# rename hold ``f.*`` events: ``confsvc.core.events.current_type`` reads them under their
+# new names as the stores load them (events are never rewritten). Staff get the
+# ``written.changed`` live message, everyone the ``written`` one (docs/protocol.md).
+PART_NAME = "written"
+STAFF_MESSAGE = "written.changed"
 
 
 def written_state(state: ConferenceState) -> WrittenState:
@@ -362,7 +371,7 @@ def _add_expert(
 ) -> list[NewEvent]:
     for text in (args.name, args.email):
         _no_header_breaks(text, "args.name" if text is args.name else "args.email")
-    return [NewEvent(type="f.expert_added", data=args.model_dump())]
+    return [NewEvent(type="written.expert_added", data=args.model_dump())]
 
 
 # A due date is at most this far from now: written answers take days, not years.
@@ -387,17 +396,17 @@ def _assigned(state: ConferenceState, a: AssignOne, now: float, cmd: str) -> New
     q = written_question(state, a.question)
     if a.expert not in experts(state):
         raise NotFound(f"{cmd}: no expert {a.expert!r}")
-    _require(q, "f.assigned", cmd)
+    _require(q, "written.assigned", cmd)
     if a.due <= now:
         raise BadRequest(f"{cmd}: the due date must be in the future", field="args.due")
     _check_due(a.due, now, cmd)
     return NewEvent(
-        type="f.assigned", data={"question": q.id, "expert": a.expert, "due": float(a.due)}
+        type="written.assigned", data={"question": q.id, "expert": a.expert, "due": float(a.due)}
     )
 
 
 def _assign(state: ConferenceState, args: AssignOne, who: Principal, now: float) -> list[NewEvent]:
-    return [_assigned(state, args, now, "f.assign")]
+    return [_assigned(state, args, now, "written.assign")]
 
 
 class BatchArgs(Args):
@@ -411,9 +420,11 @@ def _assign_batch(
     out = []
     for a in args.items:
         if a.question in seen:
-            raise BadRequest(f"f.assign_batch: question {a.question!r} twice", field="args.items")
+            raise BadRequest(
+                f"written.assign_batch: question {a.question!r} twice", field="args.items"
+            )
         seen.add(a.question)
-        out.append(_assigned(state, a, now, "f.assign_batch"))
+        out.append(_assigned(state, a, now, "written.assign_batch"))
     return out
 
 
@@ -425,9 +436,9 @@ class DueArgs(Args):
 def _set_due(state: ConferenceState, args: DueArgs, who: Principal, now: float) -> list[NewEvent]:
     q = written_question(state, args.question)
     if q.status not in (ASSIGNED, SENT):
-        raise InvalidState(f"f.set_due: question {q.id!r} is {q.status}")
-    _check_due(args.due, now, "f.set_due")
-    return [NewEvent(type="f.due_changed", data={"question": q.id, "due": float(args.due)})]
+        raise InvalidState(f"written.set_due: question {q.id!r} is {q.status}")
+    _check_due(args.due, now, "written.set_due")
+    return [NewEvent(type="written.due_changed", data={"question": q.id, "due": float(args.due)})]
 
 
 class AnswerArgs(Args):
@@ -440,14 +451,14 @@ def _answer_web(
 ) -> list[NewEvent]:
     q = written_question(state, args.question)
     if who.role is Role.EXPERT and (who.expert is None or who.expert != q.expert):
-        raise Forbidden(f"f.answer: question {q.id!r} is not assigned to you")
-    _require(q, "f.replied", "f.answer")
+        raise Forbidden(f"written.answer: question {q.id!r} is not assigned to you")
+    _require(q, "written.replied", "written.answer")
     if not args.text.strip():
-        raise BadRequest("f.answer: the answer is empty", field="args.text")
+        raise BadRequest("written.answer: the answer is empty", field="args.text")
     sender = who.expert or who.actor
     return [
         NewEvent(
-            type="f.replied",
+            type="written.replied",
             data={"question": q.id, "via": "web", "from": sender, "text": args.text},
         )
     ]
@@ -460,8 +471,8 @@ class ReviewArgs(Args):
 
 def _review(state: ConferenceState, args: ReviewArgs, who: Principal, now: float) -> list[NewEvent]:
     q = written_question(state, args.question)
-    _require(q, "f.reviewed", "f.review")
-    return [NewEvent(type="f.reviewed", data={"question": q.id, "text": args.text})]
+    _require(q, "written.reviewed", "written.review")
+    return [NewEvent(type="written.reviewed", data={"question": q.id, "text": args.text})]
 
 
 class PublishArgs(Args):
@@ -480,12 +491,14 @@ def _publish(
     if status == ANSWERED or (status == REVIEWED and args.text is not None):
         text = args.text if args.text is not None else q.replies[-1].text
         if not text.strip():
-            raise BadRequest(f"f.publish: question {q.id!r} has an empty answer", field="args.text")
-        out.append(NewEvent(type="f.reviewed", data={"question": q.id, "text": text}))
+            raise BadRequest(
+                f"written.publish: question {q.id!r} has an empty answer", field="args.text"
+            )
+        out.append(NewEvent(type="written.reviewed", data={"question": q.id, "text": text}))
         status = REVIEWED
-    if "f.published" not in TRANSITIONS[status]:
-        raise InvalidState(f"f.publish: question {q.id!r} is {q.status}")
-    out.append(NewEvent(type="f.published", data={"question": q.id}))
+    if "written.published" not in TRANSITIONS[status]:
+        raise InvalidState(f"written.publish: question {q.id!r} is {q.status}")
+    out.append(NewEvent(type="written.published", data={"question": q.id}))
     return out
 
 
@@ -499,14 +512,16 @@ def _file_quarantined(
 ) -> list[NewEvent]:
     item = next((m for m in written_state(state).quarantine if m.key == args.key), None)
     if item is None:
-        raise NotFound(f"f.file: no quarantined mail {args.key!r}")
+        raise NotFound(f"written.file: no quarantined mail {args.key!r}")
     if item.assigned_to is not None:
-        raise InvalidState(f"f.file: mail {args.key!r} is already filed under {item.assigned_to}")
+        raise InvalidState(
+            f"written.file: mail {args.key!r} is already filed under {item.assigned_to}"
+        )
     q = written_question(state, args.question)
-    _require(q, "f.replied", "f.file")
+    _require(q, "written.replied", "written.file")
     return [
         NewEvent(
-            type="f.replied",
+            type="written.replied",
             data={
                 "question": q.id,
                 "via": "mail",
@@ -549,7 +564,7 @@ def classify_reply(
         return None, f"question {question!r} has no expert"
     if sender.strip().lower() != expert.email.lower():
         return None, f"sender {sender!r} is not the expert of {question!r}"
-    if "f.replied" not in TRANSITIONS[q.status]:
+    if "written.replied" not in TRANSITIONS[q.status]:
         return None, f"question {question!r} is {q.status}"
     return question, None
 
@@ -641,12 +656,15 @@ def due_reminders(state: ConferenceState, now: float) -> list[NewEvent]:
             if last == 0.0 or now - last >= REMIND_OVERDUE_EVERY_S:
                 out.append(
                     NewEvent(
-                        type="f.reminded", data={"question": q.id, "kind": "overdue", "now": now}
+                        type="written.reminded",
+                        data={"question": q.id, "kind": "overdue", "now": now},
                     )
                 )
         elif q.due - now <= REMIND_BEFORE_S and not mine and q.due - since > REMIND_BEFORE_S:
             out.append(
-                NewEvent(type="f.reminded", data={"question": q.id, "kind": "before", "now": now})
+                NewEvent(
+                    type="written.reminded", data={"question": q.id, "kind": "before", "now": now}
+                )
             )
     return out
 
@@ -659,7 +677,7 @@ def digest_due(state: ConferenceState, now: float) -> list[NewEvent]:
     counts = view_counts(state, now)
     if sum(counts[s] for s in (OPEN, ASSIGNED, SENT, ANSWERED, REVIEWED)) == 0:
         return []
-    return [NewEvent(type="f.digest_sent", data={"counts": counts, "now": now})]
+    return [NewEvent(type="written.digest_sent", data={"counts": counts, "now": now})]
 
 
 # -- fold ----------------------------------------------------------------------
@@ -730,7 +748,7 @@ def _on_mail_failed(state: ConferenceState, event: Event) -> None:
 
 
 def _add_reply(q: WrittenQuestion, event: Event, *, key: str, via: str, seq: int) -> None:
-    """A reply joins its question (``f.replied`` and a stored mail that matched alike)."""
+    """A reply joins its question (``written.replied`` and a stored mail that matched alike)."""
     d = event.data
     reply = Reply(
         key=key,
@@ -742,7 +760,7 @@ def _add_reply(q: WrittenQuestion, event: Event, *, key: str, via: str, seq: int
         seq=seq,
     )
     q.replies.append(reply)
-    nxt = TRANSITIONS[q.status].get("f.replied")
+    nxt = TRANSITIONS[q.status].get("written.replied")
     if nxt is not None:
         q.move(nxt, reply.at)
 
@@ -803,7 +821,7 @@ def _on_reviewed(state: ConferenceState, event: Event) -> None:
         return
     q.answer = str(event.data["text"])
     q.reviewed_by = event.actor
-    nxt = TRANSITIONS[q.status].get("f.reviewed")
+    nxt = TRANSITIONS[q.status].get("written.reviewed")
     if nxt is not None:
         q.move(nxt, event.at)
 
@@ -969,32 +987,32 @@ def _snapshot(state: ConferenceState, who: Principal, now: float) -> dict[str, A
 
 
 STAFF_AUDIENCE = Audience(roles=STAFF)
-_PUBLIC_EVENTS = {"f.published", "f.reviewed", "q.edited", "q.rejected", "q.merged"}
+_PUBLIC_EVENTS = {"written.published", "written.reviewed", "q.edited", "q.rejected", "q.merged"}
 
 
 def _messages(state: ConferenceState, event: Event) -> list[Message]:
     """Staff get what changed (the question, the counts; the quarantine or the experts
     when those changed), not the whole list: a batch of a thousand stays cheap. Everyone
     gets the published answers when they change."""
-    if not event.type.startswith(("f.", "q.")):
+    if not event.type.startswith(("written.", "q.")):
         return []
     f = written_state(state)
     qid = event.data.get("question") or event.data.get("id")
-    if event.type == "f.mail_received":
+    if event.type == "written.mail_received":
         qid = event.data.get("question") if event.data.get("reason") is None else None
-    change: dict[str, Any] = {"type": PART_NAME, "counts": view_counts(state, event.at)}
+    change: dict[str, Any] = {"type": STAFF_MESSAGE, "counts": view_counts(state, event.at)}
     q = entry(state, str(qid)) if qid is not None else None
     if q is not None:
         if q.candidate:
             change["questions"] = [question_view(state, q, event.at)]
         else:
             change["removed"] = [q.id]
-    if event.type in ("f.mail_received", "f.replied"):
+    if event.type in ("written.mail_received", "written.replied"):
         change["quarantine"] = [m.as_dict() for m in f.quarantine]
-    if event.type == "f.expert_added":
+    if event.type == "written.expert_added":
         change["experts"] = [e.as_dict() for e in experts(state).values()]
     if q is None and "quarantine" not in change and "experts" not in change:
-        if event.type not in ("f.digest_sent",):
+        if event.type not in ("written.digest_sent",):
             return []
     out = [Message(audience=STAFF_AUDIENCE, payload=change)]
     if event.type in _PUBLIC_EVENTS and (q is None or q.published_at is not None):
@@ -1019,31 +1037,31 @@ PART = Part(
     name=PART_NAME,
     init=WrittenState,
     commands={
-        "f.expert.add": CommandSpec(
+        "written.expert.add": CommandSpec(
             roles=MOD, args=ExpertArgs, decide=_add_expert, doc="Add (or replace) an expert."
         ),
-        "f.assign": CommandSpec(
+        "written.assign": CommandSpec(
             roles=MOD, args=AssignOne, decide=_assign, doc="Assign a question with a due date."
         ),
-        "f.assign_batch": CommandSpec(
+        "written.assign_batch": CommandSpec(
             roles=MOD, args=BatchArgs, decide=_assign_batch, doc="Assign several at once."
         ),
-        "f.set_due": CommandSpec(
+        "written.set_due": CommandSpec(
             roles=MOD, args=DueArgs, decide=_set_due, doc="Change a question's due date."
         ),
-        "f.answer": CommandSpec(
+        "written.answer": CommandSpec(
             roles=frozenset({Role.EXPERT, Role.HOST, Role.MODERATOR}),
             args=AnswerArgs,
             decide=_answer_web,
             doc="Answer in the browser (the expert's page).",
         ),
-        "f.review": CommandSpec(
+        "written.review": CommandSpec(
             roles=MOD, args=ReviewArgs, decide=_review, doc="Set the answer text to publish."
         ),
-        "f.publish": CommandSpec(
+        "written.publish": CommandSpec(
             roles=MOD, args=PublishArgs, decide=_publish, doc="Publish the reviewed answer."
         ),
-        "f.file": CommandSpec(
+        "written.file": CommandSpec(
             roles=MOD,
             args=FileArgs,
             decide=_file_quarantined,
@@ -1051,17 +1069,17 @@ PART = Part(
         ),
     },
     reducers={
-        "f.expert_added": _on_expert_added,
-        "f.assigned": _on_assigned,
-        "f.due_changed": _on_due_changed,
-        "f.mail_sent": _on_mail_sent,
-        "f.mail_failed": _on_mail_failed,
-        "f.mail_received": _on_mail_received,
-        "f.replied": _on_replied,
-        "f.reviewed": _on_reviewed,
-        "f.published": _on_published,
-        "f.reminded": _on_reminded,
-        "f.digest_sent": _on_digest,
+        "written.expert_added": _on_expert_added,
+        "written.assigned": _on_assigned,
+        "written.due_changed": _on_due_changed,
+        "written.mail_sent": _on_mail_sent,
+        "written.mail_failed": _on_mail_failed,
+        "written.mail_received": _on_mail_received,
+        "written.replied": _on_replied,
+        "written.reviewed": _on_reviewed,
+        "written.published": _on_published,
+        "written.reminded": _on_reminded,
+        "written.digest_sent": _on_digest,
     },
     snapshot=_snapshot,
     messages=_messages,

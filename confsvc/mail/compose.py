@@ -84,16 +84,16 @@ class Composer:
         for i, event in enumerate(new):
             seq = state.seq + i + 1
             d = event.data
-            if event.type == "f.reviewed":
+            if event.type == "written.reviewed":
                 reviewed[str(d["question"])] = str(d["text"])
             kind: str | None = None
-            if event.type == "f.assigned":
+            if event.type == "written.assigned":
                 kind = "assignment"
-            elif event.type == "f.reminded":
+            elif event.type == "written.reminded":
                 kind = "reminder"
-            elif event.type == "f.published":
+            elif event.type == "written.published":
                 kind = "answer"
-            elif event.type == "f.digest_sent":
+            elif event.type == "written.digest_sent":
                 kind = "digest"
             if kind is None:
                 continue

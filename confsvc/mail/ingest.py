@@ -5,7 +5,7 @@ reply address (the envelope recipient, else Delivered-To/To/Cc), else by one of 
 signed Message-IDs in ``In-Reply-To``/``References``. This module only extracts the
 facts (``written.MailFacts``: the match, the envelope sender, the auto-submitted flag,
 the questions a delivery report names); the core decides what the mail is
-(``written.classify_mail``: reply, bounce, auto-reply, duplicate or stranger). Every mail is stored, raw, in one ``f.mail_received``
+(``written.classify_mail``: reply, bounce, auto-reply, duplicate or stranger). Every mail is stored, raw, in one ``written.mail_received``
 event; the same Message-ID is stored once.
 """
 
@@ -139,7 +139,7 @@ class Ingest:
                 "size": len(raw),
                 "raw": base64.b64encode(raw[: self.max_bytes]).decode("ascii"),
             }
-            await hub.append_system([NewEvent(type="f.mail_received", data=data)])
+            await hub.append_system([NewEvent(type="written.mail_received", data=data)])
             if bounce_of is not None:
                 self.bounces += 1
         status = "answer" if reason is None else "quarantine"

@@ -4,7 +4,7 @@ One loop claims due rows, sends them over one SMTP connection, and settles each 
 ``sent``; ``queued`` again with a backoff for the temporary failures in
 ``RETRY_CODES`` (and connection errors); ``failed`` for anything else or after
 ``MAX_ATTEMPTS``. The results go to ``on_result`` (the mail service turns them into
-``f.mail_sent`` / ``f.mail_failed`` events on the question). Not for composing mail:
+``written.mail_sent`` / ``written.mail_failed`` events on the question). Not for composing mail:
 ``confsvc.mail.compose`` does that, in the same transaction as the event.
 """
 
@@ -320,17 +320,17 @@ class Sender:
 
 
 def result_events(results: list[Result]) -> dict[str, list[dict[str, Any]]]:
-    """Per conference, the event data for ``f.mail_sent`` / ``f.mail_failed``."""
+    """Per conference, the event data for ``written.mail_sent`` / ``written.mail_failed``."""
     out: dict[str, list[dict[str, Any]]] = {}
     for r in results:
         p = r.item.payload
         base = {"question": p.get("question"), "kind": p.get("kind"), "key": r.item.key}
         if r.ok:
-            out.setdefault(r.item.conference, []).append({"type": "f.mail_sent", **base})
+            out.setdefault(r.item.conference, []).append({"type": "written.mail_sent", **base})
         else:
             out.setdefault(r.item.conference, []).append(
                 {
-                    "type": "f.mail_failed",
+                    "type": "written.mail_failed",
                     **base,
                     "error": r.error,
                     "code": r.code,

@@ -32,7 +32,7 @@ from confsvc.service import Hub, Hubs
 log = logging.getLogger(__name__)
 
 TICK_S = 60.0
-_MAIL_EVENTS = {"f.assigned", "f.reminded", "f.published", "f.digest_sent"}
+_MAIL_EVENTS = {"written.assigned", "written.reminded", "written.published", "written.digest_sent"}
 
 
 class MailService:
@@ -142,7 +142,7 @@ class MailService:
             self.hubs.event_hooks.remove(self._on_events)
 
     async def record(self, results: Sequence[Result]) -> None:
-        """Turn send results into ``f.mail_sent`` / ``f.mail_failed`` on each conference."""
+        """Turn send results into ``written.mail_sent`` / ``written.mail_failed`` on each conference."""
         for r in results:
             self.results["sent" if r.ok else "failed" if r.permanent else "deferred"] += 1
         for conference, items in result_events(list(results)).items():

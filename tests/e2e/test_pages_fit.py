@@ -64,7 +64,7 @@ async def _session(running: Running) -> dict[str, str]:
         ("q.on_air", {"id": "q-1", "site": "weifang"}),
         ("q.approve", {"id": "q-2"}),
         ("q.defer", {"id": "q-2"}),
-        ("f.assign", {"question": "q-2", "expert": EXPERT, "due": time.time() + 86400}),
+        ("written.assign", {"question": "q-2", "expert": EXPERT, "due": time.time() + 86400}),
         ("q.approve", {"id": "q-3"}),
     ]
     for name, args in steps:

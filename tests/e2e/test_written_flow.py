@@ -129,7 +129,7 @@ async def test_expert_answers_in_the_browser(confsvc_app: Callable[..., Any], br
     mod = await running.ws("moderator")
     import time
 
-    ack = await mod.command("f.assign", question="q-1", expert=EPI, due=time.time() + 86400)
+    ack = await mod.command("written.assign", question="q-1", expert=EPI, due=time.time() + 86400)
     assert ack["type"] == "ack"
     page = await browser.new_page()
     await page.goto(running.link("expert", expert=EPI, name="Epidemiology") + "?lang=pl")

@@ -102,8 +102,8 @@ def leaky_session(agenda: Agenda) -> scripted.Session:
     pre = str(_do(s, M, "q.import", rows=[row])[0].data["id"])
     expert = agenda.experts[0]
     who = Principal(role=Role.EXPERT, invite="exp1", expert=expert.id)
-    _do(s, M, "f.assign", question=pre, expert=expert.id, due=s.now + 86400)
-    _do(s, who, "f.answer", question=pre, text=PUBLISHED_FORMULA)
-    _do(s, M, "f.review", question=pre, text=PUBLISHED_FORMULA)
-    _do(s, M, "f.publish", question=pre)
+    _do(s, M, "written.assign", question=pre, expert=expert.id, due=s.now + 86400)
+    _do(s, who, "written.answer", question=pre, text=PUBLISHED_FORMULA)
+    _do(s, M, "written.review", question=pre, text=PUBLISHED_FORMULA)
+    _do(s, M, "written.publish", question=pre)
     return s

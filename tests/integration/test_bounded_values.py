@@ -40,7 +40,7 @@ async def _assigned_question(running: Any) -> Any:
                 },
             ),
             NewEvent(
-                type="f.assigned",
+                type="written.assigned",
                 data={"question": "q-1", "expert": EXPERT, "due": time.time() + 86400},
             ),
         ]
@@ -52,7 +52,7 @@ async def _assigned_question(running: Any) -> Any:
     ("due", "message"),
     [
         (1e15, "less than or equal to 4102444800"),
-        (time.time() + 400 * 86400, "f.set_due: the due date is more than 366 days away"),
+        (time.time() + 400 * 86400, "written.set_due: the due date is more than 366 days away"),
         (-5, "greater than 0"),
     ],
 )
@@ -61,7 +61,7 @@ async def test_set_due_outside_its_window_is_refused(
 ) -> None:
     await _assigned_question(running)
     mod = await running.ws("moderator")
-    reply = await mod.command("f.set_due", question="q-1", due=due)
+    reply = await mod.command("written.set_due", question="q-1", due=due)
     assert reply["type"] == "error"
     assert reply["code"] == "bad_request"
     assert message in reply["message"]
@@ -74,7 +74,7 @@ async def test_infinity_and_nan_never_reach_a_command(running: Any, literal: str
     seq = hub.state.seq
     mod = await running.ws("moderator")
     await mod.sock.send_str(
-        '{"type":"command","id":1,"name":"f.set_due","args":{"question":"q-1","due":'
+        '{"type":"command","id":1,"name":"written.set_due","args":{"question":"q-1","due":'
         + literal
         + "}}"
     )
@@ -90,9 +90,9 @@ async def test_reports_render_from_a_log_with_old_unbounded_values(running: Any)
     # Events as an older confsvc stored them: no range on the due date, Infinity allowed.
     await hub.append_system(
         [
-            NewEvent(type="f.due_changed", data={"question": "q-1", "due": 1e15}),
-            NewEvent(type="f.due_changed", data={"question": "q-1", "due": math.inf}),
-            NewEvent(type="f.due_changed", data={"question": "q-1", "due": math.nan}),
+            NewEvent(type="written.due_changed", data={"question": "q-1", "due": 1e15}),
+            NewEvent(type="written.due_changed", data={"question": "q-1", "due": math.inf}),
+            NewEvent(type="written.due_changed", data={"question": "q-1", "due": math.nan}),
         ]
     )
     token = running.token("host")

@@ -59,7 +59,9 @@ async def _world(confsvc_app: Callable[..., Any], n: int) -> tuple[Any, Any]:
     )
     mod = await running.ws("moderator")
     for i in range(1, n + 1):
-        ack = await mod.command("f.assign", question=f"q-{i}", expert=EPI, due=time.time() + 9e4)
+        ack = await mod.command(
+            "written.assign", question=f"q-{i}", expert=EPI, due=time.time() + 9e4
+        )
         assert ack["type"] == "ack"
     await mod.close()
     return running, hub

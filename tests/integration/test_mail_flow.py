@@ -58,7 +58,9 @@ class MailWorld:
     async def assign(self, qid: str, expert: str = EPI, *, sent: bool = True) -> dict[str, Any]:
         """Assign; with ``sent``, wait until the sender has recorded the mail as sent."""
         mod = await self.running.ws("moderator")
-        ack = await mod.command("f.assign", question=qid, expert=expert, due=time.time() + 86400)
+        ack = await mod.command(
+            "written.assign", question=qid, expert=expert, due=time.time() + 86400
+        )
         await mod.close()
         if sent:
             hub = await self.hub()
@@ -93,7 +95,7 @@ async def test_assignment_mail_goes_out_in_the_experts_language_and_marks_sent(
 ) -> None:
     await world.ask("q-1", email="anna@example.pl")
     ack = await world.assign("q-1")
-    assert ack["events"] == ["f.assigned"]
+    assert ack["events"] == ["written.assigned"]
     [mail] = await world.sink.wait_for(1)
     msg = mail.msg
     assert mail.rcpt_tos == [EPI_MAIL]
@@ -162,7 +164,7 @@ async def test_publish_reaches_the_public_view_and_the_asker(world: MailWorld) -
     )
     public = await world.running.ws(None)
     mod = await world.running.ws("moderator")
-    ack = await mod.command("f.publish", question="q-1", text=answer + " (edited)")
+    ack = await mod.command("written.publish", question="q-1", text=answer + " (edited)")
     assert ack["type"] == "ack", ack
     msg = await public.expect("written")
     assert [p["answer"] for p in msg["written"]["published"]] == [answer + " (edited)"]
@@ -175,7 +177,7 @@ async def test_publish_reaches_the_public_view_and_the_asker(world: MailWorld) -
     assert answer + " (edited)" in to_asker.msg.get_body(("plain",)).get_content()
     state = await world.running.client.get(f"/api/v1/conferences/{world.running.conference}/state")
     body = await state.json()
-    assert body["views"]["followup"]["published"][0]["id"] == "q-1"
+    assert body["views"]["written"]["published"][0]["id"] == "q-1"
     assert "anna@example.pl" not in str(body)
     await public.close()
     await mod.close()
@@ -246,8 +248,8 @@ async def test_reply_from_another_address_is_quarantined_and_can_be_filed(
     assert "intruder@evil.example" in item.reason
     assert (await world.q("q-1")).status == "sent"
     mod = await world.running.ws("moderator")
-    assert mod.welcome["views"]["followup"]["counts"]["quarantine"] == 1
-    ack = await mod.command("f.file", key=item.key, question="q-1")
+    assert mod.welcome["views"]["written"]["counts"]["quarantine"] == 1
+    ack = await mod.command("written.file", key=item.key, question="q-1")
     assert ack["type"] == "ack", ack
     assert [r.text for r in (await world.q("q-1")).replies] == [answer]
     await mod.close()
@@ -301,7 +303,7 @@ async def test_malformed_mime_is_kept_in_quarantine(world: MailWorld) -> None:
     hub = await world.hub()
     [item] = W.written_state(hub.state).quarantine
     assert item.reason == "bad signature on the reply address"
-    stored = [e for e in await hub.store.read(hub.id) if e.type == "f.mail_received"]
+    stored = [e for e in await hub.store.read(hub.id) if e.type == "written.mail_received"]
     assert len(stored) == 1 and stored[0].data["raw"]  # the raw bytes are kept
 
 
@@ -362,7 +364,7 @@ async def test_header_injection_in_the_askers_name_never_reaches_a_header(
         world.reply_to("q-1"),
     )
     mod = await world.running.ws("moderator")
-    assert (await mod.command("f.publish", question="q-1"))["type"] == "ack"
+    assert (await mod.command("written.publish", question="q-1"))["type"] == "ack"
     await mod.close()
     await until(lambda: W.by_id(_state(world))["q-1"].bounced is not None)
     q = await world.q("q-1")
@@ -417,8 +419,8 @@ async def test_overdue_reminder_and_digest_go_out(world: MailWorld) -> None:
     service = world.running.app[MAIL]
     events = await service.tick(now=time.time() + 2 * 86400)
     assert [(e.type, e.data.get("kind")) for e in events] == [
-        ("f.reminded", "overdue"),
-        ("f.digest_sent", None),
+        ("written.reminded", "overdue"),
+        ("written.digest_sent", None),
     ]
     mails = await world.sink.wait_for(3)
     by_rcpt = {tuple(m.rcpt_tos): m.msg for m in mails[1:]}

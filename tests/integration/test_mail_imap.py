@@ -63,7 +63,7 @@ async def test_poller_stores_replies_once(
     )
     mod = await running.ws("moderator")
     for qid in ("q-1", "q-2"):
-        ack = await mod.command("f.assign", question=qid, expert=EPI, due=time.time() + 86400)
+        ack = await mod.command("written.assign", question=qid, expert=EPI, due=time.time() + 86400)
         assert ack["type"] == "ack"
     await mod.close()
 

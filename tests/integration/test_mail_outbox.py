@@ -43,7 +43,7 @@ async def _queue(store: Any, n: int, seq: int = 0) -> None:
     await store.append(
         "conf-a",
         seq,
-        [NewRecord(type="f.assigned", at=100.0, actor="t", data={"i": seq})],
+        [NewRecord(type="written.assigned", at=100.0, actor="t", data={"i": seq})],
         outbox=[
             OutboxRow(key=f"k-{seq}-{i}", payload={"n": i, "to": ["ü@example.org"]})
             for i in range(n)
@@ -95,7 +95,7 @@ async def test_a_retried_append_never_queues_a_mail_twice(store: Any) -> None:
     await store.append(
         "conf-a",
         1,
-        [NewRecord(type="f.assigned", at=100.0, actor="t", data={})],
+        [NewRecord(type="written.assigned", at=100.0, actor="t", data={})],
         outbox=[OutboxRow(key="k-0-0", payload={"n": 99})],
     )
     rows = await Outbox(store).rows()

@@ -60,7 +60,7 @@ async def _queue_mail(db: Path, sample_agenda: Any, n: int = N) -> list[str]:
         {"question": f"q-{i}", "expert": "weifang-health-epidemiology", "due": due}
         for i in range(1, n + 1)
     ]
-    await hub.execute(MOD, Command(name="f.assign_batch", args={"items": items}))
+    await hub.execute(MOD, Command(name="written.assign_batch", args={"items": items}))
     rows = await Outbox(store).rows()
     await service.close()
     await store.close()

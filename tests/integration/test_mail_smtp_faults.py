@@ -53,7 +53,7 @@ async def _world(tmp_path: Path, sample_agenda: Any, n: int = 3) -> tuple[Any, M
         {"question": f"q-{i}", "expert": "weifang-health-epidemiology", "due": time.time() + 9e4}
         for i in range(1, n + 1)
     ]
-    await hub.execute(MOD, Command(name="f.assign_batch", args={"items": items}))
+    await hub.execute(MOD, Command(name="written.assign_batch", args={"items": items}))
     return hub, service
 
 
@@ -77,7 +77,7 @@ async def test_wrong_smtp_password_holds_the_outbox_and_marks_nobody(
         assert [(r["status"], r["attempts"]) for r in rows] == [("queued", 0)] * 3
         await hub.catch_up()
         assert _bounced(hub) == {"q-1": None, "q-2": None, "q-3": None}
-        assert not [e for e in await hub.store.read(hub.id) if e.type == "f.mail_failed"]
+        assert not [e for e in await hub.store.read(hub.id) if e.type == "written.mail_failed"]
         assert sink.messages == []
 
         right = SmtpSettings.from_url(f"smtp+plain://confsvc:right@127.0.0.1:{sink.port}")
@@ -177,7 +177,7 @@ async def test_held_outbox_shows_in_readiness_and_metrics(confsvc_app: Any) -> N
         ]
     )
     mod = await running.ws("moderator")
-    await mod.command("f.assign", question="q-1", expert=EXPERT, due=time.time() + 9e4)
+    await mod.command("written.assign", question="q-1", expert=EXPERT, due=time.time() + 9e4)
     await mod.close()
     sender = running.app[MAIL].sender
     await until(lambda: sender.held, what="the outbox held")

@@ -136,7 +136,9 @@ async def _build(running: Running, sink: Sink, smtp_port: int) -> None:
     assert (await mod.command("q.answer", id="q-1", site="weifang"))["type"] == "ack"
     # q-3 goes to an expert by mail (the assignment shows "Asked by: <her name>") ...
     due = time.time() + 86400
-    assert (await mod.command("f.assign", question="q-3", expert=EPI, due=due))["type"] == "ack"
+    assert (await mod.command("written.assign", question="q-3", expert=EPI, due=due))[
+        "type"
+    ] == "ack"
     state = _state(running)
     await until(lambda: W.by_id(state)["q-3"].status == "sent", what="assignment sent")
     [out] = await sink.wait_for(1)
@@ -152,7 +154,7 @@ async def _build(running: Running, sink: Sink, smtp_port: int) -> None:
     await _send(smtp_port, _mail_from_her(rto), EMAIL, rto)
     await until(lambda: len(W.written_state(state).quarantine) == 1, what="her mail quarantined")
     # ... and the published answer is mailed to her (refused for now: stays queued).
-    assert (await mod.command("f.publish", question="q-3"))["type"] == "ack"
+    assert (await mod.command("written.publish", question="q-3"))["type"] == "ack"
     await until(lambda: bool(W.written_state(state).failures), what="the refused mail recorded")
     for ws in (host, mod, her, other):
         await ws.close()
@@ -198,7 +200,7 @@ def _named(text: str) -> list[str]:
 
 def _decoded_mails(events: list[Event]) -> str:
     """Every stored raw mail, decoded (headers and text parts), for searching."""
-    raws = [e.data.get("raw") for e in events if e.type == "f.mail_received"]
+    raws = [e.data.get("raw") for e in events if e.type == "written.mail_received"]
     return "\n".join(P.mime_text(base64.b64decode(r)) for r in raws if r)
 
 

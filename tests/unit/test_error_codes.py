@@ -77,7 +77,7 @@ def test_a_sentence_gives_its_key_and_params() -> None:
         "floor.not_now",
         {"status": "ended"},
     )
-    assert describe("f.answer: the answer is empty") == ("written.empty_answer", {})
+    assert describe("written.answer: the answer is empty") == ("written.empty_answer", {})
     assert NotFound("something nobody wrote down").as_dict().get("key") is None
 
 

@@ -114,7 +114,8 @@ def test_assignment_is_composed_in_the_experts_language(sample_agenda: Any) -> N
     state = _state(sample_agenda)
     expert = sample_agenda.experts[0]
     ev = NewEvent(
-        type="f.assigned", data={"question": "q-1", "expert": expert.id, "due": time.time() + 99}
+        type="written.assigned",
+        data={"question": "q-1", "expert": expert.id, "due": time.time() + 99},
     )
     [row] = _composer().outbox_hook(state, [ev], time.time())
     p = row.payload
@@ -128,7 +129,7 @@ def test_assignment_is_composed_in_the_experts_language(sample_agenda: Any) -> N
 def test_a_line_break_in_the_experts_name_never_reaches_a_header(sample_agenda: Any) -> None:
     state = _state(sample_agenda, expert_name="Dr Li\r\nBcc: victim@example.org")
     ev = NewEvent(
-        type="f.assigned",
+        type="written.assigned",
         data={"question": "q-1", "expert": sample_agenda.experts[0].id, "due": time.time() + 99},
     )
     [row] = _composer().outbox_hook(state, [ev], time.time())

@@ -77,8 +77,13 @@ def test_identify_grows_from_an_address_to_the_names_invites_and_expert_ids() ->
     log = [
         ev(1, "invite.issued", id="inv-1", role="participant", site=None, expires=9, name=NAME),
         asked(2, "q-1", name=NAME, email=EMAIL.upper()),
-        ev(3, "f.expert_added", id="zw", name="Dr Z. Wiśniewska", email=EMAIL, languages=[]),
-        ev(4, "f.mail_received", message_id="<m@x>", **{"from": EMAIL, "from_name": "Zosia W."}),
+        ev(3, "written.expert_added", id="zw", name="Dr Z. Wiśniewska", email=EMAIL, languages=[]),
+        ev(
+            4,
+            "written.mail_received",
+            message_id="<m@x>",
+            **{"from": EMAIL, "from_name": "Zosia W."},
+        ),
     ]
     person = P.identify([log], email=EMAIL)
     assert person == P.Person(
@@ -141,7 +146,7 @@ def test_a_stored_mail_is_rewritten_part_by_part() -> None:
 def test_a_received_mail_event_is_scrubbed_raw_included() -> None:
     data = {"message_id": "<m@x>", "from": EMAIL, "from_name": NAME, "subject": "x"}
     data |= {"text": f"Tu {NAME}", "raw": base64.b64encode(_mail()).decode()}
-    r = P.redact("f.mail_received", data, PERSON)
+    r = P.redact("written.mail_received", data, PERSON)
     assert r is not None
     assert (r.data["from"], r.data["from_name"], r.data["text"]) == ("[erased]", "", "Tu [erased]")
     assert not P.mime_mentions(base64.b64decode(r.data["raw"]), PERSON)
@@ -151,7 +156,7 @@ def test_a_received_mail_event_is_scrubbed_raw_included() -> None:
 def test_an_unreadable_raw_mail_that_names_them_is_dropped() -> None:
     raw = b"From: " + EMAIL.encode() + b"\r\nContent-Type: multipart/mixed\r\n\r\n\xff\xfe"
     data = {"message_id": "<m@x>", "from": "a@b.cd", "raw": base64.b64encode(raw).decode()}
-    r = P.redact("f.mail_received", data, PERSON)
+    r = P.redact("written.mail_received", data, PERSON)
     assert r is not None
     assert not P.mime_mentions(base64.b64decode(r.data["raw"]), PERSON)
 
@@ -188,7 +193,7 @@ def test_the_log_folds_after_erasure_with_the_same_questions_and_answers(
         if defer:
             log.append(ev(len(log) + 1, "q.deferred", id=f"q-{i}"))
             reply = {"question": f"q-{i}", "via": "web", "from": EMAIL, "text": f"Pani {NAME}"}
-            log.append(ev(len(log) + 1, "f.replied", **reply))
+            log.append(ev(len(log) + 1, "written.replied", **reply))
     person = P.identify([log], email=EMAIL)
     rewritten = []
     for e in log:

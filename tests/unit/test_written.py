@@ -79,7 +79,7 @@ def test_only_deferred_and_pre_session_questions_are_written(w: World) -> None:
     w.append([NewEvent(type="q.restored", data={"id": "q-4"})])
     assert [q.id for q in W.written(w.state)] == ["q-2", "q-3", "q-4"]
     with pytest.raises(NotFound, match="q-1"):
-        w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + DAY)
+        w.run(MOD, "written.assign", question="q-1", expert=EPI, due=T0 + DAY)
 
 
 def test_a_deferred_question_opens_when_it_is_deferred_not_when_asked(w: World) -> None:
@@ -94,16 +94,20 @@ def test_a_deferred_question_opens_when_it_is_deferred_not_when_asked(w: World) 
 
 def test_full_life_assigned_sent_answered_reviewed_published(w: World) -> None:
     w.ask("q-1", source="pre_session", email="anna@example.org")
-    w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + 3 * DAY)
+    w.run(MOD, "written.assign", question="q-1", expert=EPI, due=T0 + 3 * DAY)
     assert (w.q("q-1").status, w.q("q-1").expert) == ("assigned", EPI)
-    w.append([NewEvent(type="f.mail_sent", data={"question": "q-1", "kind": "assignment"})])
+    w.append([NewEvent(type="written.mail_sent", data={"question": "q-1", "kind": "assignment"})])
     assert w.q("q-1").status == "sent"
-    w.append([NewEvent(type="f.replied", data={"question": "q-1", "from": "x", "text": "A1"})])
-    w.append([NewEvent(type="f.replied", data={"question": "q-1", "from": "x", "text": "A2"})])
+    w.append(
+        [NewEvent(type="written.replied", data={"question": "q-1", "from": "x", "text": "A1"})]
+    )
+    w.append(
+        [NewEvent(type="written.replied", data={"question": "q-1", "from": "x", "text": "A2"})]
+    )
     assert w.q("q-1").status == "answered"
     assert [r.text for r in w.q("q-1").replies] == ["A1", "A2"]
-    w.run(MOD, "f.review", question="q-1", text="A2, edited")
-    w.run(MOD, "f.publish", question="q-1")
+    w.run(MOD, "written.review", question="q-1", text="A2, edited")
+    w.run(MOD, "written.publish", question="q-1")
     q = w.q("q-1")
     assert (q.status, q.answer) == ("published", "A2, edited")
     assert [r.text for r in q.replies] == ["A1", "A2"]  # the originals are kept
@@ -123,26 +127,28 @@ def test_full_life_assigned_sent_answered_reviewed_published(w: World) -> None:
 
 def test_publish_from_answered_reviews_the_latest_reply(w: World) -> None:
     w.ask("q-1", source="pre_session")
-    w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + DAY)
-    w.append([NewEvent(type="f.replied", data={"question": "q-1", "from": "x", "text": "Yes."})])
-    events = w.run(MOD, "f.publish", question="q-1")
-    assert [e.type for e in events] == ["f.reviewed", "f.published"]
+    w.run(MOD, "written.assign", question="q-1", expert=EPI, due=T0 + DAY)
+    w.append(
+        [NewEvent(type="written.replied", data={"question": "q-1", "from": "x", "text": "Yes."})]
+    )
+    events = w.run(MOD, "written.publish", question="q-1")
+    assert [e.type for e in events] == ["written.reviewed", "written.published"]
     assert w.q("q-1").answer == "Yes."
 
 
 def test_publish_before_an_answer_is_refused_naming_the_state(w: World) -> None:
     w.ask("q-1", source="pre_session")
-    w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + DAY)
-    with pytest.raises(InvalidState, match=r"f.publish: question 'q-1' is assigned"):
-        w.run(MOD, "f.publish", question="q-1")
+    w.run(MOD, "written.assign", question="q-1", expert=EPI, due=T0 + DAY)
+    with pytest.raises(InvalidState, match=r"written.publish: question 'q-1' is assigned"):
+        w.run(MOD, "written.publish", question="q-1")
 
 
 def test_assignment_needs_a_known_expert_and_a_future_due_date(w: World) -> None:
     w.ask("q-1", source="pre_session")
     with pytest.raises(NotFound, match="no expert 'nobody'"):
-        w.run(MOD, "f.assign", question="q-1", expert="nobody", due=T0 + DAY)
+        w.run(MOD, "written.assign", question="q-1", expert="nobody", due=T0 + DAY)
     with pytest.raises(BadRequest, match="future"):
-        w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 - 1)
+        w.run(MOD, "written.assign", question="q-1", expert=EPI, due=T0 - 1)
 
 
 @pytest.mark.parametrize("role", [Role.PARTICIPANT, Role.SITE, Role.EXPERT, Role.PUBLIC])
@@ -150,9 +156,9 @@ def test_only_staff_assign_review_publish(w: World, role: Role) -> None:
     w.ask("q-1", source="pre_session")
     who = Principal(role=role, invite="x", site="olsztyn" if role is Role.SITE else None)
     for name, args in (
-        ("f.assign", {"question": "q-1", "expert": EPI, "due": T0 + DAY}),
-        ("f.review", {"question": "q-1", "text": "t"}),
-        ("f.publish", {"question": "q-1"}),
+        ("written.assign", {"question": "q-1", "expert": EPI, "due": T0 + DAY}),
+        ("written.review", {"question": "q-1", "text": "t"}),
+        ("written.publish", {"question": "q-1"}),
     ):
         with pytest.raises(Forbidden, match=role.value):
             w.run(who, name, **args)
@@ -160,16 +166,16 @@ def test_only_staff_assign_review_publish(w: World, role: Role) -> None:
 
 def test_expert_answers_only_their_own_question(w: World) -> None:
     w.ask("q-1", source="pre_session")
-    w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + DAY)
+    w.run(MOD, "written.assign", question="q-1", expert=EPI, due=T0 + DAY)
     other = Principal(role=Role.EXPERT, invite="e2", expert=HOSP)
     with pytest.raises(Forbidden, match="not assigned to you"):
-        w.run(other, "f.answer", question="q-1", text="mine")
+        w.run(other, "written.answer", question="q-1", text="mine")
     me = Principal(role=Role.EXPERT, invite="e1", expert=EPI)
-    w.run(me, "f.answer", question="q-1", text="We trace within 24 hours.")
+    w.run(me, "written.answer", question="q-1", text="We trace within 24 hours.")
     assert (w.q("q-1").status, w.q("q-1").replies[0].via) == ("answered", "web")
-    view = RULES.snapshot(w.state, other, w.now)["followup"]
+    view = RULES.snapshot(w.state, other, w.now)["written"]
     assert view["questions"] == []
-    assert RULES.snapshot(w.state, me, w.now)["followup"]["questions"][0]["id"] == "q-1"
+    assert RULES.snapshot(w.state, me, w.now)["written"]["questions"][0]["id"] == "q-1"
 
 
 def test_batch_assign_is_all_or_nothing(w: World) -> None:
@@ -178,7 +184,7 @@ def test_batch_assign_is_all_or_nothing(w: World) -> None:
     with pytest.raises(NotFound):
         w.run(
             MOD,
-            "f.assign_batch",
+            "written.assign_batch",
             items=[
                 {"question": "q-1", "expert": EPI, "due": T0 + DAY},
                 {"question": "q-9", "expert": EPI, "due": T0 + DAY},
@@ -187,7 +193,7 @@ def test_batch_assign_is_all_or_nothing(w: World) -> None:
     assert w.q("q-1").status == "open"
     w.run(
         MOD,
-        "f.assign_batch",
+        "written.assign_batch",
         items=[
             {"question": "q-1", "expert": EPI, "due": T0 + DAY},
             {"question": "q-2", "expert": HOSP, "due": T0 + DAY},
@@ -208,15 +214,23 @@ def test_suggestion_matches_topic_and_language(w: World) -> None:
 
 
 def test_added_expert_is_assignable_and_header_breaks_refused(w: World) -> None:
-    w.run(MOD, "f.expert.add", id="olsztyn-virology", name="Dr Nowak", email="nowak@uwm.example.pl")
+    w.run(
+        MOD,
+        "written.expert.add",
+        id="olsztyn-virology",
+        name="Dr Nowak",
+        email="nowak@uwm.example.pl",
+    )
     assert "olsztyn-virology" in W.experts(w.state)
     with pytest.raises(BadRequest, match=r"args\.name"):
-        w.run(MOD, "f.expert.add", id="evil", name="Eve\r\nBcc: x@y.z", email="eve@example.org")
+        w.run(
+            MOD, "written.expert.add", id="evil", name="Eve\r\nBcc: x@y.z", email="eve@example.org"
+        )
 
 
 def test_reply_classification_quarantines_strangers_and_auto_replies(w: World) -> None:
     w.ask("q-1", source="pre_session")
-    w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + DAY)
+    w.run(MOD, "written.assign", question="q-1", expert=EPI, due=T0 + DAY)
     email = W.experts(w.state)[EPI].email
     assert W.classify_reply(
         w.state, question="q-1", how="address", sender=email.upper(), auto=False
@@ -235,7 +249,7 @@ def test_reply_classification_quarantines_strangers_and_auto_replies(w: World) -
 
 def test_received_mail_is_stored_once_and_quarantine_can_be_filed(w: World) -> None:
     w.ask("q-1", source="pre_session")
-    w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + DAY)
+    w.run(MOD, "written.assign", question="q-1", expert=EPI, due=T0 + DAY)
     data = {
         "message_id": "<m1@x>",
         "from": "eve@x.org",
@@ -244,20 +258,20 @@ def test_received_mail_is_stored_once_and_quarantine_can_be_filed(w: World) -> N
         "question": None,
         "reason": "unmatched",
     }
-    w.append([NewEvent(type="f.mail_received", data=data)])
-    w.append([NewEvent(type="f.mail_received", data=data)])
+    w.append([NewEvent(type="written.mail_received", data=data)])
+    w.append([NewEvent(type="written.mail_received", data=data)])
     assert len(W.written_state(w.state).quarantine) == 1
     assert W.view_counts(w.state, w.now)["quarantine"] == 1
-    w.run(MOD, "f.file", key="<m1@x>", question="q-1")
+    w.run(MOD, "written.file", key="<m1@x>", question="q-1")
     assert w.q("q-1").status == "answered"
     assert W.view_counts(w.state, w.now)["quarantine"] == 0
     with pytest.raises(InvalidState, match="already filed"):
-        w.run(MOD, "f.file", key="<m1@x>", question="q-1")
+        w.run(MOD, "written.file", key="<m1@x>", question="q-1")
 
 
 def test_reminders_before_due_and_when_overdue(w: World) -> None:
     w.ask("q-1", source="pre_session")
-    w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + 3 * DAY)
+    w.run(MOD, "written.assign", question="q-1", expert=EPI, due=T0 + 3 * DAY)
     assert W.due_reminders(w.state, T0 + DAY) == []
     w.now = T0 + 2.5 * DAY
     first = W.due_reminders(w.state, w.now)
@@ -272,7 +286,9 @@ def test_reminders_before_due_and_when_overdue(w: World) -> None:
     assert W.due_reminders(w.state, w.now + DAY) == []
     assert [e.data["kind"] for e in W.due_reminders(w.state, w.now + 2 * DAY + 1)] == ["overdue"]
     assert W.view_counts(w.state, w.now)["overdue"] == 1
-    w.append([NewEvent(type="f.replied", data={"question": "q-1", "from": "x", "text": "late"})])
+    w.append(
+        [NewEvent(type="written.replied", data={"question": "q-1", "from": "x", "text": "late"})]
+    )
     assert W.due_reminders(w.state, w.now + 5 * DAY) == []
 
 
@@ -288,11 +304,11 @@ def test_digest_once_a_day_while_something_is_open(w: World) -> None:
 
 def test_permanent_failure_flags_the_question_until_reassigned(w: World) -> None:
     w.ask("q-1", source="pre_session")
-    w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + DAY)
+    w.run(MOD, "written.assign", question="q-1", expert=EPI, due=T0 + DAY)
     w.append(
         [
             NewEvent(
-                type="f.mail_failed",
+                type="written.mail_failed",
                 data={
                     "question": "q-1",
                     "kind": "assignment",
@@ -304,18 +320,20 @@ def test_permanent_failure_flags_the_question_until_reassigned(w: World) -> None
     )
     assert w.q("q-1").bounced == "550 no such user"
     assert W.view_counts(w.state, w.now)["bounced"] == 1
-    w.run(MOD, "f.assign", question="q-1", expert=HOSP, due=T0 + DAY)
+    w.run(MOD, "written.assign", question="q-1", expert=HOSP, due=T0 + DAY)
     assert w.q("q-1").bounced is None
 
 
 def test_public_snapshot_shows_published_answers_only(w: World) -> None:
     w.ask("q-1", source="pre_session", email="secret@example.org")
-    w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + DAY)
-    w.append([NewEvent(type="f.replied", data={"question": "q-1", "from": "x", "text": "draft"})])
+    w.run(MOD, "written.assign", question="q-1", expert=EPI, due=T0 + DAY)
+    w.append(
+        [NewEvent(type="written.replied", data={"question": "q-1", "from": "x", "text": "draft"})]
+    )
     public = Principal(role=Role.PUBLIC, invite="public")
-    assert RULES.snapshot(w.state, public, w.now)["followup"] == {"published": []}
-    w.run(MOD, "f.publish", question="q-1")
-    view = RULES.snapshot(w.state, public, w.now)["followup"]
+    assert RULES.snapshot(w.state, public, w.now)["written"] == {"published": []}
+    w.run(MOD, "written.publish", question="q-1")
+    view = RULES.snapshot(w.state, public, w.now)["written"]
     assert [p["answer"] for p in view["published"]] == ["draft"]
     assert "secret@example.org" not in repr(view)
 
@@ -323,7 +341,7 @@ def test_public_snapshot_shows_published_answers_only(w: World) -> None:
 def test_the_core_decides_what_an_inbound_mail_is(w: World) -> None:
     """Reply, bounce, auto-reply, duplicate or stranger, from the adapter's facts alone."""
     w.ask("q-1", source="pre_session")
-    w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + DAY)
+    w.run(MOD, "written.assign", question="q-1", expert=EPI, due=T0 + DAY)
     email = W.experts(w.state)[EPI].email
     ours = {"question": "q-1", "claimed": "q-1", "how": "address"}
     reply = W.classify_mail(w.state, W.MailFacts(message_id="<a@x>", sender=email, **ours))
@@ -367,7 +385,7 @@ def test_the_core_decides_what_an_inbound_mail_is(w: World) -> None:
     w.append(
         [
             NewEvent(
-                type="f.mail_received",
+                type="written.mail_received",
                 data={
                     "message_id": "<a@x>",
                     "from": email,
@@ -380,18 +398,18 @@ def test_the_core_decides_what_an_inbound_mail_is(w: World) -> None:
     )
     again = W.classify_mail(w.state, W.MailFacts(message_id="<a@x>", sender=email, **ours))
     assert again.kind == "duplicate"
-    # The stored reply joined its question without a made-up f.replied event.
+    # The stored reply joined its question without a made-up written.replied event.
     assert [(r.key, r.text, r.via) for r in w.q("q-1").replies] == [("<a@x>", "ok", "mail")]
     assert w.q("q-1").status == W.ANSWERED
 
 
 def test_the_written_part_reads_the_queues_question_and_folds_no_question_event(w: World) -> None:
-    assert [t for t in W.PART.reducers if not t.startswith("f.")] == []
+    assert [t for t in W.PART.reducers if not t.startswith("written.")] == []
     w.ask("q-1", source="pre_session")
     w.append([NewEvent(type="q.edited", data={"id": "q-1", "text": "Are schools open?"})])
     w.append([NewEvent(type="q.tagged", data={"id": "q-1", "tags": ["schools"]})])
     assert (w.q("q-1").text, w.q("q-1").tags) == ("Are schools open?", ["schools"])
     assert w.q("q-1").question is question(w.state, "q-1")  # the queue's object, not a copy
-    assert W.written_state(w.state).lives == {}  # nothing kept before an f.* event names it
-    w.run(MOD, "f.assign", question="q-1", expert=EPI, due=T0 + DAY)
+    assert W.written_state(w.state).lives == {}  # nothing kept before a written.* event names it
+    w.run(MOD, "written.assign", question="q-1", expert=EPI, due=T0 + DAY)
     assert list(W.written_state(w.state).lives) == ["q-1"]

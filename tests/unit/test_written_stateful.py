@@ -107,7 +107,7 @@ class WrittenLife(RuleBasedStateMachine):
 
     @rule(qid=st.sampled_from(IDS), expert=st.sampled_from([*EXPERTS, "nobody"]))
     def assign(self, qid: str, expert: str) -> None:
-        ok = self._run("f.assign", question=qid, expert=expert, due=self.now + 86400)
+        ok = self._run("written.assign", question=qid, expert=expert, due=self.now + 86400)
         if expert == "nobody":
             assert not ok
             return
@@ -117,7 +117,8 @@ class WrittenLife(RuleBasedStateMachine):
     def mail_sent(self, qid: str) -> None:
         if qid in self.model and qid not in self.gone:
             self._append(
-                [NewEvent(type="f.mail_sent", data={"question": qid, "kind": "assignment"})], SYSTEM
+                [NewEvent(type="written.mail_sent", data={"question": qid, "kind": "assignment"})],
+                SYSTEM,
             )
             if self.model[qid] == "assigned":
                 self.model[qid] = "sent"
@@ -138,7 +139,7 @@ class WrittenLife(RuleBasedStateMachine):
         self._append(
             [
                 NewEvent(
-                    type="f.mail_received",
+                    type="written.mail_received",
                     data={
                         "message_id": f"<{self.state.seq}@x>",
                         "from": sender,
@@ -156,11 +157,11 @@ class WrittenLife(RuleBasedStateMachine):
 
     @rule(qid=st.sampled_from(IDS), text=st.text(min_size=1, max_size=20))
     def review(self, qid: str, text: str) -> None:
-        self._expect("review", qid, self._run("f.review", question=qid, text=text))
+        self._expect("review", qid, self._run("written.review", question=qid, text=text))
 
     @rule(qid=st.sampled_from(IDS))
     def publish(self, qid: str) -> None:
-        ok = self._run("f.publish", question=qid)
+        ok = self._run("written.publish", question=qid)
         if self.model.get(qid) == "answered" and self.blank.get(qid):
             assert (
                 not ok

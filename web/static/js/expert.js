@@ -20,7 +20,7 @@ function card(q) {
     if (!area.value.trim()) return;
     send.disabled = true;
     try {
-      await conn.command("f.answer", { question: q.id, text: area.value });
+      await conn.command("written.answer", { question: q.id, text: area.value });
       sent.add(q.id);
       box.replaceWith(card({ ...q, answered: true }));
     } catch (err) {
@@ -33,7 +33,7 @@ function card(q) {
 
 conn.on("status", ({ state }) => { const n = $("[data-conn]"); n.textContent = t[state] || state; n.dataset.state = state; });
 conn.on("welcome", (msg) => {
-  const qs = (msg.views.followup && msg.views.followup.questions) || [];
+  const qs = (msg.views.written && msg.views.written.questions) || [];
   $("[data-expert-questions]").replaceChildren(...qs.map(card));
   $("[data-empty]").hidden = qs.length > 0;
 });

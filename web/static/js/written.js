@@ -59,7 +59,7 @@ function row(q) {
   const canAssign = ["open", "assigned", "sent"].includes(q.status);
   const assign = el("button", { class: "small", "data-assign": q.id, disabled: !canAssign }, t.assign);
   assign.addEventListener("click", () => {
-    if (pick.value) run("f.assign", { question: q.id, expert: pick.value, due: dueSeconds() });
+    if (pick.value) run("written.assign", { question: q.id, expert: pick.value, due: dueSeconds() });
   });
   const expertCell = el("td", {}, canAssign ? pick : expertName(q.expert), canAssign ? assign : null);
   const due = el("td", {}, q.due ? new Date(q.due * 1000).toLocaleDateString(boot.lang) : "—");
@@ -68,7 +68,7 @@ function row(q) {
     const pad = (n) => String(n).padStart(2, "0");
     const change = el("input", { type: "date", "data-due-edit": q.id, ariaLabel: `${t.due_label} (${q.id})`, value: `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}` });
     change.addEventListener("change", () => {
-      if (change.value) run("f.set_due", { question: q.id, due: new Date(change.value + "T18:00:00").getTime() / 1000 });
+      if (change.value) run("written.set_due", { question: q.id, due: new Date(change.value + "T18:00:00").getTime() / 1000 });
     });
     due.replaceChildren(change);
   }
@@ -87,12 +87,12 @@ function row(q) {
     const area = el("textarea", { rows: 4, "data-answer-edit": q.id, value: drafts.get(q.id) ?? latest });
     area.addEventListener("input", () => drafts.set(q.id, area.value));
     const save = el("button", { class: "small", "data-save": q.id }, t.save);
-    save.addEventListener("click", async () => { if (await run("f.review", { question: q.id, text: area.value })) drafts.delete(q.id); });
+    save.addEventListener("click", async () => { if (await run("written.review", { question: q.id, text: area.value })) drafts.delete(q.id); });
     const publish = el("button", { class: "small primary", "data-publish": q.id, disabled: q.status === "published" && !drafts.has(q.id) }, t.publish);
     publish.addEventListener("click", async () => {
       const args = { question: q.id };
       if (area.value !== (q.answer ?? q.replies[q.replies.length - 1].text) || q.status === "reviewed") args.text = area.value;
-      if (await run("f.publish", args)) drafts.delete(q.id);
+      if (await run("written.publish", args)) drafts.delete(q.id);
     });
     ans.append(area, el("div", { class: "buttons" }, save, publish));
   }
@@ -104,7 +104,7 @@ function quarantineRow(m) {
   const pick = el("select", { ariaLabel: t.file_under });
   for (const q of view.questions) pick.append(el("option", { value: q.id, selected: q.id === m.question }, `${q.id}: ${q.text.slice(0, 40)}`));
   const file = el("button", { class: "small", "data-file": m.key }, t.file_under);
-  file.addEventListener("click", () => run("f.file", { key: m.key, question: pick.value }));
+  file.addEventListener("click", () => run("written.file", { key: m.key, question: pick.value }));
   const action = m.assigned_to ? el("td", {}, `→ ${m.assigned_to}`) : el("td", {}, pick, file);
   return el("tr", { "data-mail": m.key }, el("td", {}, m.from), el("td", {}, m.subject), el("td", {}, m.reason), el("td", {}, el("pre", {}, m.text.slice(0, 2000))), action);
 }
@@ -137,22 +137,22 @@ for (const btn of document.querySelectorAll("[data-filter]")) {
 $("[data-accept-all]").addEventListener("click", () => {
   const due = dueSeconds();
   const items = view.questions.filter((q) => q.status === "open" && q.suggestion).map((q) => ({ question: q.id, expert: q.suggestion, due }));
-  if (items.length) run("f.assign_batch", { items });
+  if (items.length) run("written.assign_batch", { items });
 });
 
 $("[data-add-expert]").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const f = new FormData(ev.target);
   const list = (s) => String(s || "").split(",").map((x) => x.trim()).filter(Boolean);
-  const ok = await run("f.expert.add", { id: f.get("id"), name: f.get("name"), email: f.get("email"), languages: list(f.get("languages")), topics: list(f.get("topics")) });
+  const ok = await run("written.expert.add", { id: f.get("id"), name: f.get("name"), email: f.get("email"), languages: list(f.get("languages")), topics: list(f.get("topics")) });
   if (ok) ev.target.reset();
 });
 
 conn.on("status", ({ state }) => { const n = $("[data-conn]"); n.textContent = t[state] || state; n.dataset.state = state; });
-conn.on("welcome", (msg) => { view = msg.views.followup; render(); });
+conn.on("welcome", (msg) => { view = msg.views.written; render(); });
 // Changes come one question at a time (plus counts, and the quarantine or the experts
 // when those changed): merge them into the view taken from the welcome snapshot.
-conn.on("followup", (msg) => {
+conn.on("written.changed", (msg) => {
   if (!view) return;
   for (const q of msg.questions || []) {
     const i = view.questions.findIndex((x) => x.id === q.id);
