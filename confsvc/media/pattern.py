@@ -20,6 +20,7 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from confsvc.media.aiortc_internals import EncodedPacket
+from confsvc.media.program import ProgramPacket
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
 VIDEO_CLOCK = 90000
@@ -199,3 +200,33 @@ def video_track(city: str, kbps: int = 1000, noise: int = 0) -> EncodedLoopTrack
 
 def audio_track(hz: float = 440.0) -> EncodedLoopTrack:
     return EncodedLoopTrack("audio", list(encode_tone(hz)), 50, AUDIO_RATE, AUDIO_SAMPLES)
+
+
+def program_packets(
+    seconds: float,
+    *,
+    site: str = "weifang",
+    start: float = 0.0,
+    timestamp0: int = 0,
+    kinds: tuple[str, ...] = ("video", "audio"),
+    noise: int = 0,
+) -> list[ProgramPacket]:
+    """A site's pattern and tone as the program carries them, in arrival order: what a
+    broadcast test or bench feeds its transcoder without a room (``arrival`` from
+    ``start``, RTP timestamps from ``timestamp0``)."""
+    video = encode_video(site.capitalize(), noise=noise) if "video" in kinds else []
+    tone = encode_tone() if "audio" in kinds else []
+    out = []
+    for n in range(int(seconds * FPS) if video else 0):
+        data = video[n % len(video)]
+        out.append(
+            ProgramPacket(
+                "video", data, timestamp0 + n * 3000, n % len(video) == 0, start + n / FPS, site
+            )
+        )
+    for n in range(int(seconds * 50) if tone else 0):
+        data = tone[n % len(tone)]
+        ts = timestamp0 + n * AUDIO_SAMPLES
+        out.append(ProgramPacket("audio", data, ts, True, start + n * 0.02, site))
+    out.sort(key=lambda p: p.arrival)
+    return out
