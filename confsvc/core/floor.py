@@ -16,7 +16,7 @@ from confsvc.core.conference import CommandSpec, ConferenceState, Part
 from confsvc.core.errors import BadRequest, InvalidState
 from confsvc.core.events import Event, NewEvent, OnAir, Principal
 from confsvc.core.roles import Role
-from confsvc.core.runofshow import PAUSED, RUNNING, SeenArgs, check_seen, ros
+from confsvc.core.ros_state import PAUSED, RUNNING, SeenArgs, check_seen, ros
 
 
 @dataclass(slots=True)
