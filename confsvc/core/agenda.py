@@ -51,6 +51,9 @@ class Conference(_Strict):
     title: Localized
     languages: list[str] = Field(min_length=1)
     start: dt.datetime
+    # Record the media while the run of show runs (docs/agenda.md, docs/recording.md);
+    # absent or false: only a host's rec.start records.
+    recording: bool | None = None
 
     @field_validator("start")
     @classmethod

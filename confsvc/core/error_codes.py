@@ -38,6 +38,10 @@ TEMPLATES: dict[str, str] = {
     "ros.stale_moved": "{command}: already moved to {title}",
     "ros.stale_ended_by": "{command}: the conference was already ended by the {role}",
     "ros.stale_ended": "{command}: the conference was already ended",
+    # the recording (core/recording.py)
+    "rec.not_now": "cannot {action} the recording when it is {status}",
+    "rec.after_end": "cannot start the recording when the conference is ended",
+    "rec.stale": "{command}: the recording is already {status}",
     "ros.stale_not_started": "{command}: the conference has not started; you saw item {item}",
     "q.stale_by": "{command}: {question} is already {status} by the {role}; you saw it {seen}",
     "q.stale": "{command}: {question} is already {status}; you saw it {seen}",

@@ -29,6 +29,9 @@ class Permission(enum.StrEnum):
     """Staff data and pages: the question export, the written answers, the organiser's report."""
     INVITE = "invite"
     """Issue invite links (the host console, ``confsvc invite``, the demo's links)."""
+    RECORD = "record"
+    """Start, pause, resume and stop the recording; list and download its files and the
+    press kit (``confsvc.core.recording``, the organiser's recordings page)."""
 
 
 class Holder(Protocol):
@@ -51,6 +54,8 @@ _BY_ROLE: dict[Role, frozenset[Permission]] = {
     # The server itself (agenda loads, mail results, the CLI's writes): never on a socket.
     Role.SYSTEM: frozenset({Permission.STAFF, Permission.INVITE}),
 }
+# The organiser records: the host (never a site, whose people are the ones recorded).
+_BY_ROLE[Role.HOST] = _BY_ROLE[Role.HOST] | {Permission.RECORD}
 
 
 def permissions(who: Holder) -> frozenset[Permission]:
@@ -73,6 +78,12 @@ def require(who: Holder, permission: Permission, refusal: str, *, field: str | N
     """
     if not may(who, permission):
         raise Forbidden(refusal, field=field)
+
+
+def roles_with(permission: Permission) -> frozenset[Role]:
+    """The roles that hold ``permission``: a command's ``CommandSpec.roles`` when the
+    permission, not a list of roles, is its rule (``confsvc.core.recording``)."""
+    return frozenset(role for role, granted in _BY_ROLE.items() if permission in granted)
 
 
 def may_run(who: Holder, roles: frozenset[Role]) -> bool:

@@ -22,6 +22,8 @@ TABLE = {
     Role.PUBLIC: set(),
     Role.SYSTEM: {S, INV},
 }
+# The host records (Permission.RECORD, confsvc/core/recording.py).
+TABLE[Role.HOST] = TABLE[Role.HOST] | {Permission.RECORD}
 
 
 def _who(role: Role) -> Principal:
