@@ -254,6 +254,8 @@ class Hub:
         for event in events:
             self.rules.fold(self.state, event)
             messages.extend((m, event.seq) for m in self.rules.messages(self.state, event))
+            interpreter=request.interpreter,
+            languages=request.languages,
         self._broadcast(messages)
         for hook in self.event_hooks:
             try:

@@ -80,6 +80,9 @@ class Site(_Strict):
 
     @field_validator("timezone")
     @classmethod
+    # The language the site answers in (optional): the translation desk translates the
+    # questions it answers into it.
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)*$")
     def _tz(cls, v: str) -> str:
         try:
             zoneinfo.ZoneInfo(v)
@@ -91,7 +94,10 @@ class Site(_Strict):
 class Expert(_Strict):
     id: str = Field(pattern=ID_PATTERN, max_length=64)
     name: str = Field(min_length=1, max_length=200)
-    email: str = Field(pattern=r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$", max_length=254)
+EMAIL_PATTERN = r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$"
+
+
+    email: str = Field(pattern=EMAIL_PATTERN, max_length=254)
     languages: list[str] = Field(default_factory=list)
     topics: list[str] = Field(default_factory=list)
 
@@ -99,6 +105,53 @@ class Expert(_Strict):
 class Item(_Strict):
     id: str = Field(pattern=ID_PATTERN, max_length=64)
     kind: Literal["remarks", "presentation", "qa", "break", "other"]
+class Translator(_Strict):
+    """A translator at the desk: an expert's shape without topics."""
+
+    id: str = Field(pattern=ID_PATTERN, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(default=None, pattern=EMAIL_PATTERN, max_length=254)
+    languages: list[str] = Field(default_factory=list)
+
+
+LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]+)*$"
+
+
+class Interpreter(_Strict):
+    """One interpreter of a booth: speaks into channel ``into``, listens to ``from``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    id: str = Field(pattern=ID_PATTERN, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    into: str = Field(pattern=LANGUAGE_PATTERN, max_length=16)
+    sources: list[str] = Field(default_factory=list, alias="from", max_length=16)
+
+
+class Interpretation(_Strict):
+    """Interpretation channels (one per language in ``channels``) and their interpreters."""
+
+    channels: list[str] = Field(min_length=1, max_length=16)
+    interpreters: list[Interpreter] = Field(default_factory=list, max_length=200)
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, v: list[str]) -> list[str]:
+        for lang in v:
+            if not re.fullmatch(LANGUAGE_PATTERN, lang):
+                raise ValueError(f"{lang!r} is not a language code like zh, pl or en")
+        if len(set(v)) != len(v):
+            raise ValueError("a channel is listed twice")
+        return v
+
+    def interpreter(self, interpreter_id: str) -> Interpreter | None:
+        return next((i for i in self.interpreters if i.id == interpreter_id), None)
+
+    def booth(self, channel: str) -> list[Interpreter]:
+        """The interpreters who speak into ``channel``, in agenda order."""
+        return [i for i in self.interpreters if i.into == channel]
+
+
     title: Localized
     minutes: float = Field(gt=0, le=24 * 60)
     floor: list[str]
@@ -112,11 +165,16 @@ class Agenda(_Strict):
     items: list[Item] = Field(min_length=1)
 
     # -- lookups ---------------------------------------------------------------
+    translators: list[Translator] = Field(default_factory=list)
     def site(self, site_id: str) -> Site | None:
+    interpretation: Interpretation | None = None
         return next((s for s in self.sites if s.id == site_id), None)
 
     def item_index(self, item_id: str) -> int | None:
         return next((i for i, it in enumerate(self.items) if it.id == item_id), None)
+
+    def translator(self, translator_id: str) -> Translator | None:
+        return next((t for t in self.translators if t.id == translator_id), None)
 
     @property
     def site_ids(self) -> list[str]:
@@ -290,7 +348,7 @@ def _semantic_problems(data: dict[str, Any], pos: _Positions) -> list[Problem]:
     if isinstance(conf, dict):
         check_localized(("conference", "title"), conf.get("title"))
 
-    for section in ("sites", "experts", "items"):
+    for section in ("sites", "experts", "translators", "items"):
         seen: dict[str, int] = {}
         for i, entry in _iter_dicts(data.get(section)):
             ident = entry.get("id")
@@ -310,6 +368,7 @@ def _semantic_problems(data: dict[str, Any], pos: _Positions) -> list[Problem]:
     site_ids = {e.get("id") for _, e in _iter_dicts(data.get("sites"))}
     for i, item in _iter_dicts(data.get("items")):
         floor = item.get("floor")
+    problems.extend(_interpretation_problems(data, languages, pos))
         if isinstance(floor, list):
             for j, site in enumerate(floor):
                 if isinstance(site, str) and site not in site_ids:
@@ -319,6 +378,62 @@ def _semantic_problems(data: dict[str, Any], pos: _Positions) -> list[Problem]:
 
 def parse_agenda(raw: bytes | str) -> Agenda:
     """Parse and validate agenda text; raise ``AgendaError`` listing every problem.
+
+def _interpretation_problems(
+    data: dict[str, Any], languages: list[str], pos: _Positions
+) -> list[Problem]:
+    """An interpreter whose ``into`` is no channel, who listens to a language neither a
+    channel nor the conference's, or whose id is taken: each on its own line."""
+    section = data.get("interpretation")
+    if not isinstance(section, dict):
+        return []
+    raw_channels = section.get("channels")
+    channels = (
+        [c for c in raw_channels if isinstance(c, str)] if isinstance(raw_channels, list) else []
+    )
+    problems: list[Problem] = []
+
+    def add(loc: Path, message: str) -> None:
+        line, col = pos.find(loc)
+        problems.append(Problem(line=line, col=col, message=message))
+
+    seen: dict[str, int] = {}
+    base: Path = ("interpretation", "interpreters")
+    for i, entry in _iter_dicts(section.get("interpreters")):
+        ident = entry.get("id")
+        if isinstance(ident, str):
+            if ident in seen:
+                add(
+                    (*base, i, "id"),
+                    f"duplicate interpreter id {ident!r} (first at interpreters[{seen[ident]}])",
+                )
+            else:
+                seen[ident] = i
+        into = entry.get("into")
+        if isinstance(into, str) and into not in channels:
+            add(
+                (*base, i, "into"),
+                f"interpreter {ident!r} speaks into {into!r}, which is not a channel "
+                f"(channels: {', '.join(channels) or 'none'})",
+            )
+        sources = entry.get("from")
+        if isinstance(sources, list):
+            for j, lang in enumerate(sources):
+                if not isinstance(lang, str):
+                    continue
+                if lang == into:
+                    add(
+                        (*base, i, "from", j),
+                        f"interpreter {ident!r} cannot interpret from {lang!r} into itself",
+                    )
+                elif lang not in channels and lang not in languages:
+                    add(
+                        (*base, i, "from", j),
+                        f"interpreter {ident!r} interprets from unknown language {lang!r} "
+                        "(neither a channel nor a conference language)",
+                    )
+    return problems
+
 
     Not for reading files: pass the bytes; ``confsvc.cli`` reads them.
     """

@@ -112,6 +112,7 @@ TEMPLATES: dict[str, str] = {
     "tr.not_yours": "{command}: you do not translate from {source} into {target}",
     "tr.unchanged": "{command}: the {language} translation of {subject} is unchanged",
     "invite.languages": "only a translator invite takes languages",
+    "invite.language": "{language} is not a language of this conference ({languages})",
     # uploads (http/forms.py, questions/photos.py) and the hub (service.py)
     "upload.form": "send the form as multipart/form-data",
     "upload.size": "the upload is larger than {max} MiB",

@@ -9,8 +9,8 @@ so the host sees every link and can revoke it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, cast
+from dataclasses import dataclass, field
+from typing import Annotated, Any, cast
 
 from pydantic import Field
 
@@ -28,6 +28,7 @@ from confsvc.core.errors import BadRequest, InvalidState
 from confsvc.core.events import Event, NewEvent, Principal
 from confsvc.core.permissions import Permission, may, require
 from confsvc.core.roles import DEFAULT_TTL_S, INVITE_ROLES, Invite, Role
+from confsvc.core.translation import desk_languages
 
 
 @dataclass(slots=True, kw_only=True)
@@ -39,6 +40,8 @@ class InviteRecord:
     issued_at: float
     issued_by: str
     name: str | None = None
+    interpreter: str | None = None
+    languages: list[str] = field(default_factory=list)  # a translator's
     revoked_at: float | None = None
 
 
@@ -52,6 +55,10 @@ class RecordArgs(Args):
     site: str | None = Field(default=None, max_length=64)
     expires: int = Field(gt=0, le=int(MAX_TIMESTAMP))
     name: str | None = Field(default=None, max_length=200)
+    interpreter: str | None = Field(default=None, max_length=64)
+    languages: list[Annotated[str, Field(max_length=16)]] = Field(
+        default_factory=list, max_length=16
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +69,8 @@ class InviteRequest:
     site: str | None = None
     expert: str | None = None
     name: str | None = None
+    interpreter: str | None = None
+    languages: tuple[str, ...] = ()  # a translator's (none: every language)
     ttl_s: int = DEFAULT_TTL_S
 
 
@@ -69,6 +78,8 @@ def check_issue(state: ConferenceState, who: Principal, request: InviteRequest) 
     """Refuse a link ``who`` may not issue or the agenda cannot hold; else return."""
     require(who, Permission.INVITE, f"role {who.role.value!r} may not create invites")
     _check_link(state, request.role.value, request.site)
+    _check_interpreter(state, request.role.value, request.interpreter)
+    _check_languages(state, request.role.value, list(request.languages))
     if request.ttl_s <= 0:
         raise BadRequest("an invite must live for a positive number of seconds", field="ttl")
 
@@ -84,6 +95,45 @@ def _check_link(state: ConferenceState, role: str, site: str | None) -> None:
         raise BadRequest(f"no site {site!r} in the agenda", field="args.site")
 
 
+def _check_interpreter(state: ConferenceState, role: str, interpreter: str | None) -> None:
+    """An interpreter link names one of the agenda's interpreters; no other link names one."""
+    if (role == Role.INTERPRETER.value) != (interpreter is not None):
+        raise BadRequest(
+            "an interpreter invite needs an interpreter id, and only an interpreter invite "
+            "takes one",
+            field="args.interpreter",
+        )
+    if interpreter is None:
+        return
+    interpretation = state.require_agenda().interpretation
+    if interpretation is None:
+        raise BadRequest(
+            "the agenda has no interpretation section: no interpreter links",
+            field="args.interpreter",
+        )
+    if interpretation.interpreter(interpreter) is None:
+        known = ", ".join(i.id for i in interpretation.interpreters) or "none"
+        raise BadRequest(
+            f"no interpreter {interpreter!r} in the agenda (interpreters: {known})",
+            field="args.interpreter",
+        )
+
+
+def _check_languages(state: ConferenceState, role: str, languages: list[str]) -> None:
+    """A translator link may name the languages its holder reads: the desk's languages."""
+    if not languages:
+        return
+    if role != Role.TRANSLATOR.value:
+        raise BadRequest("only a translator invite takes languages", field="args.languages")
+    known = desk_languages(state.require_agenda())
+    for language in languages:
+        if language not in known:
+            raise BadRequest(
+                f"{language!r} is not a language of this conference ({', '.join(known)})",
+                field="args.languages",
+            )
+
+
 def record_args(invite: Invite) -> dict[str, Any]:
     """The ``invite.record`` arguments for a signed invite (everything but the token)."""
     return {
@@ -92,11 +142,15 @@ def record_args(invite: Invite) -> dict[str, Any]:
         "site": invite.site,
         "expires": invite.expires,
         "name": invite.name,
+        "interpreter": invite.interpreter,
+        "languages": list(invite.languages),
     }
 
 
 def _record(state: ConferenceState, args: RecordArgs, who: Principal, now: float) -> list[NewEvent]:
     _check_link(state, args.role, args.site)
+    _check_interpreter(state, args.role, args.interpreter)
+    _check_languages(state, args.role, args.languages)
     if args.id in invites(state):
         raise InvalidState(f"invite {args.id!r} is already recorded")
     return [NewEvent(type="invite.issued", data=args.model_dump())]
@@ -110,6 +164,8 @@ def _on_issued(state: ConferenceState, event: Event) -> None:
         site=d.get("site"),
         expires=int(stored_time(d.get("expires")) or 0),
         name=d.get("name"),
+        interpreter=d.get("interpreter"),
+        languages=list(d.get("languages") or []),
         issued_at=event.at,
         issued_by=event.actor,
     )
@@ -128,6 +184,8 @@ def view(state: ConferenceState) -> list[dict[str, Any]]:
             "role": r.role,
             "site": r.site,
             "name": r.name,
+            "interpreter": r.interpreter,
+            "languages": r.languages,
             "expires": r.expires,
             "issued_at": r.issued_at,
             "revoked": r.revoked_at is not None,

@@ -32,6 +32,12 @@ class Permission(enum.StrEnum):
     RECORD = "record"
     """Start, pause, resume and stop the recording; list and download its files and the
     press kit (``confsvc.core.recording``, the organiser's recordings page)."""
+    TRANSLATE = "translate"
+    """Enter translations at the translation desk, between languages the holder reads
+    (``may_translate``); staff may translate between any."""
+    INTERPRET = "interpret"
+    """Speak into one's own interpretation channel and take over the booth (an interpreter
+    link, which names its interpreter)."""
 
 
 class Holder(Protocol):
@@ -43,26 +49,39 @@ class Holder(Protocol):
     @property
     def site(self) -> str | None: ...
 
+    @property
+    def languages(self) -> tuple[str, ...]: ...
+
+    @property
+    def interpreter(self) -> str | None: ...
+
 
 _BY_ROLE: dict[Role, frozenset[Permission]] = {
-    Role.HOST: frozenset({Permission.WATCH, Permission.STAFF, Permission.INVITE}),
-    Role.MODERATOR: frozenset({Permission.WATCH, Permission.STAFF}),
+    Role.HOST: frozenset(
+        {Permission.WATCH, Permission.STAFF, Permission.INVITE, Permission.TRANSLATE}
+    ),
+    Role.MODERATOR: frozenset({Permission.WATCH, Permission.STAFF, Permission.TRANSLATE}),
     Role.SITE: frozenset({Permission.WATCH, Permission.PRESENT}),
     Role.EXPERT: frozenset({Permission.WATCH}),
+    Role.TRANSLATOR: frozenset({Permission.WATCH, Permission.TRANSLATE}),
+    Role.INTERPRETER: frozenset({Permission.WATCH, Permission.INTERPRET}),
     Role.PARTICIPANT: frozenset({Permission.WATCH}),
     Role.PUBLIC: frozenset(),
     # The server itself (agenda loads, mail results, the CLI's writes): never on a socket.
-    Role.SYSTEM: frozenset({Permission.STAFF, Permission.INVITE}),
+    Role.SYSTEM: frozenset({Permission.STAFF, Permission.INVITE, Permission.TRANSLATE}),
 }
 # The organiser records: the host (never a site, whose people are the ones recorded).
 _BY_ROLE[Role.HOST] = _BY_ROLE[Role.HOST] | {Permission.RECORD}
 
 
 def permissions(who: Holder) -> frozenset[Permission]:
-    """Everything ``who`` may do; a site link without a site presents nothing."""
+    """Everything ``who`` may do; a site link without a site presents nothing, an
+    interpreter link without an interpreter interprets nothing."""
     granted = _BY_ROLE[who.role]
     if Permission.PRESENT in granted and not who.site:
-        return granted - {Permission.PRESENT}
+        granted = granted - {Permission.PRESENT}
+    if Permission.INTERPRET in granted and not who.interpreter:
+        granted = granted - {Permission.INTERPRET}
     return granted
 
 
@@ -78,6 +97,19 @@ def require(who: Holder, permission: Permission, refusal: str, *, field: str | N
     """
     if not may(who, permission):
         raise Forbidden(refusal, field=field)
+
+
+def reads(who: Holder, language: str) -> bool:
+    """Does ``who`` work in ``language`` at the translation desk? Staff and a translator
+    whose link names no languages work in all of them."""
+    if not may(who, Permission.TRANSLATE):
+        return False
+    return who.role is not Role.TRANSLATOR or not who.languages or language in who.languages
+
+
+def may_translate(who: Holder, source: str, target: str) -> bool:
+    """May ``who`` translate a text in ``source`` into ``target``: they read both."""
+    return source != target and reads(who, source) and reads(who, target)
 
 
 def roles_with(permission: Permission) -> frozenset[Role]:

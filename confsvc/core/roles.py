@@ -24,12 +24,22 @@ class Role(enum.StrEnum):
     MODERATOR = "moderator"
     SITE = "site"
     EXPERT = "expert"
+    TRANSLATOR = "translator"
+    INTERPRETER = "interpreter"  # speaks into one interpretation channel (``interpreter``)
     PARTICIPANT = "participant"
     PUBLIC = "public"
     SYSTEM = "system"
 
 
-INVITE_ROLES = (Role.HOST, Role.MODERATOR, Role.SITE, Role.EXPERT, Role.PARTICIPANT)
+INVITE_ROLES = (
+    Role.HOST,
+    Role.MODERATOR,
+    Role.SITE,
+    Role.EXPERT,
+    Role.TRANSLATOR,
+    Role.INTERPRETER,
+    Role.PARTICIPANT,
+)
 STAFF = frozenset({Role.HOST, Role.MODERATOR})
 DEFAULT_TTL_S = 14 * 24 * 3600
 
@@ -43,6 +53,8 @@ class Invite:
     id: str
     name: str | None = None
     expert: str | None = None
+    languages: tuple[str, ...] = ()  # a translator's: the languages they read and write
+    interpreter: str | None = None  # the agenda's interpreter id, for interpreter links
 
 
 def _b64(data: bytes) -> str:
@@ -66,14 +78,25 @@ def issue_invite(
     site: str | None = None,
     expert: str | None = None,
     name: str | None = None,
+    languages: tuple[str, ...] = (),
+    interpreter: str | None = None,
     ttl_s: int = DEFAULT_TTL_S,
     invite_id: str | None = None,
 ) -> tuple[Invite, str]:
-    """Make an invite and its token. ``site`` is required for, and only for, ``Role.SITE``."""
+    """Make an invite and its token. ``site`` is required for, and only for, ``Role.SITE``;
+    ``languages`` goes only with ``Role.TRANSLATOR`` (none: the translator reads them all)."""
     if role not in INVITE_ROLES:
         raise BadRequest(f"no invites for role {role.value!r}", field="role")
     if (role is Role.SITE) != (site is not None):
         raise BadRequest("a site invite needs a site, and only a site invite takes one")
+    if (role is Role.INTERPRETER) != (interpreter is not None):
+        raise BadRequest(
+            "an interpreter invite needs an interpreter id, and only an interpreter invite "
+            "takes one",
+            field="interpreter",
+        )
+    if languages and role is not Role.TRANSLATOR:
+        raise BadRequest("only a translator invite takes languages", field="languages")
     if ttl_s <= 0:
         raise BadRequest("an invite must live for a positive number of seconds", field="ttl")
     invite = Invite(
@@ -82,6 +105,8 @@ def issue_invite(
         site=site,
         expert=expert,
         name=name,
+        languages=tuple(languages),
+        interpreter=interpreter,
         expires=int(now) + ttl_s,
         id=invite_id or secrets.token_hex(6),
     )
@@ -97,6 +122,10 @@ def issue_invite(
         body["x"] = expert
     if name is not None:
         body["n"] = name
+    if interpreter is not None:
+        body["ip"] = interpreter
+    if languages:
+        body["l"] = list(languages)
     payload = _b64(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
     return invite, f"{payload}.{_sign(secret, payload)}"
 
@@ -125,6 +154,8 @@ def verify_invite(secret: bytes, token: str, *, now: float) -> Invite:
             site=body.get("s"),
             expert=body.get("x"),
             name=body.get("n"),
+            languages=tuple(str(x) for x in body.get("l", ())),
+            interpreter=body.get("ip"),
             expires=int(body["e"]),
             id=str(body["i"]),
         )

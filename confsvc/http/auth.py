@@ -40,7 +40,12 @@ async def open_invite(
 
 def principal_of(invite: Invite) -> Principal:
     return Principal(
-        role=invite.role, invite=invite.id, site=invite.site, name=invite.name, expert=invite.expert
+        role=invite.role,
+        invite=invite.id,
+        site=invite.site,
+        name=invite.name,
+        expert=invite.expert,
+        languages=invite.languages,
     )
 
 

@@ -52,6 +52,8 @@ def test_a_recorded_invite_keeps_everything_but_the_token() -> None:
         "role": "site",
         "site": AGENDA.site_ids[1],
         "name": "Olsztyn room",
+        "interpreter": None,
+        "languages": [],
         "expires": args["expires"],
         "issued_at": s.now,
         "revoked": False,
@@ -59,6 +61,34 @@ def test_a_recorded_invite_keeps_everything_but_the_token() -> None:
     assert token not in repr(s.state.parts["invites"])
     with pytest.raises(InvalidState, match="already recorded"):
         s.do(HOST, "invite.record", **args)
+
+
+def test_a_translator_link_names_the_languages_it_reads() -> None:
+    s = Session()
+    invite, _ = issue_invite(
+        SECRET,
+        conference=AGENDA.conference.id,
+        role=Role.TRANSLATOR,
+        languages=("zh", "pl"),
+        now=1_000_000.0,
+    )
+    s.do(HOST, "invite.record", **record_args(invite))
+    [row] = invites.view(s.state)
+    assert (row["role"], row["languages"]) == ("translator", ["zh", "pl"])
+
+
+def test_languages_go_only_with_a_translator_link_and_only_the_conferences() -> None:
+    s = Session()
+    check_issue(s.state, HOST, InviteRequest(role=Role.TRANSLATOR, languages=("zh", "pl")))
+    with pytest.raises(BadRequest) as caught:
+        check_issue(s.state, HOST, InviteRequest(role=Role.EXPERT, languages=("zh",)))
+    assert (caught.value.message, caught.value.field) == (
+        "only a translator invite takes languages",
+        "args.languages",
+    )
+    with pytest.raises(BadRequest) as caught:
+        check_issue(s.state, HOST, InviteRequest(role=Role.TRANSLATOR, languages=("de",)))
+    assert caught.value.message == "'de' is not a language of this conference (zh, pl, en)"
 
 
 def test_revoking_marks_the_record_and_refuses_a_second_time() -> None:

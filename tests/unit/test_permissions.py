@@ -6,21 +6,34 @@ import pytest
 
 from confsvc.core.errors import Forbidden
 from confsvc.core.events import Principal
-from confsvc.core.permissions import Permission, anonymous, may, may_run, permissions, require
+from confsvc.core.permissions import (
+    Permission,
+    anonymous,
+    may,
+    may_run,
+    may_translate,
+    permissions,
+    reads,
+    require,
+)
 from confsvc.core.registry import RULES
 from confsvc.core.roles import Invite, Role
 
 W, P, S, INV = Permission.WATCH, Permission.PRESENT, Permission.STAFF, Permission.INVITE
+TR = Permission.TRANSLATE
+IP = Permission.INTERPRET
 
 # role × permission, written out: a change to the rules shows up here as a diff.
 TABLE = {
-    Role.HOST: {W, S, INV},
-    Role.MODERATOR: {W, S},
+    Role.HOST: {W, S, INV, TR},
+    Role.MODERATOR: {W, S, TR},
     Role.SITE: {W, P},
     Role.EXPERT: {W},
+    Role.TRANSLATOR: {W, TR},
+    Role.INTERPRETER: {W, IP},
     Role.PARTICIPANT: {W},
     Role.PUBLIC: set(),
-    Role.SYSTEM: {S, INV},
+    Role.SYSTEM: {S, INV, TR},
 }
 # The host records (Permission.RECORD, confsvc/core/recording.py).
 TABLE[Role.HOST] = TABLE[Role.HOST] | {Permission.RECORD}
@@ -28,7 +41,10 @@ TABLE[Role.HOST] = TABLE[Role.HOST] | {Permission.RECORD}
 
 def _who(role: Role) -> Principal:
     return Principal(
-        role=role, invite=f"{role.value}-1", site="olsztyn" if role is Role.SITE else None
+        role=role,
+        invite=f"{role.value}-1",
+        site="olsztyn" if role is Role.SITE else None,
+        interpreter="pl-booth-1" if role is Role.INTERPRETER else None,
     )
 
 
@@ -51,9 +67,37 @@ def test_a_site_link_without_a_site_presents_nothing() -> None:
     assert permissions(Principal(role=Role.SITE, invite="s")) == frozenset({W})
 
 
+def test_an_interpreter_link_without_an_interpreter_interprets_nothing() -> None:
+    assert permissions(Principal(role=Role.INTERPRETER, invite="i")) == frozenset({W})
+
+
 def test_an_invite_is_asked_like_its_principal() -> None:
     invite = Invite(conference="c", role=Role.MODERATOR, site=None, expires=1, id="i-1")
-    assert permissions(invite) == frozenset({W, S})
+    assert permissions(invite) == frozenset({W, S, TR})
+
+
+def _translator(*languages: str) -> Principal:
+    return Principal(role=Role.TRANSLATOR, invite="t-1", languages=languages)
+
+
+def test_a_translator_translates_only_between_languages_they_read() -> None:
+    zh_pl = _translator("zh", "pl")
+    assert [reads(zh_pl, lang) for lang in ("zh", "pl", "en")] == [True, True, False]
+    assert may_translate(zh_pl, "pl", "zh") is True
+    assert may_translate(zh_pl, "zh", "pl") is True
+    assert may_translate(zh_pl, "pl", "en") is False  # cannot write English
+    assert may_translate(zh_pl, "en", "zh") is False  # cannot read English
+    assert may_translate(zh_pl, "zh", "zh") is False  # not a translation
+
+
+def test_a_translator_link_without_languages_and_staff_translate_between_any() -> None:
+    anyone = [_translator(), _who(Role.MODERATOR), _who(Role.HOST), _who(Role.SYSTEM)]
+    assert [may_translate(w, "en", "zh") for w in anyone] == [True] * 4
+
+
+def test_only_translators_and_staff_read_at_the_desk() -> None:
+    readers = [r for r in Role if reads(_who(r), "pl")]
+    assert sorted(readers) == sorted([Role.HOST, Role.MODERATOR, Role.TRANSLATOR, Role.SYSTEM])
 
 
 def test_require_raises_the_adapters_refusal_with_its_field() -> None:

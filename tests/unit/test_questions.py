@@ -485,15 +485,19 @@ def test_posts_check_the_photo(w: World) -> None:
     assert "photo type 'text/html'" in bad.message
 
 
-def test_an_import_is_one_message_to_staff(w: World) -> None:
+def test_an_import_is_one_message_to_staff_and_one_to_the_desk(w: World) -> None:
     rows = [{"line": i + 2, "text": f"pre {i}"} for i in range(3)]
     events = w.do(MOD, "q.import", rows=rows)
     assert [e.type for e in events] == ["q.asked"] * 3 + ["q.imported"]
     assert events[-1].data == {"ids": ["q-1", "q-2", "q-3"]}
     assert qmod.PART.messages is not None
     msgs = [m for e in events for m in qmod.PART.messages(w.state, e)]
-    assert [(m.payload["type"], m.audience) for m in msgs] == [("q.batch", qmod.STAFF_AUDIENCE)]
+    assert [(m.payload["type"], m.audience) for m in msgs] == [
+        ("q.batch", qmod.STAFF_AUDIENCE),
+        ("q.desk_batch", qmod.DESK_AUDIENCE),
+    ]
     assert [q["id"] for q in msgs[0].payload["items"]] == ["q-1", "q-2", "q-3"]
+    assert [q["id"] for q in msgs[1].payload["items"]] == ["q-1", "q-2", "q-3"]
 
 
 # -- garbage in, the documented error out ---------------------------------------
@@ -552,11 +556,14 @@ def test_an_import_has_at_most_500_rows(w: World) -> None:
 # -- one table: decisions, the fold and the console's buttons -------------------------
 
 BUTTONS = {  # what the moderator console draws, per status (it once kept this table itself)
-    "pending": ["approve", "reject", "defer", "edit", "merge", "tag", "pin", "note"],
-    "approved": ["on_air", "answer", "reject", "defer", "edit", "merge", "tag", "pin", "note"],
-    "on_air": ["answer", "off_air", "defer", "edit", "tag", "pin", "note"],
-    "answered": ["edit", "tag", "pin", "note"],
-    "deferred": ["edit", "tag", "pin", "note"],
+    "pending": ["approve", "reject", "defer", "edit", "merge", "tag", "pin", "note", "translate"],
+    "approved": [
+        *("on_air", "answer", "reject", "defer", "edit", "merge", "tag", "pin", "note"),
+        "translate",
+    ],
+    "on_air": ["answer", "off_air", "defer", "edit", "tag", "pin", "note", "translate"],
+    "answered": ["edit", "tag", "pin", "note", "translate"],
+    "deferred": ["edit", "tag", "pin", "note", "translate"],
     "rejected": ["restore", "tag", "note"],
     "merged": ["note"],
 }

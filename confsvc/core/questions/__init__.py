@@ -12,9 +12,11 @@ event it records and what that event changes besides the status.
   the language guess;
 - ``queue``: asking, voting and the commands on one question, and their fold;
 - ``csv_import``: pre-session questions (the CSV, its checks, ``q.import``);
-- ``posts``: live text posts; ``views``: what each audience sees, on connect and live.
+- ``posts``: live text posts; ``views``: what each audience sees, on connect and live;
+- ``desk``: the translation desk's side (what needs translating, ``q.translate``).
 
 Who may do what is the ``roles`` of each command: participants and sites ask and vote;
+translators and staff translate (``q.translate``);
 hosts and moderators (``STAFF``) do everything else. Rate limits are rules too
 (``MAX_ASKS_PER_MIN`` per invite link, ``MAX_VOTES_PER_MIN``): they read the times of the
 link's earlier events, so every node decides them the same way.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 from confsvc.core.conference import Part
 from confsvc.core.questions.csv_import import (
+from confsvc.core.questions import desk  # registers q.translate (before PART is built)
     CSV_COLUMNS,
     MAX_IMPORT_ROWS,
     ImportArgs,
@@ -69,6 +72,7 @@ from confsvc.core.questions.state import (
 from confsvc.core.questions.text import LANGUAGES, MAX_TEXT, guess_language
 from confsvc.core.questions.views import (
     ROOM,
+    DESK_AUDIENCE,
     ROOM_AUDIENCE,
     STAFF_AUDIENCE,
     live_view,
@@ -91,12 +95,13 @@ PART = Part(
 )
 
 __all__ = [
-    "ANSWERED", "APPROVED", "ASKERS", "CSV_COLUMNS", "DEFERRED", "EVENT_OF", "LANGUAGES",
+    "ANSWERED", "APPROVED", "ASKERS", "CSV_COLUMNS", "DEFERRED", "DESK_AUDIENCE", "EVENT_OF",
+    "LANGUAGES",
     "MAX_ASKS_PER_MIN", "MAX_IMPORT_ROWS", "MAX_PHOTO_BYTES", "MAX_TEXT", "MAX_VOTES_PER_MIN",
     "MERGED", "MERGE_TARGETS", "ON_AIR", "PART", "PENDING", "PHOTO_TYPES", "REJECTED", "ROOM",
     "ROOM_AUDIENCE", "SHOWN", "STAFF_AUDIENCE", "STATUSES", "TRANSITIONS", "ImportArgs",
     "ImportProblems", "ImportRow", "Post", "Question", "QuestionsState", "allowed_actions",
-    "check_import_rows", "guess_language", "live_view", "moderator_view", "own_view",
+    "check_import_rows", "desk", "guess_language", "live_view", "moderator_view", "own_view",
     "parse_import_csv", "post_view", "public_view", "question", "questions", "room_view",
     "staff_view",
 ]  # fmt: skip

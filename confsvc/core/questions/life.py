@@ -17,7 +17,7 @@ PENDING, APPROVED, ON_AIR, ANSWERED = "pending", "approved", "on_air", "answered
 DEFERRED, REJECTED, MERGED = "deferred", "rejected", "merged"
 STATUSES = (PENDING, APPROVED, ON_AIR, ANSWERED, DEFERRED, REJECTED, MERGED)
 
-_KEEP = ("q.edit", "q.tag", "q.pin", "q.note")
+_KEEP = ("q.edit", "q.tag", "q.pin", "q.note", "q.translate")
 
 # status -> command -> status after it. Anything missing is refused.
 TRANSITIONS: dict[str, dict[str, str]] = {

@@ -38,6 +38,8 @@ class Question:
     merged_from: list[str] = field(default_factory=list)
     edits: list[dict[str, Any]] = field(default_factory=list)  # {at, actor, text}
     notes: list[dict[str, Any]] = field(default_factory=list)  # {at, actor, text}
+    # The desk's: {language: [{at, actor, text, source}, ...]} (confsvc.core.translation).
+    translations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     history: list[Step] = field(default_factory=list)  # every event, in order
 
     @property

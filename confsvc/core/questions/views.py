@@ -1,7 +1,9 @@
 """What each audience sees of the queue, on connect and after each event.
 
-Staff see everything (notes, e-mail addresses, history) and, in the moderator's view,
-the ``actions`` the life table allows them on each question; the room (participants,
+Staff see everything (notes, e-mail addresses, history, every translation) and, in the
+moderator's view, the ``actions`` the life table allows them on each question and the
+languages it still ``needs``; translators see the desk (``desk.desk_item``: text,
+language, status and translations, no names or e-mail) in the languages they read; the room (participants,
 sites, experts) sees approved, on-air and answered questions and its own questions'
 status; the public (``EVERYONE``) sees only the on-air question, answered questions and
 posts, without names, e-mail addresses, notes or invites.
@@ -14,6 +16,15 @@ from typing import Any
 
 from confsvc.core.conference import EVERYONE, Audience, ConferenceState, Message
 from confsvc.core.events import Event, Principal
+from confsvc.core.permissions import reads
+from confsvc.core.questions.desk import (
+    TRANSLATABLE,
+    desk_item,
+    desk_targets,
+    desk_view,
+    needs,
+    translations_view,
+)
 from confsvc.core.questions.life import ANSWERED, ON_AIR, SHOWN
 from confsvc.core.questions.posts import post_view
 from confsvc.core.questions.queue import ASKERS, allowed_actions
@@ -24,6 +35,9 @@ from confsvc.core.roles import STAFF, Role
 ROOM = frozenset({Role.PARTICIPANT, Role.SITE, Role.EXPERT})
 STAFF_AUDIENCE = Audience(roles=STAFF)
 ROOM_AUDIENCE = Audience(roles=ROOM)
+# Every translator gets each desk item; the page keeps those in the languages its link
+# reads (the snapshot is filtered here already).
+DESK_AUDIENCE = Audience(roles=frozenset({Role.TRANSLATOR}))
 
 
 def public_view(q: Question) -> dict[str, Any]:
@@ -33,6 +47,7 @@ def public_view(q: Question) -> dict[str, Any]:
         "status": q.status,
         "text": q.text,
         "language": q.language,
+        "translations": translations_view(q),  # {language: text}, current ones only
         "site": q.site,
         "votes": len(q.voters),
         "answering": q.answering,
@@ -66,6 +81,7 @@ def staff_view(q: Question) -> dict[str, Any]:
         "askers": len(q.askers),
         "original": q.original,
         "edits": q.edits,
+        "versions": q.translations,  # every translation, per language, oldest first
         "notes": q.notes,
         "merged_from": q.merged_from,
         "history": [h.as_dict() for h in q.history],
@@ -73,13 +89,18 @@ def staff_view(q: Question) -> dict[str, Any]:
 
 
 def moderator_view(
-    q: Question, roles: frozenset[Role] = STAFF, items: Mapping[str, Question] | None = None
+    q: Question,
+    roles: frozenset[Role] = STAFF,
+    items: Mapping[str, Question] | None = None,
+    state: ConferenceState | None = None,
 ) -> dict[str, Any]:
     """The staff view plus ``actions``: what ``roles`` may do to ``q`` now (the console's
-    buttons), and ``similar``: the questions among ``items`` it likely duplicates (the merge
-    form's default). Not for exports: use ``staff_view``."""
+    buttons), ``similar``: the questions among ``items`` it likely duplicates (the merge
+    form's default), and ``needs``: the languages the desk has still to translate it into
+    (read from ``state``). Not for exports: use ``staff_view``."""
     view = {**staff_view(q), "actions": allowed_actions(q, roles)}
     view["similar"] = similar(q, items) if items is not None else []
+    view["needs"] = needs(state, q) if state is not None else []
     return view
 
 
@@ -106,22 +127,32 @@ def snapshot(state: ConferenceState, who: Principal, now: float) -> dict[str, An
     view = live_view(state)
     if who.role in STAFF or who.role is Role.SYSTEM:
         roles = frozenset({who.role}) if who.role in STAFF else STAFF
-        view["items"] = [moderator_view(q, roles, qs.items) for q in qs.items.values()]
+        view["items"] = [moderator_view(q, roles, qs.items, state) for q in qs.items.values()]
         view["staff"] = True
+        view["desk_languages"] = desk_targets(state)
         return view
     if who.role is Role.PUBLIC:
         return view
+    if who.role is Role.TRANSLATOR:
+        view["desk"] = [i for i in desk_view(state, qs.items) if reads(who, i["language"])]
+        view["desk_languages"] = [lang for lang in desk_targets(state) if reads(who, lang)]
+        return view
     view["items"] = [room_view(q) for q in qs.items.values() if q.status in SHOWN]
-    view["mine"] = [own_view(q) for q in qs.items.values() if who.invite in q.askers]
-    view["voted"] = [q.id for q in qs.items.values() if who.invite in q.voters]
+    view["mine"] = [own_view(q) for q in qs.items.values() if who.identity in q.askers]
+    view["voted"] = [q.id for q in qs.items.values() if who.identity in q.voters]
     view["can_ask"] = who.role in ASKERS
     return view
 
 
-def _question_messages(q: Question, items: Mapping[str, Question]) -> tuple[list[Message], bool]:
+def _question_messages(
+    state: ConferenceState, q: Question, items: Mapping[str, Question]
+) -> tuple[list[Message], bool]:
     """The messages about one changed question, and whether the public page changes."""
-    item = moderator_view(q, items=items)
+    item = moderator_view(q, items=items, state=state)
     out = [Message(audience=STAFF_AUDIENCE, payload={"type": "q.item", "item": item})]
+    if q.status in TRANSLATABLE or q.prev_status in TRANSLATABLE:
+        desk = desk_item(state, q)
+        out.append(Message(audience=DESK_AUDIENCE, payload={"type": "q.desk", "item": desk}))
     for invite in q.askers:
         out.append(
             Message(
@@ -146,8 +177,13 @@ def messages(state: ConferenceState, event: Event) -> list[Message]:
     qs = questions(state)
     # An import is one message to each console (q.imported closes it), not one a row.
     if event.type == "q.imported":
-        items = [moderator_view(qs.items[qid], items=qs.items) for qid in event.data["ids"]]
-        return [Message(audience=STAFF_AUDIENCE, payload={"type": "q.batch", "items": items})]
+        imported = [qs.items[qid] for qid in event.data["ids"]]
+        items = [moderator_view(q, items=qs.items, state=state) for q in imported]
+        desk = [desk_item(state, q) for q in imported]
+        return [
+            Message(audience=STAFF_AUDIENCE, payload={"type": "q.batch", "items": items}),
+            Message(audience=DESK_AUDIENCE, payload={"type": "q.desk_batch", "items": desk}),
+        ]
     if event.type == "q.asked" and event.data.get("source") == "pre_session":
         return []
     ids = [event.data["id"]]
@@ -156,7 +192,7 @@ def messages(state: ConferenceState, event: Event) -> list[Message]:
     out: list[Message] = []
     live = False
     for qid in ids:
-        more, changed = _question_messages(qs.items[qid], qs.items)
+        more, changed = _question_messages(state, qs.items[qid], qs.items)
         out.extend(more)
         live = live or changed
     if event.type == "q.voted":
