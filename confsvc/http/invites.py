@@ -15,7 +15,8 @@ from confsvc.core.errors import BadRequest
 from confsvc.core.invites import InviteRequest, record_args
 from confsvc.core.permissions import Permission, require
 from confsvc.core.roles import Role
-from confsvc.http.keys import CONFIG, SECRET, WS_HANDLERS
+from confsvc.http import features
+from confsvc.http.keys import CONFIG, SECRET
 from confsvc.http.wsconn import Connection
 
 MAX_TTL_HOURS = 24 * 365
@@ -52,4 +53,4 @@ def setup(app: web.Application) -> None:
             reply["url"] = f"{cfg.base_url}/j/{token}"
         conn.send({**reply, "invite": args})
 
-    app[WS_HANDLERS]["invite.create"] = create
+    features.handle_message(app, "invite.create", create)

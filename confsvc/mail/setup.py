@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from confsvc.core.roles import Role
-from confsvc.http.keys import CONFIG, HUBS, I18N, ROLE_PAGES, SECRET
+from confsvc.http import features
+from confsvc.http.keys import CONFIG, HUBS, I18N, SECRET
 from confsvc.mail import pages
 from confsvc.mail.service import MailService
 
@@ -18,7 +19,7 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_mail_ctx)
     app.router.add_get("/c/{conference}/written", pages.written_page, name="written")
     app.router.add_get("/c/{conference}/written/mail", pages.mail_status, name="written-mail")
-    app[ROLE_PAGES][Role.EXPERT] = pages.expert_page
+    features.role_page(app, Role.EXPERT, pages.expert_page)
 
 
 async def demo_links(

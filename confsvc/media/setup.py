@@ -13,8 +13,9 @@ from aiohttp import web
 
 from confsvc.core.floor import current_floor
 from confsvc.core.roles import Role
+from confsvc.http import features
 from confsvc.http.i18n import render
-from confsvc.http.keys import CONFIG, HUBS, ROLE_PAGES, WS_CLOSE_HOOKS, WS_HANDLERS
+from confsvc.http.keys import CONFIG, HUBS
 from confsvc.http.pages import page_context
 from confsvc.media.fanout import Passthrough
 from confsvc.media.relay import Relay
@@ -54,11 +55,11 @@ def setup(app: web.Application) -> None:
         await app[RELAY].leave(conn, "the WebSocket closed")
 
     app[BOTS] = []
-    app[WS_HANDLERS]["rtc.offer"] = offer
-    app[WS_HANDLERS]["rtc.leave"] = leave
-    app[WS_HANDLERS]["rtc.config"] = config
-    app[WS_CLOSE_HOOKS].append(closed)
-    app[ROLE_PAGES][Role.SITE] = site_page
+    features.handle_message(app, "rtc.offer", offer)
+    features.handle_message(app, "rtc.leave", leave)
+    features.handle_message(app, "rtc.config", config)
+    features.on_close(app, closed)
+    features.role_page(app, Role.SITE, site_page)
     app.cleanup_ctx.append(_relay_ctx)
     # Bots hold WebSockets to this very server: close them before aiohttp waits for those.
     app.on_shutdown.append(_close_bots)

@@ -25,10 +25,11 @@ from confsvc.core.permissions import Permission, require
 from confsvc.core.questions import parse_import_csv, questions
 from confsvc.core.questions.text import warm as warm_language_detector
 from confsvc.core.roles import Role
+from confsvc.http import features
 from confsvc.http.auth import principal_for_token
 from confsvc.http.forms import Upload, header_token, read_form
 from confsvc.http.i18n import render
-from confsvc.http.keys import CONFIG, HUBS, ROLE_PAGES
+from confsvc.http.keys import CONFIG, HUBS
 from confsvc.http.pages import page_context
 from confsvc.questions.export import export_csv, export_json
 from confsvc.questions.photos import clean_post_args
@@ -43,7 +44,7 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_photo_filter_ctx)
     app.on_startup.append(_warm_language_detector)
     app.on_shutdown.append(close_readers)
-    app[ROLE_PAGES][Role.MODERATOR] = moderator_page
+    features.role_page(app, Role.MODERATOR, moderator_page)
     app.router.add_get("/c/{conference}/live/events", live_events, name="live_events")
     app.router.add_get("/c/{conference}/live/photos/{post}", photo, name="live_photo")
     app.router.add_post("/c/{conference}/questions/import", import_csv, name="questions_import")
