@@ -761,6 +761,11 @@ async def _invite_in(store: Any, args: argparse.Namespace, cfg: Config) -> int:
     hub = Hub(conference=cid, store=store, bus=LocalBus())  # the server polls for it
     await hub.catch_up()
     role = Role(args.role)
+    translator = _translator_flags(args, hub.state.require_agenda())
+    if isinstance(translator, str):
+        print(f"confsvc invite: {translator}", file=sys.stderr)
+        return 1
+    name, languages = translator
     request = InviteRequest(
         role=role,
         site=args.site,
@@ -788,11 +793,6 @@ async def _invite_in(store: Any, args: argparse.Namespace, cfg: Config) -> int:
                 {
                     "role": label,
                     "id": invite.id,
-    translator = _translator_flags(args, hub.state.require_agenda())
-    if isinstance(translator, str):
-        print(f"confsvc invite: {translator}", file=sys.stderr)
-        return 1
-    name, languages = translator
                     "expires": invite.expires,
                     "url": f"{base}/j/{token}",
                 }
@@ -803,8 +803,42 @@ async def _invite_in(store: Any, args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
+def _translator_flags(
+    args: argparse.Namespace, agenda: Any
+) -> tuple[str | None, tuple[str, ...]] | str:
+    """The name and languages of a translator link (``--languages zh,pl``; ``--translator
+    ID`` takes both from the agenda's ``translators:``), or why they are refused."""
+    languages = tuple(x.strip() for x in (args.languages or "").split(",") if x.strip())
+    if args.translator is None:
+        return args.name, languages
+    if args.role != "translator":
+        return "--translator goes only with --role translator"
+    entry = agenda.translator(args.translator)
+    if entry is None:
+        known = ", ".join(t.id for t in agenda.translators) or "none"
+        return f"no translator {args.translator!r} in the agenda (translators: {known})"
+    return args.name or entry.name, languages or tuple(entry.languages)
+
+
 def _invite_refusal(exc: Exception, role: Any, hub: Any) -> str:
     """The core's refusal in the command line's words (its flags, not its fields)."""
+    if getattr(exc, "field", None) == "args.interpreter":
+        return (
+            str(exc)
+            .replace(
+                "an interpreter invite needs an interpreter id",
+                "--role interpreter needs --interpreter ID",
+            )
+            .replace(
+                "only an interpreter invite takes one",
+                "--interpreter goes only with --role interpreter",
+            )
+        )
+    if getattr(exc, "field", None) == "args.languages":
+        return str(exc).replace(
+            "only a translator invite takes languages",
+            "--languages goes only with --role translator",
+        )
     if getattr(exc, "field", None) != "args.site":
         return str(exc)
     if role.value == "site":
@@ -828,47 +862,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the server for one or more agendas")
     p.add_argument(
-def _translator_flags(
-    args: argparse.Namespace, agenda: Any
-) -> tuple[str | None, tuple[str, ...]] | str:
-    """The name and languages of a translator link (``--languages zh,pl``; ``--translator
-    ID`` takes both from the agenda's ``translators:``), or why they are refused."""
-    languages = tuple(x.strip() for x in (args.languages or "").split(",") if x.strip())
-    if args.translator is None:
-        return args.name, languages
-    if args.role != "translator":
-        return "--translator goes only with --role translator"
-    entry = agenda.translator(args.translator)
-    if entry is None:
-        known = ", ".join(t.id for t in agenda.translators) or "none"
-        return f"no translator {args.translator!r} in the agenda (translators: {known})"
-    return args.name or entry.name, languages or tuple(entry.languages)
-
-
         "--agenda",
         type=Path,
-    if getattr(exc, "field", None) == "args.interpreter":
-        return (
-            str(exc)
-            .replace(
-                "an interpreter invite needs an interpreter id",
-                "--role interpreter needs --interpreter ID",
-            )
-            .replace(
-                "only an interpreter invite takes one",
-                "--interpreter goes only with --role interpreter",
-            )
-        )
-    if getattr(exc, "field", None) == "args.languages":
-        return str(exc).replace(
-            "only a translator invite takes languages",
-            "--languages goes only with --role translator",
-        )
         action="append",
         default=None,
         help="agenda YAML (repeat for several); or agendas = [...] in confsvc.toml",
     )
     add_server_options(p)
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=Config.workers,
+        metavar="N",
+        help="run N node processes on --port (SO_REUSEPORT), one event loop and media relay "
+        "each; worker i is also on port+i for the others (default %(default)s)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="run the server on the sample agenda and print the links")
@@ -914,6 +922,22 @@ def _translator_flags(
     )
     p.add_argument("--site", default=None, help="site id, for --role site")
     p.add_argument("--expert", default=None, help="expert id, for --role expert")
+    p.add_argument(
+        "--interpreter",
+        default=None,
+        help="interpreter id (agenda interpretation:), for --role interpreter",
+    )
+    p.add_argument(
+        "--languages",
+        default=None,
+        metavar="zh,pl",
+        help="for --role translator: the languages they read and write (default: all)",
+    )
+    p.add_argument(
+        "--translator",
+        default=None,
+        help="translator id (agenda translators:), for --role translator: its name and languages",
+    )
     p.add_argument("--name", default=None, help="display name")
     p.add_argument(
         "--conference", default=None, help="conference id (default: the only one in the store)"
@@ -947,22 +971,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         with contextlib.suppress(OSError):
-    p.add_argument(
-        "--interpreter",
-        default=None,
-        help="interpreter id (agenda interpretation:), for --role interpreter",
-    )
-    p.add_argument(
-        "--languages",
-        default=None,
-        metavar="zh,pl",
-        help="for --role translator: the languages they read and write (default: all)",
-    )
-    p.add_argument(
-        "--translator",
-        default=None,
-        help="translator id (agenda translators:), for --role translator: its name and languages",
-    )
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except ConfigError as exc:

@@ -77,12 +77,12 @@ class Site(_Strict):
     id: str = Field(pattern=ID_PATTERN, max_length=64)
     name: Localized
     timezone: str
-
-    @field_validator("timezone")
-    @classmethod
     # The language the site answers in (optional): the translation desk translates the
     # questions it answers into it.
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)*$")
+
+    @field_validator("timezone")
+    @classmethod
     def _tz(cls, v: str) -> str:
         try:
             zoneinfo.ZoneInfo(v)
@@ -91,20 +91,17 @@ class Site(_Strict):
         return v
 
 
-class Expert(_Strict):
-    id: str = Field(pattern=ID_PATTERN, max_length=64)
-    name: str = Field(min_length=1, max_length=200)
 EMAIL_PATTERN = r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$"
 
 
+class Expert(_Strict):
+    id: str = Field(pattern=ID_PATTERN, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
     email: str = Field(pattern=EMAIL_PATTERN, max_length=254)
     languages: list[str] = Field(default_factory=list)
     topics: list[str] = Field(default_factory=list)
 
 
-class Item(_Strict):
-    id: str = Field(pattern=ID_PATTERN, max_length=64)
-    kind: Literal["remarks", "presentation", "qa", "break", "other"]
 class Translator(_Strict):
     """A translator at the desk: an expert's shape without topics."""
 
@@ -152,6 +149,9 @@ class Interpretation(_Strict):
         return [i for i in self.interpreters if i.into == channel]
 
 
+class Item(_Strict):
+    id: str = Field(pattern=ID_PATTERN, max_length=64)
+    kind: Literal["remarks", "presentation", "qa", "break", "other"]
     title: Localized
     minutes: float = Field(gt=0, le=24 * 60)
     floor: list[str]
@@ -162,19 +162,19 @@ class Agenda(_Strict):
     conference: Conference
     sites: list[Site] = Field(min_length=1)
     experts: list[Expert] = Field(default_factory=list)
+    translators: list[Translator] = Field(default_factory=list)
     items: list[Item] = Field(min_length=1)
+    interpretation: Interpretation | None = None
 
     # -- lookups ---------------------------------------------------------------
-    translators: list[Translator] = Field(default_factory=list)
     def site(self, site_id: str) -> Site | None:
-    interpretation: Interpretation | None = None
         return next((s for s in self.sites if s.id == site_id), None)
-
-    def item_index(self, item_id: str) -> int | None:
-        return next((i for i, it in enumerate(self.items) if it.id == item_id), None)
 
     def translator(self, translator_id: str) -> Translator | None:
         return next((t for t in self.translators if t.id == translator_id), None)
+
+    def item_index(self, item_id: str) -> int | None:
+        return next((i for i, it in enumerate(self.items) if it.id == item_id), None)
 
     @property
     def site_ids(self) -> list[str]:
@@ -197,7 +197,7 @@ class Agenda(_Strict):
 
     def to_data(self) -> dict[str, Any]:
         """Plain JSON-ready data that ``Agenda.model_validate`` turns back into the same agenda."""
-        return self.model_dump(mode="json", exclude_none=True)
+        return self.model_dump(mode="json", exclude_none=True, by_alias=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -365,19 +365,16 @@ def _semantic_problems(data: dict[str, Any], pos: _Positions) -> list[Problem]:
             if section == "items":
                 check_localized((section, i, "title"), entry.get("title"))
 
+    problems.extend(_interpretation_problems(data, languages, pos))
     site_ids = {e.get("id") for _, e in _iter_dicts(data.get("sites"))}
     for i, item in _iter_dicts(data.get("items")):
         floor = item.get("floor")
-    problems.extend(_interpretation_problems(data, languages, pos))
         if isinstance(floor, list):
             for j, site in enumerate(floor):
                 if isinstance(site, str) and site not in site_ids:
                     add(("items", i, "floor", j), f"items[{i}].floor names unknown site {site!r}")
     return problems
 
-
-def parse_agenda(raw: bytes | str) -> Agenda:
-    """Parse and validate agenda text; raise ``AgendaError`` listing every problem.
 
 def _interpretation_problems(
     data: dict[str, Any], languages: list[str], pos: _Positions
@@ -434,6 +431,9 @@ def _interpretation_problems(
                     )
     return problems
 
+
+def parse_agenda(raw: bytes | str) -> Agenda:
+    """Parse and validate agenda text; raise ``AgendaError`` listing every problem.
 
     Not for reading files: pass the bytes; ``confsvc.cli`` reads them.
     """
