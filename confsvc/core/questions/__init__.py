@@ -28,8 +28,8 @@ Other parts read a question through ``question(state, qid)`` and the typed paylo
 from __future__ import annotations
 
 from confsvc.core.conference import Part
-from confsvc.core.questions.csv_import import (
 from confsvc.core.questions import desk  # registers q.translate (before PART is built)
+from confsvc.core.questions.csv_import import (
     CSV_COLUMNS,
     MAX_IMPORT_ROWS,
     ImportArgs,
@@ -71,8 +71,8 @@ from confsvc.core.questions.state import (
 )
 from confsvc.core.questions.text import LANGUAGES, MAX_TEXT, guess_language
 from confsvc.core.questions.views import (
-    ROOM,
     DESK_AUDIENCE,
+    ROOM,
     ROOM_AUDIENCE,
     STAFF_AUDIENCE,
     live_view,
