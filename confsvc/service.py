@@ -223,6 +223,8 @@ class Hub:
             site=request.site,
             expert=request.expert,
             name=request.name,
+            interpreter=request.interpreter,
+            languages=request.languages,
             now=self.clock(),
             ttl_s=request.ttl_s,
         )
@@ -253,9 +255,11 @@ class Hub:
         messages: list[tuple[Message, int]] = []
         for event in events:
             self.rules.fold(self.state, event)
-            messages.extend((m, event.seq) for m in self.rules.messages(self.state, event))
-            interpreter=request.interpreter,
-            languages=request.languages,
+            derived = self.rules.messages(self.state, event)
+            if event.type == ERASED_EVENT:
+                self.backlog.clear(event.seq - 1)  # what it kept may hold the erased data
+            self.backlog.record(event.seq, derived)
+            messages.extend((m, event.seq) for m in derived)
         self._broadcast(messages)
         for hook in self.event_hooks:
             try:
