@@ -109,14 +109,24 @@ class Running:
         return await self.app[HUBS].get(self.conference)
 
     async def ws(
-        self, role: str | None, site: str | None = None, *, token: str | None = None
+        self,
+        role: str | None,
+        site: str | None = None,
+        *,
+        token: str | None = None,
+        person: str | None = None,
     ) -> WsClient:
+        """A connection on a new link for ``role``, or on ``token``. On a shared audience
+        link (a participant link without a name) each connection is a new person unless
+        ``person`` names one (the ``you.person_token`` of an earlier welcome)."""
         sock = await self.client.ws_connect(f"/c/{self.conference}/ws")
         hello: dict[str, Any] = {"type": "hello"}
         if token is not None:
             hello["token"] = token
         elif role is not None:
             hello["token"] = self.token(role, site)
+        if person is not None:
+            hello["person"] = person
         await sock.send_json(hello)
         client = WsClient(sock)
         client.welcome = await client.expect("welcome")

@@ -66,13 +66,13 @@ class CommandSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Audience:
-    """Who receives a live message: some roles, or one invite's connections."""
+    """Who receives a live message: some roles, or one person's connections."""
 
     roles: frozenset[Role] | None = None  # None: everyone, the public included
-    invite: str | None = None
+    invite: str | None = None  # a ``Principal.identity``: one person, not a whole shared link
 
     def includes(self, who: Principal) -> bool:
-        if self.invite is not None and who.invite != self.invite:
+        if self.invite is not None and who.identity != self.invite:
             return False
         return self.roles is None or who.role in self.roles
 

@@ -31,6 +31,7 @@ from confsvc.core.idempotency import check_key
 from confsvc.core.permissions import anonymous
 from confsvc.core.roles import Role
 from confsvc.http import linkwatch
+from confsvc.http.audience import person_for_hello, welcome_fields
 from confsvc.http.auth import check_invite, principal_of
 from confsvc.http.keys import CLOCK, CONFIG, HUBS, SHUTDOWN, WS_CLOSE_HOOKS, WS_HANDLERS
 from confsvc.http.server import CONNECTION_CAP
@@ -119,7 +120,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     principal, expires = hello
     if not anonymous(principal):  # a valid token: no longer an anonymous connection
         request.app[CONNECTION_CAP].authenticated(request.transport)
-    same = sum(1 for c in hub.listeners if c.principal.invite == principal.invite)
+    # Per person: on a shared audience link each browser is one (confsvc.core.audience).
+    same = sum(1 for c in hub.listeners if c.principal.identity == principal.identity)
     if not anonymous(principal) and same >= cfg.max_connections_per_invite:
         refused = Forbidden(f"this link already has {same} open connections")
         await ws.send_str(dumps(_error(None, refused)))
@@ -137,6 +139,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 "site": principal.site,
                 "invite": principal.invite,
                 "name": principal.name,
+                **welcome_fields(request.app, hub.id, principal),
             },
             "views": hub.snapshot(principal),
             "ice_servers": ice_servers_for(cfg, f"{hub.id}.{principal.actor}", time.time()),
@@ -188,7 +191,8 @@ async def _hello(
     if not isinstance(token, str):
         raise BadRequest("token must be a string", field="token")
     invite = check_invite(request.app, token, conference=hub.id, revoked=hub.state.revoked)
-    return principal_of(invite), float(invite.expires)
+    principal = person_for_hello(request.app, invite, principal_of(invite), body.get("person"))
+    return principal, float(invite.expires)
 
 
 def _parse(data: str) -> dict[str, Any]:

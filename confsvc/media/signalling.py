@@ -65,7 +65,7 @@ async def handle_offer(relay: Relay, conn: Connection, body: dict[str, Any]) -> 
     same = sum(
         1
         for key, peer in relay.peers.items()
-        if key is not conn and peer.label.endswith(f"/{principal.invite}")
+        if key is not conn and peer.label.endswith(f"/{principal.identity}")
     )
     if same >= limit:
         raise RateLimited(f"this link already has {same} media connections (limit {limit})")
@@ -73,7 +73,7 @@ async def handle_offer(relay: Relay, conn: Connection, body: dict[str, Any]) -> 
         key=conn,
         conference=conn.hub.id,
         floor=current_floor(conn.hub.state),
-        label=f"{principal.role.value}:{principal.site or principal.actor}/{principal.invite}",
+        label=f"{principal.role.value}:{principal.site or principal.actor}/{principal.identity}",
         notify=conn.send,
         sdp=body.get("sdp"),
         publish_site=principal.site if publish else None,

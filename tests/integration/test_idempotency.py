@@ -57,7 +57,8 @@ async def test_same_key_after_a_reconnect_returns_the_first_ack(running: Running
     alice = await running.ws(None, token=token)
     first = await keyed(alice, "q.ask", "k-reconnect", text="Before the drop")
     await alice.close()
-    alice_again = await running.ws(None, token=token)
+    person = alice.welcome["you"]["person_token"]  # the same person on the shared link
+    alice_again = await running.ws(None, token=token, person=person)
     again = await keyed(alice_again, "q.ask", "k-reconnect", text="Before the drop")
     assert _without_id(again) == _without_id(first)
     assert await _asked(running) == ["q-1"]
@@ -112,7 +113,8 @@ async def _two_nodes(confsvc_app: Any, tmp_path: Path, **settings: Any) -> tuple
 async def _same_key_on_two_nodes(node_a: Running, node_b: Running) -> None:
     token = node_a.token("participant")
     on_a = await node_a.ws(None, token=token)
-    on_b = await node_b.ws(None, token=token)  # node B's hub is loaded before the ask
+    person = on_a.welcome["you"]["person_token"]  # signed with the secret both nodes share
+    on_b = await node_b.ws(None, token=token, person=person)  # B's hub loaded before the ask
     first = await keyed(on_a, "q.ask", "across", text="Asked on A, re-sent to B")
     # Node B has not folded A's event: it loses the append race, catches up, finds the key.
     again = await keyed(on_b, "q.ask", "across", text="Asked on A, re-sent to B")
@@ -144,7 +146,8 @@ async def test_a_node_started_later_knows_the_key_from_the_log(
     alice = await first_node.ws(None, token=token)
     first = await keyed(alice, "q.ask", "restart", text="Asked before the restart")
     restarted = await confsvc_app()  # same SQLite file, folds the log from the start
-    alice_again = await restarted.ws(None, token=token)
+    person = alice.welcome["you"]["person_token"]
+    alice_again = await restarted.ws(None, token=token, person=person)
     again = await keyed(alice_again, "q.ask", "restart", text="Asked before the restart")
     assert _without_id(again) == _without_id(first)
     assert await _asked(restarted) == ["q-1"]

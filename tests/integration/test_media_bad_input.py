@@ -103,16 +103,17 @@ async def test_a_full_relay_refuses_new_connections_with_a_reason(running: Any) 
     await until(lambda: relay.stats()["peers"] == 0, "the first peer freed")
 
 
-async def test_too_many_media_connections_on_one_link_are_refused(confsvc_app: Any) -> None:
+async def test_too_many_media_connections_of_one_person_are_refused(confsvc_app: Any) -> None:
     running = await confsvc_app(max_connections_per_invite=2)
     token = running.token("participant")
     a = await running.ws(None, token=token)
-    b = await running.ws(None, token=token)
+    person = a.welcome["you"]["person_token"]  # one person on the shared link, two sockets
+    b = await running.ws(None, token=token, person=person)
     assert (await offer(a, await make_offer(), subscribe=SITES))["type"] == "rtc.answer"
     assert (await offer(b, await make_offer(), subscribe=SITES))["type"] == "rtc.answer"
-    # The WebSocket layer refuses the third socket on this link outright.
+    # The WebSocket layer refuses this person's third socket outright.
     sock = await running.client.ws_connect(f"/c/{running.conference}/ws")
-    await sock.send_json({"type": "hello", "token": token})
+    await sock.send_json({"type": "hello", "token": token, "person": person})
     refused = await sock.receive_json()
     assert refused["code"] == "forbidden" and "2 open connections" in refused["message"]
     await sock.close()

@@ -222,6 +222,8 @@ async def test_host_creates_an_invite_that_works_and_can_be_revoked(running: Run
         "site": "olsztyn",
         "invite": listed[0]["id"],
         "name": "Olsztyn room",
+        "person": None,  # a personal link: one person already
+        "person_token": None,
     }
     await host.command("invite.revoke", invite=listed[0]["id"])
     assert (await host.expect("invites"))["invites"][0]["revoked"] is True

@@ -18,8 +18,9 @@ event it records and what that event changes besides the status.
 Who may do what is the ``roles`` of each command: participants and sites ask and vote;
 translators and staff translate (``q.translate``);
 hosts and moderators (``STAFF``) do everything else. Rate limits are rules too
-(``MAX_ASKS_PER_MIN`` per invite link, ``MAX_VOTES_PER_MIN``): they read the times of the
-link's earlier events, so every node decides them the same way.
+(``MAX_ASKS_PER_MIN`` and ``MAX_VOTES_PER_MIN`` per person, ``Principal.identity``: a
+personal link, or one browser of a shared audience link): they read the times of that
+person's earlier events, so every node decides them the same way.
 
 Other parts read a question through ``question(state, qid)`` and the typed payloads of
 ``confsvc.core.events``; they never fold ``q.*`` events into a copy of their own.

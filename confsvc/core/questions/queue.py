@@ -215,7 +215,7 @@ def _recent(times: list[float], now: float) -> int:
 @COMMANDS.command("q.ask", AskArgs, roles=ASKERS, doc="Ask a question (participants and sites).")
 def _ask(state: ConferenceState, args: AskArgs, who: Principal, now: float) -> list[NewEvent]:
     qs = questions(state)
-    if _recent(qs.asks.get(who.invite, []), now) >= MAX_ASKS_PER_MIN:
+    if _recent(qs.asks.get(who.identity, []), now) >= MAX_ASKS_PER_MIN:
         raise RateLimited(
             f"q.ask: at most {MAX_ASKS_PER_MIN} questions a minute from one link; "
             "wait a little and ask again"
@@ -235,7 +235,7 @@ def _ask(state: ConferenceState, args: AskArgs, who: Principal, now: float) -> l
             site=site,
             source="live",
             email=None,
-            invite=who.invite,
+            invite=who.identity,
         )
     ]
 
@@ -372,7 +372,7 @@ def _note(act: Act, args: NoteArgs) -> dict[str, Any]:
     shown_only=True,  # a pending question is not the voter's business: not found
 )
 def _vote(act: Act, args: IdArgs) -> dict[str, Any]:
-    q, invite = act.q, act.who.invite
+    q, invite = act.q, act.who.identity
     if invite in q.voters:
         raise InvalidState(f"{act.command}: you have already voted for {q.id}")
     if invite in q.askers:

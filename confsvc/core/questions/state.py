@@ -21,11 +21,11 @@ class Question:
     site: str | None
     source: str
     email: str | None
-    invite: str | None
+    invite: str | None  # the asker's Principal.identity (stored as "invite" since v1)
     asked_at: float
     status: str = PENDING
     prev_status: str = PENDING
-    askers: list[str] = field(default_factory=list)  # invites: the asker's and merged ones'
+    askers: list[str] = field(default_factory=list)  # identities: the asker's and merged ones'
     voters: set[str] = field(default_factory=set)
     tags: list[str] = field(default_factory=list)
     pinned: bool = False
@@ -62,8 +62,8 @@ class QuestionsState:
     items: dict[str, Question] = field(default_factory=dict)
     on_air: str | None = None
     posts: list[Post] = field(default_factory=list)
-    asks: dict[str, list[float]] = field(default_factory=dict)  # invite -> times
-    votes: dict[str, list[float]] = field(default_factory=dict)  # invite -> times
+    asks: dict[str, list[float]] = field(default_factory=dict)  # identity -> times
+    votes: dict[str, list[float]] = field(default_factory=dict)  # identity -> times
 
     def next_id(self) -> str:
         return f"q-{len(self.items) + 1}"
