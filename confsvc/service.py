@@ -255,11 +255,7 @@ class Hub:
         messages: list[tuple[Message, int]] = []
         for event in events:
             self.rules.fold(self.state, event)
-            derived = self.rules.messages(self.state, event)
-            if event.type == ERASED_EVENT:
-                self.backlog.clear(event.seq - 1)  # what it kept may hold the erased data
-            self.backlog.record(event.seq, derived)
-            messages.extend((m, event.seq) for m in derived)
+            messages.extend((m, event.seq) for m in self.rules.messages(self.state, event))
         self._broadcast(messages)
         for hook in self.event_hooks:
             try:
