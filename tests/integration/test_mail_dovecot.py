@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from confsvc.core import written as W
-from confsvc.core.events import NewEvent
 from confsvc.mail.addresses import reply_address
 from confsvc.mail.imap import ImapPoller
 from confsvc.mail.setup import MAIL
@@ -24,6 +23,7 @@ from tests.fixtures.mail.clients import CLIENTS
 from tests.fixtures.mail.dovecot import Dovecot, start_dovecot
 from tests.fixtures.mail.smtp import until
 from tests.fixtures.mail.tls import make_certs
+from tests.fixtures.questions import pre_session
 
 EPI = "weifang-health-epidemiology"
 EPI_MAIL = "epidemiology@weifang-health.example.org"
@@ -39,24 +39,7 @@ def dovecot() -> Any:
 async def _world(confsvc_app: Callable[..., Any], n: int) -> tuple[Any, Any]:
     running = await confsvc_app()
     hub = await running.hub()
-    await hub.append_system(
-        [
-            NewEvent(
-                type="q.asked",
-                data={
-                    "id": f"q-{i}",
-                    "text": "Quarantine?",
-                    "language": "en",
-                    "name": None,
-                    "site": "olsztyn",
-                    "source": "pre_session",
-                    "email": None,
-                    "invite": None,
-                },
-            )
-            for i in range(1, n + 1)
-        ]
-    )
+    await hub.append_system(pre_session(range(1, n + 1), "Quarantine?", language="en"))
     mod = await running.ws("moderator")
     for i in range(1, n + 1):
         ack = await mod.command(

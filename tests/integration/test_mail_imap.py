@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 
 from confsvc.core import written as W
-from confsvc.core.events import NewEvent
 from confsvc.mail.addresses import reply_address
 from confsvc.mail.imap import ImapPoller
 from confsvc.mail.setup import MAIL
 from tests.conftest import SECRET
 from tests.fixtures.mail.clients import CLIENTS
 from tests.fixtures.mail.smtp import free_port
+from tests.fixtures.questions import pre_session
 
 EPI = "weifang-health-epidemiology"
 EPI_MAIL = "epidemiology@weifang-health.example.org"
@@ -43,24 +43,7 @@ async def test_poller_stores_replies_once(
 ) -> None:
     running = await confsvc_app()
     hub = await running.hub()
-    await hub.append_system(
-        [
-            NewEvent(
-                type="q.asked",
-                data={
-                    "id": f"q-{i}",
-                    "text": "Quarantine?",
-                    "language": "en",
-                    "name": None,
-                    "site": "olsztyn",
-                    "source": "pre_session",
-                    "email": None,
-                    "invite": None,
-                },
-            )
-            for i in (1, 2)
-        ]
-    )
+    await hub.append_system(pre_session((1, 2), "Quarantine?", language="en"))
     mod = await running.ws("moderator")
     for qid in ("q-1", "q-2"):
         ack = await mod.command("written.assign", question=qid, expert=EPI, due=time.time() + 86400)

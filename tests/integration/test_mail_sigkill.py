@@ -18,7 +18,7 @@ from typing import Any
 
 from confsvc.config import Config
 from confsvc.core import written as W
-from confsvc.core.events import Command, NewEvent, Principal
+from confsvc.core.events import Command, Principal
 from confsvc.core.roles import Role
 from confsvc.http.i18n import I18n
 from confsvc.mail.outbox import Outbox
@@ -27,6 +27,7 @@ from confsvc.service import Hubs
 from confsvc.store import open_store
 from tests.conftest import ROOT, SECRET
 from tests.fixtures.mail.smtp import start_sink, stop_sink, until
+from tests.fixtures.questions import pre_session
 
 N = 40
 MOD = Principal(role=Role.MODERATOR, invite="mod")
@@ -37,24 +38,7 @@ async def _queue_mail(db: Path, sample_agenda: Any, n: int = N) -> list[str]:
     hubs = Hubs(store)
     service = MailService(hubs, Config(db=str(db)), secret=SECRET, i18n=I18n())
     hub, _ = await hubs.create_or_resume(sample_agenda)
-    await hub.append_system(
-        [
-            NewEvent(
-                type="q.asked",
-                data={
-                    "id": f"q-{i}",
-                    "text": f"Question number {i}?",
-                    "language": "pl",
-                    "name": None,
-                    "site": "olsztyn",
-                    "source": "pre_session",
-                    "email": None,
-                    "invite": None,
-                },
-            )
-            for i in range(1, n + 1)
-        ]
-    )
+    await hub.append_system(pre_session(range(1, n + 1), "Question number {i}?"))
     due = time.time() + 7 * 86400
     items = [
         {"question": f"q-{i}", "expert": "weifang-health-epidemiology", "due": due}

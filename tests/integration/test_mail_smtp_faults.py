@@ -9,7 +9,7 @@ from typing import Any
 
 from confsvc.config import Config
 from confsvc.core import written as W
-from confsvc.core.events import Command, NewEvent, Principal
+from confsvc.core.events import Command, Principal
 from confsvc.core.roles import Role
 from confsvc.http.i18n import I18n
 from confsvc.mail.outbox import Outbox
@@ -20,6 +20,7 @@ from confsvc.store import open_store
 from tests.conftest import SECRET
 from tests.fixtures.mail.smtp import free_port, start_sink, stop_sink, until
 from tests.fixtures.mail.tls import make_certs
+from tests.fixtures.questions import pre_session
 
 MOD = Principal(role=Role.MODERATOR, invite="mod")
 EPI_MAIL = "epidemiology@weifang-health.example.org"
@@ -31,24 +32,7 @@ async def _world(tmp_path: Path, sample_agenda: Any, n: int = 3) -> tuple[Any, M
     hubs = Hubs(store)
     service = MailService(hubs, Config(db=str(tmp_path / "c.db")), secret=SECRET, i18n=I18n())
     hub, _ = await hubs.create_or_resume(sample_agenda)
-    await hub.append_system(
-        [
-            NewEvent(
-                type="q.asked",
-                data={
-                    "id": f"q-{i}",
-                    "text": f"Question {i}?",
-                    "language": "pl",
-                    "name": None,
-                    "site": "olsztyn",
-                    "source": "pre_session",
-                    "email": None,
-                    "invite": None,
-                },
-            )
-            for i in range(1, n + 1)
-        ]
-    )
+    await hub.append_system(pre_session(range(1, n + 1)))
     items = [
         {"question": f"q-{i}", "expert": "weifang-health-epidemiology", "due": time.time() + 9e4}
         for i in range(1, n + 1)
@@ -159,23 +143,7 @@ async def test_held_outbox_shows_in_readiness_and_metrics(confsvc_app: Any) -> N
     resp = await running.client.get("/readyz")
     assert resp.status == 200
     hub = await running.hub()
-    await hub.append_system(
-        [
-            NewEvent(
-                type="q.asked",
-                data={
-                    "id": "q-1",
-                    "text": "Question?",
-                    "language": "pl",
-                    "name": None,
-                    "site": "olsztyn",
-                    "source": "pre_session",
-                    "email": None,
-                    "invite": None,
-                },
-            )
-        ]
-    )
+    await hub.append_system(pre_session([1], "Question?"))
     mod = await running.ws("moderator")
     await mod.command("written.assign", question="q-1", expert=EXPERT, due=time.time() + 9e4)
     await mod.close()
