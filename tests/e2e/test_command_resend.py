@@ -3,12 +3,12 @@ after the page reconnects, and stored once (web/static/js/conn.js)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from tests.conftest import Running
+from tests.e2e.frames import page_recording_commands
 
 pytestmark = pytest.mark.browser
 
@@ -18,17 +18,7 @@ async def test_a_command_sent_while_the_socket_drops_is_resent_once_and_stored_o
 ) -> None:
     ctx = await browser.new_context()
     try:
-        page = await ctx.new_page()
-        sent: list[dict[str, Any]] = []
-
-        def record(frame: Any) -> None:
-            msg = json.loads(frame if isinstance(frame, str) else frame.decode())
-            if msg.get("type") == "command":
-                sent.append(msg)
-
-        page.on("websocket", lambda ws: ws.on("framesent", record))
-        await page.goto(running.link("participant") + "?lang=en")
-        await page.wait_for_function("() => window.confsvc.conn.connected === true")
+        page, sent = await page_recording_commands(ctx, running.link("participant") + "?lang=en")
         ack = await page.evaluate(
             """async () => {
                 const conn = window.confsvc.conn;

@@ -4,13 +4,13 @@ page says "Connected" again (web/static/js/conn.js)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from confsvc.store.guarded import StoreUnavailable
 from tests.conftest import Running
+from tests.e2e.frames import page_recording_commands
 
 pytestmark = pytest.mark.browser
 
@@ -38,17 +38,7 @@ async def test_an_unavailable_store_shows_saving_and_the_command_is_stored_once(
     hub = await running.hub()
     ctx = await browser.new_context()
     try:
-        page = await ctx.new_page()
-        sent: list[dict[str, Any]] = []
-
-        def record(frame: Any) -> None:
-            msg = json.loads(frame if isinstance(frame, str) else frame.decode())
-            if msg.get("type") == "command":
-                sent.append(msg)
-
-        page.on("websocket", lambda ws: ws.on("framesent", record))
-        await page.goto(running.link("participant") + "?lang=en")
-        await page.wait_for_function("() => window.confsvc.conn.connected === true")
+        page, sent = await page_recording_commands(ctx, running.link("participant") + "?lang=en")
         hub.store = FailingFirst(hub.store)
         ack = await page.evaluate(
             """async () => {
