@@ -183,9 +183,21 @@ def view(state: ConferenceState) -> dict[str, Any]:
     }
 
 
+def media_s(take: Take, at: float) -> float:
+    """Seconds of media a take's files hold before wall time ``at``: from its start, less
+    its pauses (nothing is written while paused, and the files have no gap for them)."""
+    end = at if take.stopped_at is None else min(at, take.stopped_at)
+    total = max(0.0, end - take.started_at)
+    for start, stop in take.pauses:
+        assert start is not None
+        lo, hi = max(start, take.started_at), min(end, stop if stop is not None else end)
+        total -= max(0.0, hi - lo)
+    return max(0.0, total)
+
+
 def chapters(state: ConferenceState, take: Take, now: float) -> list[dict[str, Any]]:
-    """The agenda items run during ``take``: id, titles, start and end in seconds from
-    the take's start (clipped to the take; an item reopened later gets a chapter more)."""
+    """The agenda items run during ``take``: id, titles, start and end in seconds of the
+    take's media (``media_s``: pauses left out; an item reopened later gets one more)."""
     agenda = state.require_agenda()
     end_of_take = take.stopped_at if take.stopped_at is not None else now
     out: list[dict[str, Any]] = []
@@ -201,8 +213,8 @@ def chapters(state: ConferenceState, take: Take, now: float) -> list[dict[str, A
                 {
                     "item": item.id,
                     "title": item.title,
-                    "start_s": round(lo - take.started_at, 3),
-                    "end_s": round(max(hi, lo) - take.started_at, 3),
+                    "start_s": round(media_s(take, lo), 3),
+                    "end_s": round(media_s(take, max(hi, lo)), 3),
                 }
             )
     out.sort(key=lambda c: float(c["start_s"]))

@@ -20,6 +20,10 @@ transcoder in ``confsvc.media.hls``):
   nothing reaches it before one (the source is asked for one when it is added).
   ``c.program_closed()`` is called once when the program closes or the consumer is
   removed. An exception in a consumer is logged and does not reach the others.
+- One program per conference on a node, shared by its consumers: ``Programs.of(relay)``
+  ``.join(conference, sites, floor, consumer)`` makes it (holding the room, ``Relay.hold``) or
+  adds the consumer to it; ``.leave(conference, consumer)`` removes it, and the last
+  consumer to leave closes the program and lets the room go.
 - ``ProgramPacket.timestamp`` is in RTP ticks of the kind's clock (90 kHz video,
   48 kHz audio) on the source site's timeline: it jumps when the source changes, so a
   consumer keeps its own clock from ``arrival`` (``time.monotonic()`` seconds, the
@@ -33,11 +37,15 @@ decides, the relay sets ``room.floor``; the program only reads it).
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from confsvc.media.egress import Tap
 from confsvc.media.room import Clock, Room
+
+if TYPE_CHECKING:
+    from confsvc.media.relay import Relay
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +175,10 @@ class Program:
         for consumer in consumers:
             self._closed(consumer)
 
+    @property
+    def consumers(self) -> int:
+        return len(self._consumers)
+
     def stats(self) -> dict[str, object]:
         return {
             "source": self.source,
@@ -174,3 +186,46 @@ class Program:
             "packets": self.packets,
             "consumers": len(self._consumers),
         }
+
+
+class Programs:
+    """The programs of one relay, one per conference, while they have consumers."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self.programs: dict[str, Program] = {}
+
+    @classmethod
+    def of(cls, relay: Relay) -> Programs:
+        programs = _PROGRAMS.get(relay)
+        if programs is None:
+            programs = _PROGRAMS[relay] = cls(relay)
+        return programs
+
+    def join(
+        self, conference: str, sites: list[str], floor: list[str], consumer: ProgramConsumer
+    ) -> Program:
+        """The conference's program with ``consumer`` added; made if there is none
+        (``floor``: ``core.floor.current_floor`` now, for a room made here)."""
+        program = self.programs.get(conference)
+        if program is None:
+            room = self.relay.room(conference, floor)
+            program = Program(room, sites, clock=self.relay.clock)
+            self.relay.hold(conference, floor, program)
+            self.programs[conference] = program
+        program.add_consumer(consumer)
+        return program
+
+    def leave(self, conference: str, consumer: ProgramConsumer) -> None:
+        program = self.programs.get(conference)
+        if program is None:
+            return
+        program.remove_consumer(consumer)
+        if not program.consumers:
+            del self.programs[conference]
+            program.close()
+            self.relay.release(program.room, program)
+
+
+# One ``Programs`` per relay, gone with it.
+_PROGRAMS: weakref.WeakKeyDictionary[Relay, Programs] = weakref.WeakKeyDictionary()

@@ -7,7 +7,16 @@ import pytest
 
 from confsvc.core.errors import Forbidden, InvalidState, Stale
 from confsvc.core.permissions import Permission, may, roles_with
-from confsvc.core.recording import OFF, PAUSED, RECORDING, STOPPED, chapters, recording, view
+from confsvc.core.recording import (
+    OFF,
+    PAUSED,
+    RECORDING,
+    STOPPED,
+    chapters,
+    media_s,
+    recording,
+    view,
+)
 from confsvc.core.roles import Role
 from tests.unit.core_session import AGENDA, HOST, MODERATOR, PARTICIPANT, Session
 
@@ -131,3 +140,19 @@ def test_chapters_of_a_take_started_mid_item_begin_at_zero() -> None:
     take = recording(s.state).takes[0]
     got = [(c["start_s"], c["end_s"]) for c in chapters(s.state, take, s.now)]
     assert got == [(0.0, 20.0), (20.0, 25.0)]
+
+
+def test_chapter_times_leave_the_pauses_out() -> None:
+    s = Session(RECORDING_AGENDA)
+    s.do(HOST, "ros.start")
+    s.wait(10)
+    s.do(HOST, "rec.pause")
+    s.wait(100)
+    s.do(HOST, "rec.resume")
+    s.wait(10)
+    s.do(HOST, "ros.next")
+    s.wait(10)
+    take = recording(s.state).takes[0]
+    got = [(c["start_s"], c["end_s"]) for c in chapters(s.state, take, s.now)]
+    assert got == [(0.0, 20.0), (20.0, 30.0)]
+    assert media_s(take, take.started_at + 50) == 10.0
