@@ -17,18 +17,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
+from serving import start_server, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "agenda" / "weifang-olsztyn-2020.yaml"
 ROUTES = [
     ("GET", "/api/v1/conferences/{id}/state"),
     ("GET", "/c/{id}/live"),
@@ -81,37 +79,13 @@ async def hammer(base: str, first: int, count: int, concurrency: int) -> dict[in
     return statuses
 
 
-async def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(600):  # bounded: 60 s
-            if proc.poll() is not None:
-                raise SystemExit(f"the server exited with {proc.returncode}")
-            try:
-                async with session.get(f"{base}/healthz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit("the server did not answer in 60 s")
-
-
-def start_server(tmp: Path, port: int) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "confsvc", "serve", "--agenda", str(SAMPLE)]
-    cmd += ["--db", str(tmp / "confsvc.db"), "--secret-file", str(tmp / "secret")]
-    cmd += ["--port", str(port), "--log-level", "warning"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFSVC_")}
-    with open(tmp / "server.log", "wb") as log:  # the child keeps its own copy of the fd
-        return subprocess.Popen(cmd, cwd=tmp, env=env, stderr=log)
-
-
 async def run(args: argparse.Namespace) -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix="confsvc-memory-"))
     port = free_port()
     proc = start_server(tmp, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        await wait_ready(base, proc)
+        await wait_ready(base, proc, "/healthz")
         await hammer(base, 0, args.warmup, args.concurrency)
         before = rss_kib(proc.pid)
         started = time.perf_counter()

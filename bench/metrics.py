@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from serving import start_server, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SAMPLE = ROOT / "agenda" / "weifang-olsztyn-2020.yaml"
 CONFERENCE = "weifang-olsztyn-2020"
 BATCH = 50  # connections opened at once
 
@@ -49,44 +49,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def start_server(tmp: Path, port: int, secret_file: Path) -> subprocess.Popen[bytes]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "confsvc",
-        "serve",
-        "--agenda",
-        str(SAMPLE),
-        "--db",
-        str(tmp / "confsvc.db"),
-        "--secret-file",
-        str(secret_file),
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFSVC_")}
-    with open(tmp / "server.log", "wb") as log:  # the child keeps its own copy of the fd
-        return subprocess.Popen(cmd, cwd=tmp, env=env, stderr=log)
-
-
-async def wait_ready(
-    session: aiohttp.ClientSession, base: str, proc: subprocess.Popen[bytes]
-) -> None:
-    for _ in range(600):  # bounded: 60 s
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited with {proc.returncode}")
-        try:
-            async with session.get(f"{base}/readyz") as r:
-                if r.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise SystemExit("the server did not become ready in 60 s")
 
 
 async def open_ws(session: aiohttp.ClientSession, base: str, token: str) -> Any:
@@ -147,7 +109,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             connector = aiohttp.TCPConnector(limit=0, force_close=False)
             async with aiohttp.ClientSession(connector=connector) as session:
-                await wait_ready(session, base, proc)
+                await wait_ready(base, proc)
                 now = time.time()
                 tokens = [
                     issue_invite(secret, conference=CONFERENCE, role=Role.PARTICIPANT, now=now)[1]
