@@ -35,11 +35,21 @@ def web_features() -> list[Setup]:
     from confsvc import metrics
     from confsvc.http import schedule
     from confsvc.mail import setup as mail
+    from confsvc.media import broadcast
     from confsvc.media import setup as media
     from confsvc.questions import setup as questions
     from confsvc.report import web as report
 
-    return [media.setup, questions.setup, mail.setup, report.setup, schedule.setup, metrics.setup]
+    # broadcast after media: it joins the relay's rooms.
+    return [
+        media.setup,
+        broadcast.setup,
+        questions.setup,
+        mail.setup,
+        report.setup,
+        schedule.setup,
+        metrics.setup,
+    ]
 
 
 def cli_commands() -> list[Register]:

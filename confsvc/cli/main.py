@@ -287,6 +287,14 @@ def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc
         help="media connections this node accepts (default %(default)s)",
     )
     p.add_argument(
+        "--broadcast-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the HLS broadcast of conferences whose agenda says broadcast: true "
+        "into DIR/<conference>/ (served at /c/<conference>/broadcast/index.m3u8)",
+    )
+    p.add_argument(
         "--smtp-in", default=None, help="HOST:PORT for the SMTP receiver of expert replies"
     )
     p.add_argument(

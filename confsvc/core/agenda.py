@@ -54,6 +54,9 @@ class Conference(_Strict):
     # Record the media while the run of show runs (docs/agenda.md, docs/recording.md);
     # absent or false: only a host's rec.start records.
     recording: bool | None = None
+    # The public live page plays the program while the run of show is under way (HLS,
+    # when the server has a broadcast_dir). Off unless the agenda says so: it is public.
+    broadcast: bool = False
 
     @field_validator("start")
     @classmethod

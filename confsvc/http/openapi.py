@@ -334,6 +334,20 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             },
         }
     },
+    "/c/{conference}/broadcast/{file}": {
+        "get": {
+            "summary": "The HLS broadcast (docs/media.md): index.m3u8 (no-cache, max-age=1) "
+            "or a segment seg-RUN-N.ts (immutable); public, CORS open",
+            "parameters": [CONFERENCE, _path("file", "index.m3u8 or seg-RUN-N.ts")],
+            "responses": {
+                "200": _body(
+                    "the playlist or a segment", "application/vnd.apple.mpegurl", "video/mp2t"
+                ),
+                "404": _json("ErrorBody", "not started, gone from the playlist, or not its file"),
+                "default": DEFAULT,
+            },
+        }
+    },
     "/c/{conference}/questions/import": {
         "post": {
             "summary": "Import pre-session questions from CSV: all rows or none",
