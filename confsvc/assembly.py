@@ -33,6 +33,7 @@ def web_features() -> list[Setup]:
     # Imported here, not at the top: every feature imports the web adapter's modules,
     # and the web adapter asks for this list while it builds the app.
     from confsvc import metrics
+    from confsvc.desk import setup as desk
     from confsvc.http import schedule
     from confsvc.mail import setup as mail
     from confsvc.media import broadcast
@@ -45,6 +46,7 @@ def web_features() -> list[Setup]:
         media.setup,
         broadcast.setup,
         questions.setup,
+        desk.setup,
         mail.setup,
         report.setup,
         schedule.setup,

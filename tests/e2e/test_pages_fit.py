@@ -1,8 +1,8 @@
 """Browser: every page fits a 360 px phone and a 1366 px laptop, in every language.
 
-A session with content (the run of show started, long questions asked, one on air, one
-deferred and assigned to an expert) is opened on every page (host, moderator, site,
-expert, participant, live, written answers, report) at 360x740 and 1366x768 in en, pl
+A session with content (the run of show started, long questions asked, one on air and
+translated, one deferred and assigned to an expert) is opened on every page (host,
+moderator, site, expert, participant, translator, live, written answers, report) at 360x740 and 1366x768 in en, pl
 and zh. Each must not scroll sideways (``document.scrollingElement.scrollWidth <=
 innerWidth``), must log no console error and must have no serious or critical axe-core
 violation. Screenshots go to ``test-artifacts/``.
@@ -66,6 +66,8 @@ async def _session(running: Running) -> dict[str, str]:
         ("q.defer", {"id": "q-2"}),
         ("written.assign", {"question": "q-2", "expert": EXPERT, "due": time.time() + 86400}),
         ("q.approve", {"id": "q-3"}),
+        # The desk's work: the Polish question on air in Chinese, the original beside it.
+        ("q.translate", {"id": "q-1", "language": "zh", "text": LONG_ZH}),
     ]
     for name, args in steps:
         ack = await mod.command(name, **args)
@@ -78,6 +80,7 @@ async def _session(running: Running) -> dict[str, str]:
         "site": running.link("site", site="olsztyn"),
         "expert": running.link("expert", expert=EXPERT, name="Epidemiology"),
         "participant": running.link("participant"),
+        "translator": running.link("translator", languages=("zh", "pl"), name="Desk"),
         "live": f"{base}/c/{cid}/live",
         "written": f"{base}/c/{cid}/written?t={mod_token}",
         "report": f"{base}/j/{mod_token}/report",

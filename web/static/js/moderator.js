@@ -2,7 +2,7 @@
 // history, posts, CSV import and exports. Text only, never HTML, from questions.
 import { errorText, pick, url } from "./conn.js";
 import { boot, conn, lang, t } from "./page.js";
-import { el, fmtTime, jsonData, langName, siteName } from "./questions_common.js";
+import { el, fmtTime, jsonData, langName, showInReaderLanguage, siteName } from "./questions_common.js";
 
 const experts = jsonData("q-experts");
 const tz = Object.values(boot.site_timezones || {})[0];
@@ -17,7 +17,7 @@ window.confsvc = Object.assign(window.confsvc || {}, { moderator: state });
 
 const KEYS = { a: "approve", r: "reject", o: "on_air", s: "answer", d: "defer", e: "edit",
   m: "merge", t: "tag", p: "pin", n: "note", u: "restore" };
-const NEEDS_FORM = new Set(["reject", "edit", "merge", "tag", "note", "on_air", "answer"]);
+const NEEDS_FORM = new Set(["reject", "edit", "merge", "tag", "note", "on_air", "answer", "translate"]);
 
 function showError(msg) {
   const node = $("[data-mod-error]");
@@ -97,6 +97,17 @@ function renderForm(q) {
   } else if (kind === "on_air") {
     field = el("select", { name: "v", "aria-label": t.answering_site }, el("option", { value: "" }, `${t.answering_site}: —`),
       ...Object.keys(boot.site_names || {}).map((s) => el("option", { value: s }, `${t.answering_site}: ${siteName(boot, s, lang)}`)));
+  } else if (kind === "translate") {
+    // Into one of the desk's languages; the text box starts from its current translation.
+    const targets = (state.deskLanguages || []).filter((l) => l !== q.language);
+    const first = (q.needs || [])[0] || targets[0];
+    const select = el("select", { name: "l", "aria-label": t.into_language },
+      ...targets.map((l) => el("option", { value: l, selected: l === first }, `${t.into_language}: ${langName(t, l)}`)));
+    const area = el("textarea", { name: "v", rows: 3, maxlength: 2000, "aria-label": t.translation, lang: first }, (q.translations || {})[first] || "");
+    select.addEventListener("change", () => { area.value = (q.translations || {})[select.value] || ""; area.lang = select.value; });
+    field = el("span", { class: "translate-fields" }, select, area);
+    field.language = select;
+    field.text = area;
   } else if (kind === "answer") {
     field = el("select", { name: "v", "aria-label": t.answered_by }, el("option", { value: "" }, `${t.answered_by}: —`),
       ...Object.keys(boot.site_names || {}).map((s) => el("option", { value: `site:${s}` }, `${t.answered_by}: ${siteName(boot, s, lang)}`)),
@@ -105,7 +116,7 @@ function renderForm(q) {
   const form = el("form", { class: "inline-form", dataset: { form: kind, key: `${q.id}:${kind}` } }, field, submit, cancel);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const v = field.value;
+    const v = kind === "translate" ? field.text.value : field.value;
     let ok = false;
     // A transition carries the status this form was opened on: if another moderator moved
     // the question meanwhile, the server refuses it as stale and says what changed.
@@ -116,6 +127,7 @@ function renderForm(q) {
     else if (kind === "tag") ok = await run("q.tag", { id: q.id, tags: v.split(",").map((s) => s.trim()).filter(Boolean) });
     else if (kind === "merge") ok = await run("q.merge", { id: q.id, into: v, from_status: seen });
     else if (kind === "on_air") ok = await run("q.on_air", { id: q.id, site: v || null, from_status: seen });
+    else if (kind === "translate") ok = await run("q.translate", { id: q.id, language: field.language.value, text: v });
     else if (kind === "answer") {
       const [what, id] = v ? v.split(":") : [null, null];
       ok = await run("q.answer", { id: q.id, site: what === "site" ? id : null, expert: what === "expert" ? id : null, from_status: seen });
@@ -142,8 +154,14 @@ function renderHistory(q) {
   const events = el("ol", { class: "events" }, ...q.history.map((h) => el("li", {},
     el("span", { class: "muted" }, `${fmtTime(h.at, lang, tz)} · ${h.actor} · `), t.event_names[h.type] || h.type,
     Object.keys(h.data).length && h.type !== "q.asked" ? ` ${JSON.stringify(h.data)}` : "")));
+  const versions = Object.entries(q.versions || {}).flatMap(([l, vs]) => vs.map((v) => ({ ...v, language: l })));
+  const translations = versions.length
+    ? el("ol", { class: "versions", "data-versions": true }, ...versions.map((v) => el("li", { lang: v.language },
+        el("span", { class: "muted" }, `${langName(t, v.language)} · ${fmtTime(v.at, lang, tz)} · ${v.actor}: `), v.text)))
+    : el("p", { class: "muted" }, t.none);
   return el("div", { class: "history", "data-history": true },
-    el("h4", {}, t.edits), edits, el("h4", {}, t.notes), notes, el("h4", {}, t.events), events);
+    el("h4", {}, t.edits), edits, el("h4", {}, t.translations), translations,
+    el("h4", {}, t.notes), notes, el("h4", {}, t.events), events);
 }
 
 // A question's age and language at a glance, beside its text. The age is counted on the
@@ -163,6 +181,20 @@ function glance(q) {
 }
 setInterval(() => { for (const n of document.querySelectorAll("[data-age]")) n.textContent = age(Number(n.dataset.age)); }, 20_000);
 
+// The original and its translations side by side (the desk's work), and the languages
+// still missing.
+function renderTranslations(q) {
+  const have = Object.entries(q.translations || {});
+  const needs = q.needs || [];
+  if (!have.length && !needs.length) return null;
+  return el("div", { class: "q-side-by-side", "data-translations": true },
+    el("div", { class: "q-version", lang: q.language !== "other" ? q.language : null },
+      el("span", { class: "badge lang" }, `${t.original} · ${langName(t, q.language)}`), el("p", { class: "q-text" }, q.text)),
+    ...have.map(([l, text]) => el("div", { class: "q-version", lang: l, dataset: { translation: l } },
+      el("span", { class: "badge lang" }, langName(t, l)), el("p", { class: "q-text" }, text))),
+    needs.length ? el("p", { class: "needs", "data-needs": needs.join(" ") }, `${t.needs}: ${needs.map((l) => langName(t, l)).join(", ")}`) : null);
+}
+
 function renderItem(q) {
   // The server sends what this moderator may do to the question now (its life table).
   const actions = (q.actions || []).map((a) => actionButton(q, a));
@@ -181,6 +213,7 @@ function renderItem(q) {
   el("div", { class: "q-body" },
     glance(q),
     el("p", { class: "q-text" }, q.text),
+    renderTranslations(q),
     el("p", { class: "muted meta" }, metaLine(q)),
     q.tags.length ? el("p", { class: "tags" }, ...q.tags.map((g) => el("span", { class: "tag" }, g))) : null,
     q.pinned ? el("span", { class: "badge pin" }, t.pinned) : null,
@@ -206,7 +239,7 @@ function renderCounts() {
 function renderOnAir() {
   const q = state.onAir ? state.items.get(state.onAir) : null;
   $("[data-mod-onair]").classList.toggle("is-on-air", !!q);
-  $("[data-mod-onair-text]").textContent = q ? q.text : t.no_on_air;
+  showInReaderLanguage($("[data-mod-onair-text]"), $("[data-mod-onair-original]"), q, lang, t);
   $("[data-mod-onair-meta]").textContent = q ? metaLine(q) : "";
 }
 
@@ -224,7 +257,7 @@ function render() {
   // Keep what is being typed in an open form when a live update redraws the list.
   const before = list.querySelector(".inline-form");
   const kept = before ? { key: before.dataset.key, value: before.elements.v.value,
-    focused: before.contains(document.activeElement) } : null;
+    language: before.elements.l?.value, focused: before.contains(document.activeElement) } : null;
   const focusInList = list.contains(document.activeElement) && !kept?.focused;
   list.replaceChildren(...(items.length ? items.map(renderItem) : [el("li", { class: "muted empty" }, t.empty)]));
   renderCounts();
@@ -232,6 +265,7 @@ function render() {
   const form = list.querySelector(".inline-form");
   if (form) {
     const same = kept && kept.key === form.dataset.key;
+    if (same && kept.language && form.elements.l) form.elements.l.value = kept.language;
     if (same) form.elements.v.value = kept.value;
     if (!same || kept.focused) form.elements.v.focus();
   } else if (focusInList) {
@@ -364,6 +398,7 @@ conn.on("welcome", (msg) => {
     state.items = new Map((v.items || []).map((q) => [q.id, q]));
     state.onAir = v.on_air ? v.on_air.id : null;
     state.posts = v.posts || [];
+    state.deskLanguages = v.desk_languages || [];
     renderPosts();
   }
   if (msg.views.ros) { serverOffset = msg.views.ros.now - Date.now() / 1000; ros(msg.views.ros); }

@@ -1,7 +1,7 @@
 // The room page's question panel: ask, vote, see your own questions' status and the
 // question on air. Uses the page's one connection (page.js); text only, never HTML.
 import { boot, conn, lang } from "./page.js";
-import { el, guessLanguage, jsonData, langName, siteName } from "./questions_common.js";
+import { el, guessLanguage, jsonData, langName, showInReaderLanguage, siteName } from "./questions_common.js";
 
 const t = jsonData("q-i18n");
 const $ = (sel) => document.querySelector(sel);
@@ -22,7 +22,7 @@ function renderOnAir() {
   const q = state.onAir;
   box.hidden = !q;
   if (!q) return;
-  box.querySelector("[data-q-onair-text]").textContent = q.text;
+  showInReaderLanguage(box.querySelector("[data-q-onair-text]"), box.querySelector("[data-q-onair-original]"), q, lang, t);
   // Which site answers: the on-air box is where the audience looks for it.
   const answering = q.answering ? ` · ${t.answering}: ${siteName(boot, q.answering, lang)}` : "";
   box.querySelector("[data-q-onair-meta]").textContent = meta(q) + answering;

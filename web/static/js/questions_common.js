@@ -56,3 +56,17 @@ export function fmtTime(ts, lang, timeZone) {
   if (timeZone) opts.timeZone = timeZone;
   return new Intl.DateTimeFormat(lang, opts).format(new Date(ts * 1000));
 }
+
+// A question in the reader's language (the desk's translation), with the original beside
+// it (issue 15): fills `main` (the text shown) and `original` (a line with the original,
+// hidden when the reader reads the original already). t.original and the language names
+// come from the page's catalog.
+export function showInReaderLanguage(main, original, q, lang, t) {
+  const translated = q && q.language !== lang ? (q.translations || {})[lang] : null;
+  main.textContent = q ? translated || q.text : t.none || t.no_on_air || "";
+  main.lang = q ? (translated ? lang : q.language !== "other" ? q.language : "") : "";
+  if (!original) return;
+  original.hidden = !translated;
+  original.textContent = translated ? `${t.original} (${langName(t, q.language)}): ${q.text}` : "";
+  original.lang = translated ? (q.language !== "other" ? q.language : "") : "";
+}

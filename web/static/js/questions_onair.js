@@ -3,14 +3,14 @@
 // for a WebSocket message).
 import { errorText, url } from "./conn.js";
 import { boot, conn, lang } from "./page.js";
-import { jsonData, langName, siteName } from "./questions_common.js";
+import { jsonData, langName, showInReaderLanguage, siteName } from "./questions_common.js";
 
 const t = jsonData("onair-i18n");
 const panel = document.querySelector("[data-onair-panel]");
 
 function render(q) {
   panel.classList.toggle("is-on-air", !!q);
-  panel.querySelector("[data-onair-text]").textContent = q ? q.text : t.none;
+  showInReaderLanguage(panel.querySelector("[data-onair-text]"), panel.querySelector("[data-onair-original]"), q, lang, t);
   const bits = [];
   if (q) {
     if (q.site) bits.push(siteName(boot, q.site, lang));
