@@ -46,6 +46,7 @@ def page_context(
     boot = {
         "conference": hub.id,
         "token": token,
+        "invite": invite.id if invite is not None else None,  # keys the person (person.js)
         "role": principal.role.value if principal else "public",
         "site": principal.site if principal else None,
         "base": cfg.base_path,
