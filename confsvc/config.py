@@ -50,6 +50,9 @@ class Config(BaseSettings, metaclass=_FieldDefaults):
     # Every store call has this deadline; past it (or with the store down) a command gets
     # ``unavailable`` with ``retry_after`` and no lock stays held (confsvc/store/guarded.py).
     store_timeout_s: float = 5.0
+    # The messages of this many recent events are kept per conference, so a client that
+    # reconnects with the last seq it saw gets what it missed, not a snapshot (docs/protocol.md).
+    backlog_events: int = field(default=1000, ge=0, le=100_000)
     host: str = "127.0.0.1"
     port: int = field(default=8080, ge=0, le=65535)
     agendas: list[Path] = field(default_factory=list)
@@ -85,13 +88,6 @@ class Config(BaseSettings, metaclass=_FieldDefaults):
     max_video_kbps: int = 1200
     ice_timeout_s: float = 15.0  # a media connection not up by then is closed
     media_max_peers: int = 300  # media connections per node
-    # The HLS broadcast (docs/media.md, "Broadcast"): one H.264/AAC transcode of the
-    # program per conference into broadcast_dir/<conference>/, for conferences whose
-    # agenda says broadcast: true; unset = this node broadcasts nothing.
-    broadcast_dir: Path | None = None
-    broadcast_preset: str = field(default="ultrafast", pattern="^(ultrafast|superfast|veryfast)$")
-    broadcast_segment_s: float = field(default=1.0, ge=0.5, le=6.0)
-    broadcast_list_size: int = field(default=6, ge=3, le=60)  # segments in the playlist
     # Mail.
     smtp_in: str | None = None
     mail_domain: str = "confsvc.localhost"

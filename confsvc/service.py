@@ -12,21 +12,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from confsvc.backlog import DEFAULT_SIZE, Backlog, Behind, coalesced, for_principal
 from confsvc.bus import Bus, LocalBus
 from confsvc.core.agenda import Agenda, id_problem
 from confsvc.core.conference import (
-    Audience,
     ConferenceState,
     Message,
     Rules,
     agenda_loaded_event,
     created_event,
 )
-from confsvc.core.errors import Conflict, DomainError, NotFound, Unavailable
+from confsvc.core.errors import DomainError, NotFound, Unavailable
 from confsvc.core.events import SYSTEM, Command, Event, NewEvent, Principal
 from confsvc.core.idempotency import outcome, tag
 from confsvc.core.invites import InviteRequest, check_issue, record_args
@@ -48,8 +49,18 @@ CommandFilter = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 # What to append, decided on the state as folded now (``Hub.append``); called again after
 # another writer's events are folded.
 Decide = Callable[[ConferenceState, float], list[NewEvent]]
-# Ten: a conference sees a few commands a second; ten losses in a row mean a hot loop.
-APPEND_ATTEMPTS = 10
+# Losing the append race to another node is expected when many ask at once (one seq per
+# conference): the loser waits a random while, growing with each loss (so the nodes that
+# lost together do not try together again), catches up and decides again. Past the time
+# budget the store is saturated: ``unavailable`` with retry_after, and the client re-sends
+# with its key; a command is never refused for losing races (docs/protocol.md).
+# A node that won lately while others lose (contended) lets them in: before its next
+# command it waits a random part of its last append, or it would win every race (its state
+# is current, theirs needs a catch-up first) and starve them.
+RETRY_FIRST_S = 0.001
+RETRY_MAX_S = 0.02
+RETRY_BUDGET_S = 5.0
+CONTENDED_S = 1.0
 
 
 class HubObserver(Protocol):
@@ -85,6 +96,7 @@ class Hub:
         event_hooks: list[EventHook] | None = None,
         observers: list[HubObserver] | None = None,
         command_filters: dict[str, CommandFilter] | None = None,
+        backlog_events: int = DEFAULT_SIZE,
     ) -> None:
         self.id = conference
         self.store = store
@@ -98,6 +110,10 @@ class Hub:
         self.observers = observers if observers is not None else []
         self.command_filters = command_filters if command_filters is not None else {}
         self._lock = asyncio.Lock()
+        # The messages of the last events, for a client resuming from its seq.
+        self.backlog = Backlog(backlog_events)
+        self._contended_at = -CONTENDED_S  # when another writer last wrote (monotonic)
+        self._append_s = 0.0  # how long the last append took
 
     def __repr__(self) -> str:
         return f"Conference({self.id})"
@@ -121,6 +137,7 @@ class Hub:
                 self.rules.fold(state, e)
             self.state = state
         if events:
+            self._contended_at = time.monotonic()  # another writer wrote
             await self._apply(events)
         return len(events)
 
@@ -187,7 +204,12 @@ class Hub:
                 ) from None
 
     async def _append_attempts(self, who: Principal, decide: Decide) -> list[Event]:
-        for _attempt in range(APPEND_ATTEMPTS):
+        started = time.monotonic()
+        if started - self._contended_at < CONTENDED_S:
+            await asyncio.sleep(random.uniform(0, self._append_s))  # let the others in
+            await self._catch_up_locked()
+        losses = 0
+        while True:
             now = self.clock()
             try:
                 new = decide(self.state, now)
@@ -205,9 +227,18 @@ class Hub:
             try:
                 return await self._append_locked(who, new, now)
             except ConcurrencyError:
-                log.info("%r: another writer was first; catching up", self)
+                self._contended_at = time.monotonic()
+                losses += 1
+                waited = time.monotonic() - started
+                if waited > RETRY_BUDGET_S:
+                    log.warning("%r: lost the append race %d times in %.1f s", self, losses, waited)
+                    raise Unavailable(
+                        "the conference is changing too fast; try again", retry_after=1.0
+                    ) from None
+                log.debug("%r: another writer was first (%d); catching up", self, losses)
+                cap = min(RETRY_MAX_S, RETRY_FIRST_S * 2**losses)
+                await asyncio.sleep(random.uniform(0, cap))
                 await self._catch_up_locked()
-        raise Conflict("the conference is changing too fast; try again")
 
     async def issue_invite(
         self, who: Principal, secret: bytes, request: InviteRequest
@@ -240,8 +271,9 @@ class Hub:
             outbox.extend(hook(self.state, new, now))
         started = time.perf_counter()
         events = await self.store.append(self.id, self.state.seq, records, outbox=outbox)
+        self._append_s = time.perf_counter() - started
         for observer in self.observers:
-            observer.appended(time.perf_counter() - started)
+            observer.appended(self._append_s)
         await self._apply(events)
         try:
             # Stored already: a bus that is down must not turn the ack into an error (other
@@ -255,7 +287,11 @@ class Hub:
         messages: list[tuple[Message, int]] = []
         for event in events:
             self.rules.fold(self.state, event)
-            messages.extend((m, event.seq) for m in self.rules.messages(self.state, event))
+            derived = self.rules.messages(self.state, event)
+            if event.type == ERASED_EVENT:
+                self.backlog.clear(event.seq - 1)  # what it kept may hold the erased data
+            self.backlog.record(event.seq, derived)
+            messages.extend((m, event.seq) for m in derived)
         self._broadcast(messages)
         for hook in self.event_hooks:
             try:
@@ -268,20 +304,32 @@ class Hub:
     def _broadcast(self, messages: list[tuple[Message, int]]) -> None:
         # When several events were folded at once (e.g. resume + move), only the newest
         # of each coalescing message (a whole view) per audience is worth sending.
-        kept: list[tuple[Message, int]] = []
-        seen: set[tuple[str, Audience]] = set()
-        for m, seq in reversed(messages):
-            if m.coalesce:
-                key = (str(m.payload.get("type")), m.audience)
-                if key in seen:
-                    continue
-                seen.add(key)
-            kept.append((m, seq))
-        for m, seq in reversed(kept):
+        for m, seq in coalesced(messages):
             text = dumps({**m.payload, "seq": seq})
             for listener in list(self.listeners):
                 if m.audience.includes(listener.principal):
                     listener.deliver(text)
+
+    def missed(self, who: Principal, after_seq: int) -> list[str]:
+        """The messages for ``who`` of every event after ``after_seq``, serialized as they
+        were sent; ``confsvc.backlog.Behind`` (saying why) when the backlog cannot tell.
+        Deliver them before anything else and without awaiting in between."""
+        kept = coalesced(for_principal(self.backlog.since(after_seq, self.state.seq), who))
+        return [dumps({**m.payload, "seq": seq}) for m, seq in kept]
+
+    def opening(self, who: Principal, resume_from: int | None) -> tuple[dict[str, Any], list[str]]:
+        """How a (re)connecting client starts, for the WebSocket and SSE alike
+        (docs/protocol.md, "Resuming"): the welcome's fields and what follows it. Resumed:
+        ``resumed: true`` and ``missed``, then the messages it missed since
+        ``resume_from``; else a snapshot (``views``; with ``resumed: false`` and the
+        ``reason`` when it asked to resume) and nothing. Deliver both before awaiting."""
+        if resume_from is not None:
+            try:
+                missed = self.missed(who, resume_from)
+            except Behind as exc:
+                return {"resumed": False, "reason": str(exc), "views": self.snapshot(who)}, []
+            return {"resumed": True, "missed": len(missed)}, missed
+        return {"views": self.snapshot(who)}, []
 
     def snapshot(self, who: Principal) -> dict[str, Any]:
         return self.rules.snapshot(self.state, who, self.clock())
@@ -297,9 +345,11 @@ class Hubs:
         *,
         clock: Clock = time.time,
         rules: Rules = RULES,
+        backlog_events: int = DEFAULT_SIZE,
     ) -> None:
         self.store = store
         self.bus = bus or LocalBus()
+        self.backlog_events = backlog_events
         self.clock = clock
         self.rules = rules
         self.outbox_hooks: list[OutboxHook] = []
@@ -380,6 +430,7 @@ class Hubs:
             event_hooks=self.event_hooks,
             observers=self.observers,
             command_filters=self.command_filters,
+            backlog_events=self.backlog_events,
         )
 
     def loaded(self) -> list[Hub]:

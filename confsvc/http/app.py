@@ -109,7 +109,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         bus = LocalBus()
     await bus.start()
     app[STORE] = store
-    hubs = Hubs(store, bus, clock=app[CLOCK])
+    hubs = Hubs(store, bus, clock=app[CLOCK], backlog_events=cfg.backlog_events)
     app[HUBS] = hubs
     log.info("store %s", describe(cfg.db))
     # Other processes (another node without a bus, ``confsvc invite``) may write too.

@@ -11,6 +11,7 @@ types through ``WS_HANDLERS`` and close hooks through ``WS_CLOSE_HOOKS``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -40,6 +41,7 @@ from confsvc.http.wsframes import text_frame
 from confsvc.http.wsjson import parse_message
 from confsvc.ice import ice_servers_for
 from confsvc.service import Hub, dumps
+from confsvc.store.guarded import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +119,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         return ws
     if hello is None:
         return ws
-    principal, expires = hello
+    principal, expires, resume_from = hello
     if not anonymous(principal):  # a valid token: no longer an anonymous connection
         request.app[CONNECTION_CAP].authenticated(request.transport)
     # Per person: on a shared audience link each browser is one (confsvc.core.audience).
@@ -127,24 +129,28 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await ws.send_str(dumps(_error(None, refused)))
         await ws.close(code=1008, message=b"too many connections for this link")
         return ws
+    if resume_from is not None and resume_from > hub.state.seq:
+        with contextlib.suppress(StoreUnavailable):  # then it gets a snapshot
+            await hub.catch_up()  # it saw more than this node has folded (a failover)
     conn = Connection(ws, hub, principal, request.transport)
     conn.expires = expires  # checked per message and by confsvc.http.linkwatch
-    conn.send(
-        {
-            "type": "welcome",
-            "conference": hub.id,
-            "seq": hub.state.seq,
-            "you": {
-                "role": principal.role.value,
-                "site": principal.site,
-                "invite": principal.invite,
-                "name": principal.name,
-                **welcome_fields(request.app, hub.id, principal),
-            },
-            "views": hub.snapshot(principal),
-            "ice_servers": ice_servers_for(cfg, f"{hub.id}.{principal.actor}", time.time()),
-        }
-    )
+    welcome: dict[str, Any] = {
+        "type": "welcome",
+        "conference": hub.id,
+        "seq": hub.state.seq,
+        "you": {
+            "role": principal.role.value,
+            "site": principal.site,
+            "invite": principal.invite,
+            "name": principal.name,
+            **welcome_fields(request.app, hub.id, principal),
+        },
+        "ice_servers": ice_servers_for(cfg, f"{hub.id}.{principal.actor}", time.time()),
+    }
+    opening, missed = hub.opening(principal, resume_from)
+    conn.send({**welcome, **opening})
+    for text in missed:  # no await since the backlog was read: nothing falls in between
+        conn.deliver(text)
     hub.listeners.add(conn)
     bucket = TokenBucket(cfg.ws_rate_per_s, cfg.ws_burst, clock=request.app[CLOCK])
     try:
@@ -170,10 +176,20 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+def check_resume_seq(value: object, field: str = "seq") -> int | None:
+    """The seq a client resumes from, or ``BadRequest`` naming ``field``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadRequest(f"{field} must be a whole number, 0 or more", field=field)
+    return value
+
+
 async def _hello(
     request: web.Request, ws: web.WebSocketResponse, hub: Hub
-) -> tuple[Principal, float | None] | None:
-    """The principal and when its link expires (``None``: public, never)."""
+) -> tuple[Principal, float | None, int | None] | None:
+    """The principal, when its link expires (``None``: public, never) and the seq it
+    resumes from (``None``: a snapshot, please)."""
     try:
         msg = await ws.receive(timeout=HELLO_TIMEOUT_S)
     except TimeoutError:
@@ -185,14 +201,15 @@ async def _hello(
     body = _parse(msg.data)
     if body.get("type") != "hello":
         raise BadRequest("expected a hello message first", field="type")
+    resume_from = check_resume_seq(body.get("seq"))
     token = body.get("token")
     if token is None:
-        return Principal(role=Role.PUBLIC, invite="public"), None
+        return Principal(role=Role.PUBLIC, invite="public"), None, resume_from
     if not isinstance(token, str):
         raise BadRequest("token must be a string", field="token")
     invite = check_invite(request.app, token, conference=hub.id, revoked=hub.state.revoked)
     principal = person_for_hello(request.app, invite, principal_of(invite), body.get("person"))
-    return principal, float(invite.expires)
+    return principal, float(invite.expires), resume_from
 
 
 def _parse(data: str) -> dict[str, Any]:

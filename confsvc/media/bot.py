@@ -94,6 +94,7 @@ class BotBase:
     messages: list[dict[str, Any]] = field(default_factory=list)
     state: str = "new"
     started: float = 0.0
+    seq: int | None = None  # the highest seq seen: a reconnect resumes from it
     _reader: asyncio.Task[None] | None = None
     _waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = field(default_factory=dict)
 
@@ -103,7 +104,10 @@ class BotBase:
         self.ws = await self.session.ws_connect(
             self.link.ws_url, heartbeat=20, timeout=aiohttp.ClientWSTimeout(ws_close=2.0)
         )
-        await self.ws.send_json({"type": "hello", "token": self.link.token})
+        hello: dict[str, Any] = {"type": "hello", "token": self.link.token}
+        if self.seq is not None:
+            hello["seq"] = self.seq  # only what it missed (docs/protocol.md, "Resuming")
+        await self.ws.send_json(hello)
         self._reader = asyncio.create_task(self._read())
         await self.expect("welcome")
         await self.ws.send_json({"type": "rtc.config"})
@@ -115,6 +119,9 @@ class BotBase:
             if msg.type is not aiohttp.WSMsgType.TEXT:
                 continue
             data = json.loads(msg.data)
+            seq = data.get("seq")
+            if isinstance(seq, int) and (self.seq is None or seq > self.seq):
+                self.seq = seq
             self.messages.append(data)
             del self.messages[:-200]
             kind = data.get("type")

@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from typing import Any
 
 from aiohttp import web
 
-from confsvc.core.errors import DomainError
+from confsvc.core.errors import BadRequest, DomainError
 from confsvc.core.events import Principal
 from confsvc.http import shutdown
 from confsvc.http.api import PUBLIC
 from confsvc.http.keys import HUBS
 from confsvc.service import dumps
+from confsvc.store.guarded import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +33,28 @@ KEEPALIVE_S = 15.0
 MAX_BUFFER = 512 * 1024
 
 
-def frame(text: str) -> bytes:
+def frame(text: str, seq: int | None = None) -> bytes:
+    """One SSE message; ``id:`` is the seq of the event that caused it, so a browser's
+    ``EventSource`` reconnects with ``Last-Event-ID`` and gets what it missed."""
     # JSON from dumps() has no raw newlines, so one data line per message.
-    return b"data: " + text.encode("utf-8") + b"\n\n"
+    head = b"" if seq is None else b"id: %d\n" % seq
+    return head + b"data: " + text.encode("utf-8") + b"\n\n"
+
+
+def _seq_of(text: str) -> int | None:
+    seq = json.loads(text).get("seq")
+    return seq if isinstance(seq, int) else None
+
+
+def last_event_id(request: web.Request) -> int | None:
+    """The seq a reconnecting ``EventSource`` saw last (``Last-Event-ID``), or
+    ``BadRequest`` naming the header."""
+    value = request.headers.get("Last-Event-ID")
+    if value is None or value.strip() == "":
+        return None
+    if not value.strip().isdigit() or len(value.strip()) > 18:
+        raise BadRequest("Last-Event-ID must be a seq: a whole number, 0 or more")
+    return int(value.strip())
 
 
 class Fanout:
@@ -47,7 +68,7 @@ class Fanout:
     def frame(self, text: str) -> bytes:
         # The hub hands every reader the same string: encode it once.
         if self._last[0] is not text:
-            self._last = (text, frame(text))
+            self._last = (text, frame(text, _seq_of(text)))
         return self._last[1]
 
     def mark(self, reader: SseReader) -> None:
@@ -83,6 +104,7 @@ class SseReader:
         self.chunked = chunked
         self.pending: list[bytes] = []
         self.closed = False
+        self.held = True  # until the welcome is written: what comes meanwhile waits
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def __repr__(self) -> str:
@@ -94,9 +116,15 @@ class SseReader:
     def send(self, data: bytes) -> None:
         if self.closed:
             return
-        if not self.pending:
+        if not self.pending and not self.held:
             self.fanout.mark(self)
         self.pending.append(data)
+
+    def release(self) -> None:
+        """The welcome is out: send what waited, and from now on as it comes."""
+        self.held = False
+        if self.pending:
+            self.fanout.mark(self)
 
     def flush(self) -> None:
         if self.closed or not self.pending:
@@ -125,9 +153,13 @@ class SseReader:
 async def live_events(request: web.Request) -> web.StreamResponse:
     """``GET /c/{conference}/live/events``: the public view, then every public message."""
     try:
+        resume_from = last_event_id(request)
         hub = await request.app[HUBS].get(request.match_info["conference"])
     except DomainError as exc:
         return web.json_response(exc.as_dict(), status=exc.status_hint)
+    if resume_from is not None and resume_from > hub.state.seq:
+        with contextlib.suppress(StoreUnavailable):  # then it gets a snapshot
+            await hub.catch_up()  # it saw more than this node has folded (a failover)
     resp = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream; charset=utf-8",
@@ -141,12 +173,22 @@ async def live_events(request: web.Request) -> web.StreamResponse:
     await resp.prepare(request)
     fanout = request.app[FANOUT]
     welcome: dict[str, Any] = {"type": "welcome", "conference": hub.id, "seq": hub.state.seq}
-    welcome["views"] = hub.snapshot(PUBLIC)
+    opening, missed = hub.opening(PUBLIC, resume_from)
+    welcome.update(opening)
+    # A resumed welcome's id is where it resumed from: the missed messages carry theirs.
+    welcome_id = resume_from if welcome.get("resumed") else hub.state.seq
+    reader = SseReader(hub.id, fanout, request.transport, chunked)
+    for text in missed:
+        reader.send(frame(text, _seq_of(text)))
+    hub.listeners.add(reader)  # from here on, whatever is folded waits in the reader
     # The first write goes through aiohttp (it sends the headers); the rest go straight
     # to the socket, framed as chunks the same way.
-    await resp.write(b"retry: 2000\n" + frame(dumps(welcome)))
-    reader = SseReader(hub.id, fanout, request.transport, chunked)
-    hub.listeners.add(reader)
+    try:
+        await resp.write(b"retry: 2000\n" + frame(dumps(welcome), welcome_id))
+    except BaseException:
+        hub.listeners.discard(reader)
+        raise
+    reader.release()
     fanout.readers.add(reader)
     try:
         while not reader.closed:

@@ -1,8 +1,6 @@
 // The conference WebSocket: hello, commands with acks, live messages, reconnection.
 // Used by every page; a page subscribes with conn.on(type, fn).
 
-import { forgetPerson, keepPerson, storedPerson, takePersonFromFragment } from "./person.js";
-
 // The public URL's path ("" or "/confsvc"), from <meta name="confsvc-base"> in base.html:
 // every URL a script builds goes through url(), so pages work behind a proxy that serves
 // confsvc under a path prefix.
@@ -61,7 +59,6 @@ function newKey() {
 export class Conn {
   constructor(boot) {
     this.boot = boot;
-    takePersonFromFragment(boot); // the "continue on another device" link
     this.handlers = new Map();
     this.pending = new Map();
     this.nextId = 1;
@@ -71,12 +68,14 @@ export class Conn {
     this.restarting = false;
     this.connected = false;
     this.lastWelcome = null;
+    this.lastSeq = null; // the highest seq seen: a reconnect resumes from it (docs/protocol.md)
     this.saving = false; // a command waits for the server to take it ("saving…")
     this.retryTimer = null;
   }
 
   // Subscribe to a message type. A "welcome" that came before is replayed at once,
-  // so modules that load late still get the snapshot.
+  // so modules that load late still get the snapshot. A reconnect that resumed gets no
+  // "welcome" (the page's state stands; the missed messages follow) but "resumed".
   on(type, fn) {
     if (!this.handlers.has(type)) this.handlers.set(type, []);
     this.handlers.get(type).push(fn);
@@ -97,18 +96,28 @@ export class Conn {
     ws.onopen = () => {
       const hello = { type: "hello" };
       if (this.boot.token) hello.token = this.boot.token;
-      const person = storedPerson(this.boot); // on a shared audience link: who we are
-      if (person) hello.person = person;
+      if (this.lastSeq !== null) hello.seq = this.lastSeq; // only what we missed, please
       ws.send(JSON.stringify(hello));
     };
     ws.onmessage = (ev) => {
       let msg;
       try { msg = JSON.parse(ev.data); } catch { return; }
       if (msg.type === "error" && msg.key) msg.message = errorText(msg); // the server logs the English
-      // A person token the server refused will not work again: the next load starts anew.
-      if (msg.type === "error" && msg.code === "bad_person") forgetPerson(this.boot);
+      if (typeof msg.seq === "number" && (this.lastSeq === null || msg.seq > this.lastSeq)) {
+        this.lastSeq = msg.seq;
+      }
+      if (msg.type === "welcome" && msg.resumed === true) {
+        // What was missed follows as ordinary messages: the page keeps its state, and
+        // "resumed" tells those that must start something again (the media session).
+        this.connected = true;
+        this.restarting = false;
+        this.backoff = 500;
+        this.emit("status", { state: this.pending.size ? "saving" : "connected" });
+        this.resendPending();
+        this.emit("resumed", msg);
+        return;
+      }
       if (msg.type === "welcome") {
-        keepPerson(this.boot, msg.you?.person_token);
         this.lastWelcome = msg;
         this.connected = true;
         this.restarting = false;

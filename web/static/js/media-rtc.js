@@ -50,6 +50,8 @@ export class MediaSession {
   // opts: { conn, publish: bool, stream: () => MediaStream|null,
   //         subscribe: bool (every site) or (site ids) => the site ids to receive,
   //         maxKbps, onTrack(site, kind, track), onState(state, reason), onSites(live),
+  //         channel: bool (one more audio track: the interpretation channel, switched by
+  //         setChannel without renegotiating), onChannelTrack(track),
   //         config: {sites: [ids], ice_servers, max_video_kbps} from the page's boot data }
   // With opts.config the connection is prepared (offer, ICE gathering) while the page's
   // WebSocket is still opening, and the offer goes out as soon as it is welcome;
@@ -74,19 +76,23 @@ export class MediaSession {
     this.conn.on("rtc.answer", (m) => this._resolve("rtc.answer", m));
     this.conn.on("rtc.state", (m) => this._onServerState(m));
     this.conn.on("rtc.sites", (m) => this.opts.onSites && this.opts.onSites(m.live));
+    this.channel = null;  // the interpretation channel chosen (null: the original only)
+    this.channelMid = null;
     this.conn.on("error", (m) => {
       if (String(m.id || "").startsWith("rtc-")) this._reject(m);
     });
     // A new WebSocket means the server freed our peer: start again (the first one
     // at once: it is what a page waits for before its first frame).
     // An offer still being prepared goes out on the new socket instead.
-    this.conn.on("welcome", () => {
+    const onSocket = () => {
       if (this.unsent) {
         if (this.onWelcome) this.onWelcome();
         return;
       }
       if (this.wanted) this._restart(this.pc ? 200 : 0);
-    });
+    };
+    this.conn.on("welcome", onSocket);
+    this.conn.on("resumed", onSocket);  // a resumed socket is a new socket all the same
   }
 
   _resolve(type, msg) {
@@ -168,8 +174,14 @@ export class MediaSession {
       for (const site of subscribe) {
         for (const kind of ["audio", "video"]) preferCodecs(pc.addTransceiver(kind, { direction: "recvonly" }), kind);
       }
+      // After the sites' sections: the server takes the first audio one past them.
+      if (this.opts.channel) preferCodecs(pc.addTransceiver("audio", { direction: "recvonly" }), "audio");
       pc.ontrack = (ev) => {
         const slot = this.slots[ev.transceiver.mid];
+        if (slot && slot.channel) {
+          if (this.opts.onChannelTrack) this.opts.onChannelTrack(ev.track);
+          return;
+        }
         if (slot && this.opts.onTrack) this.opts.onTrack(slot.site, slot.kind, ev.track);
       };
       pc.onconnectionstatechange = () => this._onPcState();
@@ -178,10 +190,13 @@ export class MediaSession {
       await this._socket();
       if (pc !== this.pc) return;
       this.unsent = false;
-      this.conn.send({ type: "rtc.offer", id: "rtc-offer", sdp: pc.localDescription.sdp, publish: !!this.opts.publish, subscribe });
+      this.conn.send({ type: "rtc.offer", id: "rtc-offer", sdp: pc.localDescription.sdp, publish: !!this.opts.publish, subscribe, channel: !!this.opts.channel });
       const answer = await this._wait("rtc.answer");
       if (pc !== this.pc) return;
       this.slots = answer.slots || {};
+      this.channelMid = Object.keys(this.slots).find((mid) => this.slots[mid].channel) || null;
+      // A new connection's channel track starts on the original: choose again.
+      if (this.channel) this.conn.send({ type: "rtc.channel", channel: this.channel });
       if (this.opts.onSites) this.opts.onSites(answer.live || []);
       // Before the answer is applied: ICE may connect (and say so) before the next line.
       this._setState("connecting");
@@ -251,6 +266,29 @@ export class MediaSession {
     this._setState("idle");
   }
 
+  // Hear interpretation channel `channel` (null: none) on the channel track: the server
+  // switches its source, nothing is renegotiated. Kept across reconnections.
+  setChannel(channel) {
+    this.channel = channel || null;
+    if (this.pc && this.channelMid) this.conn.send({ type: "rtc.channel", channel: this.channel });
+  }
+
+  // The audio tracks received, by role: inbound-rtp of the channel track and of each
+  // floor site (ssrc, packetsReceived, audioLevel, totalAudioEnergy), for tests and pages.
+  async audioStats() {
+    const out = { channel: null, sites: {} };
+    if (!this.pc) return out;
+    const stats = await this.pc.getStats();
+    stats.forEach((s) => {
+      if (s.type !== "inbound-rtp" || s.kind !== "audio" || s.mid == null) return;
+      const slot = this.slots[s.mid];
+      if (!slot) return;
+      const row = { mid: s.mid, ssrc: s.ssrc, packetsReceived: s.packetsReceived || 0, audioLevel: s.audioLevel || 0, totalAudioEnergy: s.totalAudioEnergy || 0 };
+      if (slot.channel) out.channel = row; else out.sites[slot.site] = row;
+    });
+    return out;
+  }
+
   // Per site: frames decoded, bytes received per kind, packets lost, and a quality word.
   async sample() {
     const out = {};
@@ -260,7 +298,7 @@ export class MediaSession {
     stats.forEach((s) => {
       if (s.type !== "inbound-rtp" || s.mid == null) return;
       const slot = byMid[s.mid];
-      if (!slot) return;
+      if (!slot || slot.channel) return;
       const o = out[slot.site] || (out[slot.site] = { framesDecoded: 0, videoBytes: 0, audioBytes: 0, packetsLost: 0, packetsReceived: 0, fps: 0 });
       if (slot.kind === "video") {
         o.framesDecoded = s.framesDecoded || 0;

@@ -6,6 +6,7 @@
 // WebSocket (a second offer replaces the first), and one offer may carry the sendonly
 // camera/microphone sections and a recvonly audio+video pair per other site.
 import { pick } from "./conn.js";
+import { ChannelPicker } from "./channels.js";
 import { MediaSession } from "./media-rtc.js";
 import { boot, conn, lang, t } from "./page.js";
 import { RosClock, fmtDuration, siteNames } from "./ros.js";
@@ -32,6 +33,7 @@ const panel = document.querySelector("[data-video-panel]");
 const vt = panel ? JSON.parse(document.getElementById("video-i18n").textContent) : {};
 const grid = panel ? new VideoGrid(panel, vt, media) : null;
 if (grid) grid.setReceiving(false);  // until this site joins
+const pickerEl = panel ? panel.querySelector("[data-channel-picker]") : null;
 
 function showError(text) {
   errorBox.textContent = text;
@@ -95,6 +97,9 @@ const session = new MediaSession({
     : null,
   onTrack: (site, kind, track) => grid && grid.onTrack(site, kind, track),
   onSites: (live) => grid && grid.setLive(live),
+  // The channel the room's loudspeakers play (the picker in the other sites' panel).
+  channel: !!pickerEl,
+  onChannelTrack: (track) => picker && picker.onTrack(track),
   onState(state, reason) {
     if (grid) grid.setState(state, reason);
     media.state = state;
@@ -160,10 +165,12 @@ conn.on("welcome", (msg) => {
   // Which sites are live, before joining too (rtc.sites tells every change after that).
   conn.send({ type: "rtc.config", id: "site-live" });
 });
+conn.on("resumed", () => conn.send({ type: "rtc.config", id: "site-live" }));
 conn.on("rtc.config", (msg) => { if (grid && msg.id === "site-live") grid.setLive(msg.live); });
 conn.on("ros", (msg) => { clock.update(msg.ros); renderRos(); });
 setInterval(() => { if (clock.view) $("[data-ros-elapsed]").textContent = fmtDuration(clock.elapsed()); }, 500);
 if (grid) grid.watch(session);
+const picker = pickerEl ? new ChannelPicker(pickerEl, session, grid) : null;
 // The video bitrate cap the browser holds (RTCRtpSender parameters), for tests.
 Object.defineProperty(media, "bitrateCapKbps", { get: () => session.bitrateCapKbps || null, enumerable: true });
 // Which sites this page receives, as the relay answered (mid -> {site, kind}).
