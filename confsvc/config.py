@@ -88,6 +88,13 @@ class Config(BaseSettings, metaclass=_FieldDefaults):
     max_video_kbps: int = 1200
     ice_timeout_s: float = 15.0  # a media connection not up by then is closed
     media_max_peers: int = 300  # media connections per node
+    # The HLS broadcast (docs/media.md, "Broadcast"): one H.264/AAC transcode of the
+    # program per conference into broadcast_dir/<conference>/, for conferences whose
+    # agenda says broadcast: true; unset = this node broadcasts nothing.
+    broadcast_dir: Path | None = None
+    broadcast_preset: str = field(default="ultrafast", pattern="^(ultrafast|superfast|veryfast)$")
+    broadcast_segment_s: float = field(default=1.0, ge=0.5, le=6.0)
+    broadcast_list_size: int = field(default=6, ge=3, le=60)  # segments in the playlist
     # Mail.
     smtp_in: str | None = None
     mail_domain: str = "confsvc.localhost"

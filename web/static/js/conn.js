@@ -1,6 +1,8 @@
 // The conference WebSocket: hello, commands with acks, live messages, reconnection.
 // Used by every page; a page subscribes with conn.on(type, fn).
 
+import { forgetPerson, keepPerson, storedPerson, takePersonFromFragment } from "./person.js";
+
 // The public URL's path ("" or "/confsvc"), from <meta name="confsvc-base"> in base.html:
 // every URL a script builds goes through url(), so pages work behind a proxy that serves
 // confsvc under a path prefix.
@@ -59,6 +61,7 @@ function newKey() {
 export class Conn {
   constructor(boot) {
     this.boot = boot;
+    takePersonFromFragment(boot); // the "continue on another device" link
     this.handlers = new Map();
     this.pending = new Map();
     this.nextId = 1;
@@ -97,6 +100,8 @@ export class Conn {
       const hello = { type: "hello" };
       if (this.boot.token) hello.token = this.boot.token;
       if (this.lastSeq !== null) hello.seq = this.lastSeq; // only what we missed, please
+      const person = storedPerson(this.boot); // on a shared audience link: who we are
+      if (person) hello.person = person;
       ws.send(JSON.stringify(hello));
     };
     ws.onmessage = (ev) => {
@@ -117,7 +122,10 @@ export class Conn {
         this.emit("resumed", msg);
         return;
       }
+      // A person token the server refused will not work again: the next load starts anew.
+      if (msg.type === "error" && msg.code === "bad_person") forgetPerson(this.boot);
       if (msg.type === "welcome") {
+        keepPerson(this.boot, msg.you?.person_token);
         this.lastWelcome = msg;
         this.connected = true;
         this.restarting = false;

@@ -3,7 +3,7 @@
 // Other features' scripts can listen too: window "confsvc:live" events carry each message.
 import { bootData, i18nData, url } from "./conn.js";
 import { RosClock, fmtDuration, renderRosCommon } from "./ros.js";
-import { el, fmtTime, jsonData, langName, siteName } from "./questions_common.js";
+import { el, fmtTime, jsonData, langName, showInReaderLanguage, siteName } from "./questions_common.js";
 
 const boot = bootData();
 const t = i18nData();
@@ -40,8 +40,11 @@ function renderLive() {
   box.replaceChildren(box.querySelector("h2"));
   if (live.on_air) {
     const q = live.on_air;
+    const main = el("blockquote", { class: "q-text", "data-onair-text": true, dataset: { q: q.id } });
+    const original = el("p", { class: "q-original muted", "data-onair-original": true });
+    showInReaderLanguage(main, original, q, lang, t);
     box.append(
-      el("blockquote", { class: "q-text", "data-onair-text": true, dataset: { q: q.id } }, q.text),
+      main, original,
       el("p", { class: "muted", "data-onair-meta": true },
         [q.site ? `${siteName(boot, q.site, lang)} · ` : "", langName(t, q.language)].join("")),
     );
