@@ -34,11 +34,11 @@ from typing import Any
 from aiohttp import hdrs, web
 
 from confsvc.config import Config
-from confsvc.core.agenda import ID_PATTERN
+from confsvc.core.agenda import ID_PATTERN, Agenda
 from confsvc.core.errors import NotFound
 from confsvc.core.floor import current_floor
 from confsvc.core.runofshow import PAUSED, RUNNING, ros
-from confsvc.http.keys import CONFIG, HUBS
+from confsvc.http.keys import CONFIG, HUBS, I18N
 from confsvc.media.hls import PLAYLIST, HlsSettings, HlsTranscoder
 from confsvc.media.program import Program, ProgramPacket
 
@@ -269,4 +269,12 @@ async def _broadcasts_ctx(app: web.Application) -> AsyncIterator[None]:
 def setup(app: web.Application) -> None:
     """Registered after ``media.setup`` (it needs the relay): ``confsvc.assembly``."""
     app.router.add_get("/c/{conference}/broadcast/{file}", broadcast_file, name="broadcast")
+    serving = app[CONFIG].broadcast_dir is not None
+
+    def broadcast_on(agenda: Agenda) -> bool:
+        """The live page shows the player (templates/_broadcast.html)."""
+        return serving and agenda.conference.broadcast
+
+    for env in app[I18N].envs.values():
+        env.globals["broadcast_on"] = broadcast_on
     app.cleanup_ctx.append(_broadcasts_ctx)
