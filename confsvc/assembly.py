@@ -39,12 +39,15 @@ def web_features() -> list[Setup]:
     from confsvc.media import broadcast
     from confsvc.media import setup as media
     from confsvc.questions import setup as questions
+    from confsvc.recording import web as recording
     from confsvc.report import web as report
 
-    # broadcast after media: it joins the relay's rooms.
+    # broadcast and recording after media: they join the relay's rooms (and leave them
+    # before the relay closes: cleanup contexts exit in reverse).
     return [
         media.setup,
         broadcast.setup,
+        recording.setup,
         questions.setup,
         desk.setup,
         mail.setup,
@@ -64,6 +67,7 @@ def cli_commands() -> list[Register]:
         media_cmd,
         privacy_cmd,
         questions_cmd,
+        recording_cmd,
         report_cmd,
     )
 
@@ -75,6 +79,7 @@ def cli_commands() -> list[Register]:
         media_cmd.register,
         admin_cmd.register,
         privacy_cmd.register,
+        recording_cmd.register,
     ]
 
 

@@ -88,6 +88,9 @@ class Config(BaseSettings, metaclass=_FieldDefaults):
     max_video_kbps: int = 1200
     ice_timeout_s: float = 15.0  # a media connection not up by then is closed
     media_max_peers: int = 300  # media connections per node
+    # Recording (docs/recording.md): each take's WebM files (every site, the program) into
+    # recordings/<conference>/ while the agenda or a host enables it; unset: none here.
+    recordings: Path | None = None
     # The HLS broadcast (docs/media.md, "Broadcast"): one H.264/AAC transcode of the
     # program per conference into broadcast_dir/<conference>/, for conferences whose
     # agenda says broadcast: true; unset = this node broadcasts nothing.

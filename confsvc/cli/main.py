@@ -287,6 +287,14 @@ def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc
         help="media connections this node accepts (default %(default)s)",
     )
     p.add_argument(
+        "--recordings",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="record conferences whose agenda or host enables it into DIR/<conference>/ "
+        "(WebM per site and the program, remuxed; docs/recording.md)",
+    )
+    p.add_argument(
         "--broadcast-dir",
         type=Path,
         default=None,

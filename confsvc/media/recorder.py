@@ -187,6 +187,10 @@ class Recorder:
     def program_closed(self) -> None:
         self._program = None
 
+    def attach(self, program: Program) -> None:
+        """The program this recorder was added to as a consumer (``Programs.join``)."""
+        self._program = program
+
     def _stamp(
         self,
         source: _Source,

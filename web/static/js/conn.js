@@ -148,6 +148,8 @@ export class Conn {
         }
       }
       this.emit(msg.type, msg);
+      // Page-wide listeners that hold no Conn of their own (rec.js, the REC notice).
+      window.dispatchEvent(new CustomEvent("confsvc:message", { detail: msg }));
     };
     ws.onclose = (ev) => {
       this.connected = false;
