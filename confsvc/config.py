@@ -98,6 +98,15 @@ class Config(BaseSettings, metaclass=_FieldDefaults):
     broadcast_preset: str = field(default="ultrafast", pattern="^(ultrafast|superfast|veryfast)$")
     broadcast_segment_s: float = field(default=1.0, ge=0.5, le=6.0)
     broadcast_list_size: int = field(default=6, ge=3, le=60)  # segments in the playlist
+    # Media homes (docs/media.md, "Several nodes"): the URL other nodes reach this node (or
+    # worker) at, directly, not through the balancer (default http://host:port); how long a
+    # home's lease lasts without a heartbeat (a dead home is replaced after at most this).
+    node_url: str | None = None
+    media_lease_s: float = field(default=5.0, gt=0)
+    # ``confsvc serve``: this many node processes on the one port (SO_REUSEPORT), each
+    # with its own event loop and relay; worker i also listens on port + i for its
+    # node_url. 1: the process serves alone.
+    workers: int = field(default=1, ge=1, le=64)
     # Mail.
     smtp_in: str | None = None
     mail_domain: str = "confsvc.localhost"
@@ -154,6 +163,16 @@ class Config(BaseSettings, metaclass=_FieldDefaults):
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if host in ("0.0.0.0", "[::]"):
+            host = "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def node_base_url(self) -> str:
+        """Where other nodes reach this one (``node_url``, else ``http://host:port``)."""
+        if self.node_url:
+            return self.node_url.rstrip("/")
         host = f"[{self.host}]" if ":" in self.host else self.host
         if host in ("0.0.0.0", "[::]"):
             host = "127.0.0.1"

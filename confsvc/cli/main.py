@@ -303,6 +303,23 @@ def add_server_options(p: argparse.ArgumentParser, *, default_db: str = "confsvc
         "into DIR/<conference>/ (served at /c/<conference>/broadcast/index.m3u8)",
     )
     p.add_argument(
+        "--node-url",
+        type=public_url,
+        default=None,
+        metavar="URL",
+        help="where other nodes reach this node directly, not through the balancer "
+        "(media signalling is forwarded to a conference's home there; default http://HOST:PORT)",
+    )
+    p.add_argument(
+        "--media-lease",
+        dest="media_lease_s",
+        type=positive_float,
+        default=Config.media_lease_s,
+        metavar="SECONDS",
+        help="a conference's media home holds its lease this long without a heartbeat; "
+        "another node takes over a dead home after at most this (default %(default)g)",
+    )
+    p.add_argument(
         "--smtp-in", default=None, help="HOST:PORT for the SMTP receiver of expert replies"
     )
     p.add_argument(
@@ -583,10 +600,15 @@ def _check_agendas(paths: list[Path]) -> list[Any] | None:
 # -- serve / demo --------------------------------------------------------------
 
 
-async def run_server(cfg: Config, *, on_ready: Any = None) -> None:
+async def run_server(
+    cfg: Config, *, on_ready: Any = None, reuse_port: bool = False, node_port: int | None = None
+) -> None:
     """Serve until SIGTERM or SIGINT, then stop in order (``confsvc.http.shutdown``):
     stop accepting, WebSockets closed with 1001, SSE streams ended, running commands and
-    the mail being sent finished, the store closed; a few seconds at most."""
+    the mail being sent finished, the store closed; a few seconds at most.
+
+    A worker of ``--workers`` (``confsvc.workers``) shares the port (``reuse_port``) and
+    listens on ``node_port`` alone too (its ``node_url``)."""
 
     from confsvc.http import shutdown
     from confsvc.http.accesslog import RedactingAccessLogger
@@ -605,8 +627,10 @@ async def run_server(cfg: Config, *, on_ready: Any = None) -> None:
         shutdown_timeout=shutdown.HANDLERS_S,
     )
     await runner.setup()
-    site = GuardedSite(runner, cfg.host, cfg.port)
+    site = GuardedSite(runner, cfg.host, cfg.port, reuse_port=reuse_port or None)
     await site.start()
+    if node_port is not None:
+        await GuardedSite(runner, cfg.host, node_port).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -639,6 +663,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if _check_agendas(cfg.agendas) is None:
         return 1
     configure(cfg)
+    if cfg.workers > 1:
+        from confsvc.workers import serve_workers
+
+        return serve_workers(cfg)
     asyncio.run(run_server(cfg))
     return 0
 

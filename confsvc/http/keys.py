@@ -38,5 +38,7 @@ WS_HANDLERS = web.AppKey("ws_handlers", dict[str, WsHandler])
 WS_CLOSE_HOOKS = web.AppKey("ws_close_hooks", list[Callable[["Connection"], Awaitable[None]]])
 # The open WebSockets and running commands, for SIGTERM (confsvc.http.shutdown).
 SHUTDOWN = web.AppKey("shutdown", Shutdown)
+# The token a WebSocket said hello with (confsvc.media.forward says it to the media home).
+HELLO_TOKEN = web.RequestKey("hello_token", str)
 # The page an invite link opens, by role.
 ROLE_PAGES = web.AppKey("role_pages", dict[Role, PageRenderer])

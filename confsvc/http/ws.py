@@ -34,7 +34,15 @@ from confsvc.core.roles import Role
 from confsvc.http import linkwatch
 from confsvc.http.audience import person_for_hello, welcome_fields
 from confsvc.http.auth import check_invite, principal_of
-from confsvc.http.keys import CLOCK, CONFIG, HUBS, SHUTDOWN, WS_CLOSE_HOOKS, WS_HANDLERS
+from confsvc.http.keys import (
+    CLOCK,
+    CONFIG,
+    HELLO_TOKEN,
+    HUBS,
+    SHUTDOWN,
+    WS_CLOSE_HOOKS,
+    WS_HANDLERS,
+)
 from confsvc.http.server import CONNECTION_CAP
 from confsvc.http.wsconn import WRITE_BUFFER_LIMIT, Connection, TokenBucket
 from confsvc.http.wsframes import text_frame
@@ -134,6 +142,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             await hub.catch_up()  # it saw more than this node has folded (a failover)
     conn = Connection(ws, hub, principal, request.transport)
     conn.expires = expires  # checked per message and by confsvc.http.linkwatch
+    conn.state["token"] = request.get(HELLO_TOKEN)  # confsvc.media.forward
     welcome: dict[str, Any] = {
         "type": "welcome",
         "conference": hub.id,
@@ -208,6 +217,7 @@ async def _hello(
     if not isinstance(token, str):
         raise BadRequest("token must be a string", field="token")
     invite = check_invite(request.app, token, conference=hub.id, revoked=hub.state.revoked)
+    request[HELLO_TOKEN] = token  # media signalling forwarded to another node says it again
     principal = person_for_hello(request.app, invite, principal_of(invite), body.get("person"))
     return principal, float(invite.expires), resume_from
 

@@ -4,6 +4,11 @@
 subscribes to every site and counts what arrives, without decoding (it taps the encoded
 frames the same way the relay does). Used by ``confsvc bot``, ``confsvc loadtest``, the
 demo and the tests. Only the invite link is needed.
+
+With ``reconnect=True`` a bot starts over by itself, as a page does, when its WebSocket
+closes or the server says its media connection failed (e.g. ``rtc.state`` failed: the
+conference's media home went away, docs/media.md): a new socket, a new offer, retried
+every ``RETRY_S`` until one is answered; a viewer's counts carry on across reconnects.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from confsvc.media import pattern
 from confsvc.media.peer import close_connection, codec_preferences, ice_configuration
 
 log = logging.getLogger(__name__)
+
+RETRY_S = 0.5  # between attempts to reconnect (a new home takes up to a lease to appear)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +101,15 @@ class BotBase:
     messages: list[dict[str, Any]] = field(default_factory=list)
     state: str = "new"
     started: float = 0.0
+    reconnect: bool = False
+    reconnects: int = 0  # times it started over (reconnect=True)
+    lost_at: float | None = None  # monotonic time it last found its connection gone
     seq: int | None = None  # the highest seq seen: a reconnect resumes from it
     _reader: asyncio.Task[None] | None = None
     _waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = field(default_factory=dict)
+    _live: bool = False
+    _lost: asyncio.Event = field(default_factory=asyncio.Event)
+    _supervisor: asyncio.Task[None] | None = None
 
     async def _open(self) -> None:
         self.started = time.monotonic()
@@ -127,6 +140,10 @@ class BotBase:
             kind = data.get("type")
             if kind == "rtc.state":
                 self.state = data.get("state", self.state)
+                if self.state == "failed" or (
+                    self.state == "closed" and data.get("reason") != "left"
+                ):
+                    self._gone(f"rtc.state {self.state}: {data.get('reason')}")
             for fut in self._waiters.pop(kind, []):
                 if not fut.done():
                     fut.set_result(data)
@@ -140,6 +157,54 @@ class BotBase:
             for fut in waiters:
                 if not fut.done():
                     fut.set_exception(ConnectionError("the WebSocket closed"))
+        self._gone("the WebSocket closed")
+
+    def _gone(self, why: str) -> None:
+        """The media connection that was up is gone: the supervisor starts over."""
+        if not self._live:
+            return
+        self._live = False
+        self.lost_at = time.monotonic()
+        log.info("%s bot: %s", self.link.role, why)
+        self._lost.set()
+
+    async def _connect(self) -> None:
+        """Open the socket and negotiate (the subclass's start)."""
+        raise NotImplementedError
+
+    async def _up(self) -> None:
+        """Connect; with ``reconnect``, keep connecting again whenever it is lost."""
+        await self._connect()
+        self._live = True
+        if self.reconnect and self._supervisor is None:
+            self._supervisor = asyncio.create_task(self._supervise(), name="bot-reconnect")
+
+    async def _supervise(self) -> None:
+        while True:
+            await self._lost.wait()
+            self._lost.clear()
+            self.reconnects += 1
+            while True:
+                await self._teardown()
+                try:
+                    await self._connect()
+                except (
+                    ConnectionError,
+                    OSError,
+                    TimeoutError,
+                    BadRequest,
+                    aiohttp.ClientError,
+                ) as exc:
+                    log.info(
+                        "%s bot: reconnecting failed (%s); again in %.1f s",
+                        self.link.role,
+                        exc,
+                        RETRY_S,
+                    )
+                    await asyncio.sleep(RETRY_S)
+                    continue
+                self._live = True
+                break
 
     async def expect(self, kind: str, timeout: float = 15.0) -> dict[str, Any]:
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -188,14 +253,29 @@ class BotBase:
                 sections.append((site, kind, t))
         return wanted, sections
 
+    async def _teardown(self) -> None:
+        """Close the connection, the socket and the session (the bot may connect again)."""
+        self._live = False
+        pc, ws, session, reader = self.pc, self.ws, self.session, self._reader
+        self.pc = self.ws = self.session = self._reader = None
+        self._waiters = {}
+        if pc is not None:
+            try:
+                await close_connection(pc)
+            except TimeoutError:
+                log.warning(
+                    "%s bot: the old media connection did not close in time", self.link.role
+                )
+        if ws is not None:
+            await ws.close()
+        await cancel_and_wait(reader)
+        if session is not None:
+            await session.close()
+
     async def close(self) -> None:
-        if self.pc is not None:
-            await close_connection(self.pc)
-        if self.ws is not None:
-            await self.ws.close()
-        await cancel_and_wait(self._reader)
-        if self.session is not None:
-            await self.session.close()
+        await cancel_and_wait(self._supervisor)
+        self._supervisor = None
+        await self._teardown()
 
 
 class SiteBot(BotBase):
@@ -203,20 +283,29 @@ class SiteBot(BotBase):
 
     video: pattern.EncodedLoopTrack | None = None
     audio: pattern.EncodedLoopTrack | None = None
+    _pattern: tuple[int, int, str] = (1000, 0, "en")
 
     async def start(self, *, kbps: int = 1000, noise: int = 0, lang: str = "en") -> None:
         if self.link.role != "site" or not self.link.site:
             raise BadRequest("a site bot needs a site link")
+        self._pattern = (kbps, noise, lang)
+        await self._up()
+
+    async def _connect(self) -> None:
+        kbps, noise, lang = self._pattern
         await self._open()
-        site = next((s for s in self.config["sites"] if s["id"] == self.link.site), None)
-        names = site["name"] if site else {}
-        city = names.get(lang) or names.get("en") or self.link.site
-        hz = 330.0 + 110.0 * [s["id"] for s in self.config["sites"]].index(self.link.site)
-        loop = asyncio.get_running_loop()
-        video, audio = await loop.run_in_executor(
-            None, lambda: (pattern.video_track(city, kbps, noise), pattern.audio_track(hz))
-        )
-        self.video, self.audio = video, audio
+        if self.video is None or self.audio is None:
+            site = next((s for s in self.config["sites"] if s["id"] == self.link.site), None)
+            names = site["name"] if site else {}
+            city = str(names.get(lang) or names.get("en") or self.link.site)
+            hz = 330.0 + 110.0 * [s["id"] for s in self.config["sites"]].index(self.link.site)
+            loop = asyncio.get_running_loop()
+            self.video, self.audio = await loop.run_in_executor(
+                None, lambda: (pattern.video_track(city, kbps, noise), pattern.audio_track(hz))
+            )
+        video, audio = self.video, self.audio
+        assert video is not None and audio is not None
+        video.restart_loop()  # a new connection starts on a keyframe
         self.pc = RTCPeerConnection(ice_configuration(self.config.get("ice_servers", [])))
         for track in (audio, video):
             t = self.pc.addTransceiver(track, direction="sendonly")
@@ -237,10 +326,16 @@ class ViewerBot(BotBase):
     decode: bool = False
     counts: dict[str, SiteCounts] = field(default_factory=dict)
     receivers: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _sites: list[str] | None = None
 
     async def start(self, sites: list[str] | None = None) -> None:
-        wanted, sections = await self._receive_from(sites)
-        self.counts = {s: SiteCounts() for s in wanted}
+        self._sites = sites
+        await self._up()
+
+    async def _connect(self) -> None:
+        wanted, sections = await self._receive_from(self._sites)
+        for s in wanted:  # counts carry on across reconnects
+            self.counts.setdefault(s, SiteCounts())
         self.receivers = {}
         for site, kind, t in sections:
             internals.tap_receiver(t.receiver, self._counter(site, kind))
@@ -331,10 +426,17 @@ class LightViewerBot(BotBase):
     counts: dict[str, SiteCounts] = field(default_factory=dict)
     tallies: dict[int, RtpTally] = field(default_factory=dict)
     unknown_packets: int = 0
+    _sites: list[str] | None = None
 
     async def start(self, sites: list[str] | None = None) -> None:
-        wanted, _sections = await self._receive_from(sites)
-        self.counts = {s: SiteCounts() for s in wanted}
+        self._sites = sites
+        await self._up()
+
+    async def _connect(self) -> None:
+        wanted, _sections = await self._receive_from(self._sites)
+        for s in wanted:  # counts carry on across reconnects; tallies are per connection
+            self.counts.setdefault(s, SiteCounts())
+        self.tallies = {}
         answer = await self._negotiate(False, wanted)
         slots = answer.get("slots", {})
         for media in internals.parse_sdp(answer["sdp"]).media:

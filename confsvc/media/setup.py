@@ -1,5 +1,9 @@
 """Plugging the media relay into the app: WebSocket handlers, close hook, site page,
-floor hook and the relay's lifetime (``cleanup_ctx``)."""
+floor hook and the relay's lifetime (``cleanup_ctx``).
+
+Every ``rtc.*`` message first asks ``MediaHomes.home_of`` where the conference's media
+runs: here, the relay answers; elsewhere, ``forward.Forwarder`` passes it to the home.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from confsvc.core.errors import Unavailable
 from confsvc.core.floor import current_floor
 from confsvc.core.roles import Role
 from confsvc.http import features
 from confsvc.http.i18n import render
-from confsvc.http.keys import CONFIG, HUBS
+from confsvc.http.keys import CONFIG, HUBS, STORE
 from confsvc.http.pages import page_context
 from confsvc.media.fanout import Passthrough
+from confsvc.media.forward import Forwarder
+from confsvc.media.home import Home, MediaHomes
 from confsvc.media.relay import Relay
 from confsvc.media.signalling import (
     handle_config,
@@ -25,6 +32,7 @@ from confsvc.media.signalling import (
     handle_offer,
     sites_changed_notifier,
 )
+from confsvc.store import StoreError
 
 if TYPE_CHECKING:
     from confsvc.core.events import Event
@@ -34,6 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RELAY = web.AppKey("media_relay", Relay)
+HOMES = web.AppKey("media_homes", MediaHomes)
+FORWARDER = web.AppKey("media_forwarder", Forwarder)
 # Clients started in the server's process (``confsvc demo --bots``): closed before the relay.
 BOTS: web.AppKey[list[Any]] = web.AppKey("media_bots")
 # Which registered forwarding the relay uses: bench/relay.py registers and sets
@@ -43,15 +53,28 @@ MODE_ENV = "CONFSVC_RELAY_MODE"
 
 def setup(app: web.Application) -> None:
     async def offer(conn: Connection, body: dict[str, Any]) -> None:
-        await handle_offer(app[RELAY], conn, body)
+        home = await _home(app, conn)
+        if home.mine:
+            await handle_offer(app[RELAY], conn, body)
+        else:
+            await app[RELAY].leave(conn, "the conference's media home is another node")
+            await app[FORWARDER].forward(conn, home, body)
 
     async def leave(conn: Connection, body: dict[str, Any]) -> None:
-        await handle_leave(app[RELAY], conn, body)
+        if conn in app[FORWARDER].links:
+            await app[FORWARDER].forward(conn, app[FORWARDER].links[conn].home, body)
+        else:
+            await handle_leave(app[RELAY], conn, body)
 
     async def config(conn: Connection, body: dict[str, Any]) -> None:
-        await handle_config(app[RELAY], conn, body)
+        home = await _home(app, conn)
+        if home.mine:
+            await handle_config(app[RELAY], conn, body)
+        else:
+            await app[FORWARDER].forward(conn, home, body)
 
     async def closed(conn: Connection) -> None:
+        await app[FORWARDER].drop(conn)
         await app[RELAY].leave(conn, "the WebSocket closed")
 
     app[BOTS] = []
@@ -63,6 +86,17 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_relay_ctx)
     # Bots hold WebSockets to this very server: close them before aiohttp waits for those.
     app.on_shutdown.append(_close_bots)
+
+
+async def _home(app: web.Application, conn: Connection) -> Home:
+    """The conference's media home; a link to an old home is dropped when it moved here."""
+    try:
+        home = await app[HOMES].home_of(conn.hub.id)
+    except StoreError as exc:
+        raise Unavailable(f"the media home cannot be looked up: {exc}", retry_after=1.0) from None
+    if home.mine:
+        await app[FORWARDER].drop(conn)
+    return home
 
 
 async def _close_bots(app: web.Application) -> None:
@@ -85,6 +119,16 @@ async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
     relay = Relay.named(app[CONFIG], os.environ.get(MODE_ENV, Passthrough.name))
     relay.on_sites_changed = sites_changed_notifier(app)
     app[RELAY] = relay
+    homes = app[HOMES] = MediaHomes(app[STORE], app[CONFIG])
+    forwarder = app[FORWARDER] = Forwarder()
+
+    async def lost(conference: str) -> None:
+        # Another node is the home now: its clients reconnect there (through any node).
+        for peer in [p for p in relay.peers.values() if p.room.conference == conference]:
+            await peer.close("the media home moved to another node")
+
+    homes.on_lost = lost
+    await homes.start()
 
     def on_events(hub: Hub, events: list[Event]) -> None:
         # Same event-loop turn as the fold: the floor is gated before anyone hears more.
@@ -99,4 +143,6 @@ async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
         await _close_bots(app)
         if on_events in hubs.event_hooks:
             hubs.event_hooks.remove(on_events)
+        await forwarder.close()
+        await homes.close()  # leases given back first: clients find the new home at once
         await relay.close()

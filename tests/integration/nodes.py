@@ -1,0 +1,122 @@
+"""``confsvc serve`` node processes on their own loopback ports, sharing one store and
+signing secret: for the multi-node drills (tests/integration) and bench/failover.py.
+
+Each node logs to ``<workdir>/<name>.log``; ``kill()`` is SIGKILL (the drill), ``stop()``
+SIGTERM. Nothing here reads the environment's ``CONFSVC_*``: a node is what it is given.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from confsvc.core.roles import Role, issue_invite
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "agenda" / "weifang-olsztyn-2020.yaml"
+CONFERENCE = "weifang-olsztyn-2020"
+SITES = ["warsaw", "olsztyn", "weifang"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_secret(workdir: Path, secret: bytes) -> Path:
+    path = workdir / "confsvc.secret"
+    path.write_bytes(secret + b"\n")
+    path.chmod(0o600)
+    return path
+
+
+class Node:
+    """One ``confsvc serve`` (or ``--workers N``) on 127.0.0.1:``port``."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        name: str,
+        *,
+        db: str,
+        secret: bytes,
+        extra: tuple[str, ...] = (),
+        port: int | None = None,
+        agenda: Path = SAMPLE,
+    ) -> None:
+        self.workdir = workdir
+        self.name = name
+        self.db = db
+        self.secret = secret
+        self.port = port if port is not None else free_port()
+        self.agenda = agenda
+        self.extra = extra
+        self.log = workdir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def argv(self) -> list[str]:
+        secret_file = write_secret(self.workdir, self.secret)
+        argv = [sys.executable, "-m", "confsvc", "serve", "--agenda", str(self.agenda)]
+        argv += ["--db", self.db, "--secret-file", str(secret_file), "--port", str(self.port)]
+        if "--workers" not in self.extra:
+            argv += ["--node-url", self.base]
+        return argv + list(self.extra)
+
+    def start(self, timeout: float = 60.0) -> Node:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONFSVC_")}
+        env["PYTHONPATH"] = str(ROOT)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.argv(), cwd=self.workdir, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"{self.name} did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        return self
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.base}/readyz", timeout=2) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def token(self, role: str, site: str | None = None, **kw: Any) -> str:
+        _, token = issue_invite(
+            self.secret, conference=CONFERENCE, role=Role(role), site=site, now=time.time(), **kw
+        )
+        return token
+
+    def link(self, role: str, site: str | None = None) -> str:
+        return f"{self.base}/j/{self.token(role, site)}"
+
+    def kill(self) -> None:
+        """SIGKILL, as a machine or process dies: no lease is given back."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
