@@ -176,6 +176,7 @@ def _public_row(q: qmod.Question, written: dict[str, Any] | None) -> dict[str, A
         "status": q.status,
         "text": q.text,
         "language": q.language,
+        "translations": qmod.desk.translations_view(q),  # the desk's, beside the original
         "site": q.site,
         "votes": len(q.voters),
         "on_air_at": q.on_air_at,
@@ -206,6 +207,8 @@ def _questions(state: ConferenceState, now: float, public: bool) -> list[dict[st
             "status": q.status,
             "text": q.text,
             "language": q.language,
+            "translations": qmod.desk.translations_view(q),
+            "translation_versions": q.translations,  # every version, who made it and when
             "site": q.site,
             "name": q.name,
             "votes": len(q.voters),

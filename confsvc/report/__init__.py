@@ -93,7 +93,7 @@ def render_json(data: dict[str, Any]) -> str:
 
 QUESTION_COLUMNS = [
     "id", "track", "source", "status", "site", "language", "votes", "name", "text",
-    "asked_at", "on_air_at", "answered_at", "answer", "expert", "written_status", "due",
+    "translations", "asked_at", "on_air_at", "answered_at", "answer", "expert", "written_status", "due",
 ]  # fmt: skip
 
 
@@ -107,7 +107,9 @@ def _csv_row(q: dict[str, Any]) -> list[Any]:
     answer = q["answer"] or {}
     return [
         q["id"], q["track"], q["source"], q["status"], q["site"], q["language"],
-        q["votes"], q.get("name"), q["text"], _iso(q.get("asked_at")), _iso(q["on_air_at"]),
+        q["votes"], q.get("name"), q["text"],
+        "\n".join(f"{lang}: {text}" for lang, text in q["translations"].items()),
+        _iso(q.get("asked_at")), _iso(q["on_air_at"]),
         _iso(q["answered_at"]), answer.get("text", ""), written.get("expert"),
         written.get("status", ""), _iso(written.get("due")),
     ]  # fmt: skip

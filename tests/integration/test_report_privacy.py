@@ -35,8 +35,8 @@ AGENDA = parse_agenda(SAMPLE.read_bytes())
 
 # What the live page's public_view has of a question, and the report's own extras.
 PUBLIC_QUESTION_KEYS = {
-    "id", "track", "source", "status", "text", "language", "site", "votes", "on_air_at",
-    "answered_at", "path", "written", "answer",
+    "id", "track", "source", "status", "text", "language", "translations", "site", "votes",
+    "on_air_at", "answered_at", "path", "written", "answer",
 }  # fmt: skip
 
 

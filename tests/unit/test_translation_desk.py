@@ -8,8 +8,11 @@ import pytest
 from confsvc.core import questions as qmod
 from confsvc.core.events import Principal
 from confsvc.core.registry import RULES
+from confsvc.core.report import build
 from confsvc.core.roles import Role
 from confsvc.core.translation import state_of
+from confsvc.i18n import I18n
+from confsvc.report import render
 from tests.unit.test_questions import ALICE, MOD, PUBLIC, World
 
 ZH_PL = Principal(role=Role.TRANSLATOR, invite="tr-zhpl", languages=("zh", "pl"))
@@ -172,3 +175,21 @@ def test_the_public_sees_the_on_air_question_with_its_translations(w: World) -> 
     assert live.payload["on_air"]["text"] == POLISH  # the original stays beside it
     assert live.payload["on_air"]["translations"] == {"zh": CHINESE}
     assert "versions" not in live.payload["on_air"]  # who translated is the staff's business
+
+
+def test_the_report_keeps_the_original_and_its_translations(w: World) -> None:
+    w.start()
+    w.do(MOD, "q.approve", id="q-1")
+    w.do(MOD, "q.on_air", id="q-1")
+    w.do(ZH_PL, "q.translate", id="q-1", language="zh", text=CHINESE)
+    (public,) = build(w.state, w.now, public=True)["questions"]
+    assert (public["text"], public["translations"]) == (POLISH, {"zh": CHINESE})
+    (organiser,) = build(w.state, w.now)["questions"]
+    assert [v["actor"] for v in organiser["translation_versions"]["zh"]] == ["translator/tr-zhpl"]
+    page = render(I18n(), build(w.state, w.now, public=True), "html", "pl")
+    assert f'<blockquote lang="pl">{POLISH}</blockquote>' in page
+    assert (
+        f'data-translation="zh"><span class="meta">Tłumaczenie · chiński:</span> {CHINESE}' in page
+    )
+    csv_text = render(I18n(), build(w.state, w.now), "csv", "en")
+    assert f"zh: {CHINESE}" in csv_text
