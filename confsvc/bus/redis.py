@@ -7,7 +7,7 @@ import json
 import logging
 import random
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -30,6 +30,19 @@ BACKOFF_MAX_S = 1.0
 START_WAIT_S = 2.0
 # A publish past this is given up (logged): the event is stored, the poll carries it.
 PUBLISH_TIMEOUT_S = 1.0
+# A Redis that hangs (SIGSTOP, a frozen VM, a dead link without RST) keeps the socket open
+# and says nothing: after HEALTH_S without a message the listener sends PING on its
+# subscription, and a PONG must come within PONG_TIMEOUT_S, or the subscription counts as
+# lost and is made again. Subscribing is bounded the same way (a stopped server still
+# accepts connections: the kernel does).
+HEALTH_S = 1.0
+PONG_TIMEOUT_S = 1.0
+SUBSCRIBE_TIMEOUT_S = 2.0
+
+
+class Silent(Exception):
+    """Redis kept the connection open but did not answer in time."""
+
 
 Reconnected = Callable[[], Awaitable[None]]
 
@@ -46,10 +59,16 @@ class RedisBus:
     """
 
     def __init__(
-        self, url: str, *, channel: str = CHANNEL, backoff_max_s: float = BACKOFF_MAX_S
+        self,
+        url: str,
+        *,
+        channel: str = CHANNEL,
+        backoff_max_s: float = BACKOFF_MAX_S,
+        health_s: float = HEALTH_S,
     ) -> None:
         self.url = url
         self.channel = channel
+        self.health_s = health_s
         self.node = secrets.token_hex(4)
         self.backoff_max_s = backoff_max_s
         self._redis: aioredis.Redis = aioredis.from_url(url, socket_connect_timeout=2)
@@ -118,7 +137,10 @@ class RedisBus:
     async def _listen(self) -> None:
         pubsub: Any = self._redis.pubsub()
         try:
-            await pubsub.subscribe(self.channel)
+            try:
+                await asyncio.wait_for(pubsub.subscribe(self.channel), SUBSCRIBE_TIMEOUT_S)
+            except TimeoutError:
+                raise Silent(f"no answer to SUBSCRIBE within {SUBSCRIBE_TIMEOUT_S:g} s") from None
             self._ready.set()
             self._delay = BACKOFF_FIRST_S
             if self._subscribed_before:
@@ -130,7 +152,7 @@ class RedisBus:
                     await caught_up()
                 except Exception:
                     log.exception("%r: catch-up after subscribing failed", self)
-            async for message in pubsub.listen():
+            async for message in self._messages(pubsub):
                 if message.get("type") != "message":
                     continue
                 try:
@@ -148,9 +170,29 @@ class RedisBus:
                         log.exception("%r: handler failed", self)
         finally:
             try:
-                await pubsub.aclose()
-            except (OSError, aioredis.RedisError):
-                pass  # the connection is gone already
+                await asyncio.wait_for(pubsub.aclose(), PONG_TIMEOUT_S)
+            except (OSError, aioredis.RedisError, TimeoutError):
+                pass  # the connection is gone already (or hangs: it is dropped all the same)
+
+    async def _messages(self, pubsub: Any) -> AsyncIterator[dict[str, Any]]:
+        """The subscription's messages; ``Silent`` when Redis stops answering (a PING
+        after ``health_s`` of quiet gets no PONG within ``PONG_TIMEOUT_S``)."""
+        loop = asyncio.get_running_loop()
+        pinged_at: float | None = None
+        while True:
+            wait = self.health_s if pinged_at is None else PONG_TIMEOUT_S
+            # Bounded twice: get_message's own timeout, and ours should it not keep it.
+            message = await asyncio.wait_for(pubsub.get_message(timeout=wait), wait + 1.0)
+            if message is not None:
+                pinged_at = None  # anything at all says the connection is alive
+                if message.get("type") != "pong":
+                    yield message
+                continue
+            if pinged_at is not None and loop.time() - pinged_at >= PONG_TIMEOUT_S:
+                raise Silent(f"no answer to PING within {PONG_TIMEOUT_S:g} s")
+            if pinged_at is None:
+                await asyncio.wait_for(pubsub.ping(), PONG_TIMEOUT_S)
+                pinged_at = loop.time()
 
     async def ping(self) -> None:
         """Connected: the listener is subscribed and Redis answers PING (bounded by the caller)."""

@@ -71,6 +71,15 @@ class RedisProcess:
                 time.sleep(0.02)
         raise AssertionError("redis-server did not start")
 
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open and are even accepted, but nothing answers."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
@@ -167,3 +176,33 @@ async def test_a_node_starts_while_redis_is_down_and_becomes_ready_when_it_retur
     redis_process.start()
     await _until(lambda: _ready(node), "subscribed once Redis is up")
     assert (await node.hub()).bus.reconnects == 0  # the first subscription, not a return
+
+
+async def test_a_hung_redis_is_noticed_by_ping_and_left_for_a_new_subscription(
+    redis_process: RedisProcess, confsvc_app: Any, tmp_path: Path
+) -> None:
+    redis_process.start()
+    agenda = _agenda(tmp_path)
+    node_a = await confsvc_app(agenda, redis=redis_process.url)
+    node_b = await confsvc_app(agenda, redis=redis_process.url)
+    host_a, watcher_b = await node_a.ws("host"), await node_b.ws("moderator")
+    bus_b = (await node_b.hub()).bus
+    assert await _readyz(node_b) == (200, {"ready": True})
+
+    redis_process.pause()  # not down: stopped, so no connection is ever refused or reset
+    await _until(lambda: _down(node_b), "node B notices that Redis stopped answering")
+    status, body = await _readyz(node_b)
+    assert status == 503
+    assert body["down"]["bus"].startswith(
+        f"Redis at {redis_process.url}: not subscribed (no answer to "
+    )
+    assert bus_b.losses == 1
+    # Stored and acknowledged meanwhile (the publish gives up after a second).
+    assert (await host_a.command("ros.start"))["type"] == "ack"
+
+    redis_process.resume()
+    await _until(lambda: _ready(node_b), "node B subscribed again")
+    assert bus_b.reconnects == 1
+    assert (await watcher_b.expect("ros"))["ros"]["status"] == "running"
+    assert (await host_a.command("ros.next"))["type"] == "ack"
+    assert (await watcher_b.expect("ros"))["ros"]["current"] == 1
