@@ -79,7 +79,9 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def site_conf(backend: int, https: int, http: int, cert: Path, key: Path) -> str:
+def site_conf(
+    backend: int, https: int, http: int, cert: Path, key: Path, broadcast: Path | None = None
+) -> str:
     """deploy/nginx/confsvc.conf with its "# test:" lines pointed at this run."""
     replacements = {
         "backend": f"    server 127.0.0.1:{backend};",
@@ -87,6 +89,7 @@ def site_conf(backend: int, https: int, http: int, cert: Path, key: Path) -> str
         "https": f"    listen 127.0.0.1:{https} ssl http2;",
         "cert": f"    ssl_certificate     {cert};",
         "key": f"    ssl_certificate_key {key};",
+        "broadcast": f"    set $confsvc_broadcast {broadcast or cert.parent / 'broadcast'};",
     }
     out, done = [], set()
     for line in SITE_FILE.read_text().splitlines():
