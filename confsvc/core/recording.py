@@ -103,11 +103,11 @@ def _decide(command: str) -> Any:
         rec = recording(state)
         status = rec.status
         if args.from_status is not None and args.from_status != status:
-            raise Stale(f"{command}: the recording is already {status}")
+            raise Stale.keyed("rec.stale", command=command, status=status)
         if TRANSITIONS[status].get(command) is None:
-            raise InvalidState(f"cannot {ACTION[command]} the recording when it is {status}")
+            raise InvalidState.keyed("rec.not_now", action=ACTION[command], status=status)
         if command == "rec.start" and ros(state).status == ENDED:
-            raise InvalidState("cannot start the recording when the conference is ended")
+            raise InvalidState.keyed("rec.after_end")
         return [NewEvent(type=EVENT_OF[command], data={})]
 
     return decide
@@ -219,6 +219,32 @@ def chapters(state: ConferenceState, take: Take, now: float) -> list[dict[str, A
             )
     out.sort(key=lambda c: float(c["start_s"]))
     return out
+
+
+def take_at(state: ConferenceState, at: float) -> Take | None:
+    """The take under way at wall time ``at`` (a moment while it was paused included)."""
+    for take in recording(state).takes:
+        if take.started_at <= at and (take.stopped_at is None or at <= take.stopped_at):
+            return take
+    return None
+
+
+def program_at(state: ConferenceState, at: float | None) -> dict[str, Any] | None:
+    """Where wall time ``at`` is in the program: the take and seconds into its media."""
+    take = take_at(state, at) if at is not None else None
+    if take is None or at is None:
+        return None
+    return {"take": take.number, "s": round(media_s(take, at), 3)}
+
+
+# What a take records, for the report (docs/recording.md): each site's camera, its
+# sound only while it held the floor (no one heard it otherwise), and the program.
+RECORDED = ("site_video", "site_audio_on_floor", "program")
+
+
+def report_view(state: ConferenceState) -> dict[str, Any]:
+    """The report's account of the recording: whether and when, and what it holds."""
+    return {**view(state), "recorded": list(RECORDED) if recording(state).takes else []}
 
 
 def _snapshot(state: ConferenceState, who: Principal, now: float) -> dict[str, Any] | None:

@@ -24,6 +24,8 @@ from confsvc.core import runofshow
 from confsvc.core import written as W
 from confsvc.core.conference import ConferenceState
 from confsvc.core.floor import floor_state
+from confsvc.core.translation import current
+from confsvc.core.recording import program_at, report_view
 
 # Which track a question belongs to; every question is in exactly one.
 TRACK_LIVE, TRACK_PRE, TRACK_WRITTEN = "live", "pre_session", "written"
@@ -53,6 +55,7 @@ def _items(state: ConferenceState, now: float) -> list[dict[str, Any]]:
                 "actual_s": actual,
                 "overrun_s": max(0.0, actual - planned) if actual is not None else None,
                 "segments": [[s, e if e is not None else now] for s, e in run.segments],
+                "program_at": program_at(state, run.actual_start),
             }
         )
     return out
@@ -114,6 +117,11 @@ def _track(q: qmod.Question) -> str:
     return TRACK_LIVE
 
 
+def _answer_translations(w: W.WrittenQuestion) -> dict[str, str]:
+    """The desk's current translations of the answer, beside the original ``answer``."""
+    return current(w.answer_translations, w.answer) if w.answer is not None else {}
+
+
 def _written_view(
     state: ConferenceState, qid: str, now: float, public: bool
 ) -> dict[str, Any] | None:
@@ -128,6 +136,7 @@ def _written_view(
             "status": w.status,
             "expert": expert.name if expert else None,
             "answer": w.answer,
+            "answer_translations": _answer_translations(w),
             "published_at": w.published_at,
             "path": [{"status": W.PUBLISHED, "at": w.published_at}],
         }
@@ -139,6 +148,7 @@ def _written_view(
         "bounced": w.bounced is not None,
         "path": [{"status": s, "at": at} for s, at in w.path],
         "answer": w.answer,
+        "answer_translations": _answer_translations(w),
         "published_at": w.published_at,
         "replies": len(w.replies),
         "bounce_reason": w.bounced,
@@ -264,7 +274,12 @@ def build(state: ConferenceState, now: float, *, public: bool = False) -> dict[s
     spans = _floor_spans(state, now)
     rows = _questions(state, now, public)
     on_air = [
-        {"id": row["id"], "at": row["on_air_at"], "site": row["site"]}
+        {
+            "id": row["id"],
+            "at": row["on_air_at"],
+            "site": row["site"],
+            "program_at": program_at(state, row["on_air_at"]),
+        }
         for row in rows
         if row["on_air_at"] is not None
     ]
@@ -296,6 +311,7 @@ def build(state: ConferenceState, now: float, *, public: bool = False) -> dict[s
         "floor": spans,
         "speaking": _speaking(state, spans, items, now),
         "on_air": on_air,
+        "recording": report_view(state),
         "questions": rows,
         "counts": _counts(rows),
         "open_written": open_written,

@@ -31,13 +31,20 @@ from aiohttp import web
 from confsvc.core.errors import DomainError, NotFound
 from confsvc.core.permissions import Permission, require
 from confsvc.core.questions import questions
+from confsvc.core.recording import media_s, recording
 from confsvc.core.recording import view as recording_view
 from confsvc.http.auth import open_invite
 from confsvc.http.i18n import render
 from confsvc.http.keys import CONFIG, HUBS, I18N, SECRET
 from confsvc.http.pages import error_page
 from confsvc.media.setup import RELAY
-from confsvc.recording.files import check_signature, find, list_files, signed_query
+from confsvc.recording.files import (
+    RecordingFile,
+    check_signature,
+    find,
+    list_files,
+    signed_query,
+)
 from confsvc.recording.service import Recordings
 from confsvc.report import build, render_html
 
@@ -50,6 +57,9 @@ PHOTO_EXT = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 def setup(app: web.Application) -> None:
     app.router.add_get("/j/{token}/recordings", recordings_page, name="recordings")
     app.router.add_get("/j/{token}/recordings/presskit.zip", press_kit, name="press_kit")
+    app.router.add_get(
+        "/j/{token}/recordings/program/{take}", program_moment, name="recording_program"
+    )
     app.router.add_get("/c/{conference}/recordings/{name}", download, name="recording_file")
     app.cleanup_ctx.append(_recordings_ctx)
 
@@ -117,6 +127,42 @@ async def recordings_page(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def program_part(
+    state: Any, files: list[RecordingFile], take: int, s: float
+) -> tuple[RecordingFile, float] | None:
+    """The program file of ``take`` that holds second ``s`` of its media, and where."""
+    takes = recording(state).takes
+    if not 1 <= take <= len(takes):
+        return None
+    parts = [f for f in files if f.take == take and f.source == "program" and f.kind == "webm"]
+    best = None
+    for f in parts:  # oldest first: the last part that began before that moment
+        offset = media_s(takes[take - 1], f.started_at)
+        if offset <= s + 1.0 or best is None:
+            best = (f, max(0.0, s - offset))
+    return best
+
+
+async def program_moment(request: web.Request) -> web.StreamResponse:
+    """The report's link to a moment of the program: to its file's signed link, at ``#t=``."""
+    try:
+        hub = await _organiser(request)
+    except DomainError as exc:
+        return _refused(request, exc)
+    root = _root(request.app)
+    try:
+        take, s = int(request.match_info["take"]), float(request.query.get("s", "0"))
+    except ValueError:
+        return _refused(request, NotFound("no such moment of the program"))
+    found = program_part(hub.state, list_files(root, hub.id), take, s) if root else None
+    if found is None:
+        return _refused(request, NotFound(f"take {take} has no program file"))
+    f, at = found
+    query = signed_query(request.app[SECRET], hub.id, f.name, time.time())
+    base = request.app[CONFIG].base_path
+    raise web.HTTPFound(f"{base}/c/{hub.id}/recordings/{f.name}?{query}#t={at:.3f}")
+
+
 async def download(request: web.Request) -> web.StreamResponse:
     conference, name = request.match_info["conference"], request.match_info["name"]
     root = _root(request.app)
@@ -175,12 +221,18 @@ async def press_kit(request: web.Request) -> web.StreamResponse:
     i18n = request.app[I18N]
     lang = i18n.language_of(request)
     data = build(hub.state, time.time(), public=True)
-    html = render_html(i18n, data, lang)
+    files = list_files(root, hub.id) if root is not None else []
+
+    def in_kit(at: dict[str, Any]) -> str | None:
+        found = program_part(hub.state, files, int(at["take"]), float(at["s"]))
+        return None if found is None else f"program/{found[0].name}#t={found[1]:.3f}"
+
+    html = render_html(i18n, data, lang, program_url=in_kit)
     program = []
     if root is not None:
         program = [
             root / hub.id / f.name
-            for f in list_files(root, hub.id)
+            for f in files
             if f.source == "program" and f.kind in ("webm", "vtt")
         ]
     scratch = Path(root / hub.id) if root is not None else Path(tempfile.gettempdir())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import zoneinfo
+from collections.abc import Callable
 from typing import Any
 
 from babel.dates import format_date
@@ -71,7 +72,16 @@ def long_date(ts: float | None, tz: str, lang: str) -> str:
     return str(format_date(moment.date(), format="long", locale=locale))
 
 
-def render_html(i18n: I18n, data: dict[str, Any], lang: str, *, served: bool = False) -> str:
+def render_html(
+    i18n: I18n,
+    data: dict[str, Any],
+    lang: str,
+    *,
+    served: bool = False,
+    program_url: Callable[[dict[str, Any]], str | None] | None = None,
+) -> str:
+    """The report as one HTML page; ``program_url`` links an item's or a question's
+    ``program_at`` (take, seconds) to that moment of the program (none: no links)."""
     svg = Markup(timeline(data, lang, _labels(i18n, lang)))  # noqa: S704 - every text in it is escaped
     return i18n.render(
         lang,
@@ -83,6 +93,7 @@ def render_html(i18n: I18n, data: dict[str, Any], lang: str, *, served: bool = F
         stamp=stamp,
         long_date=lambda ts, tz: long_date(ts, tz, lang),
         served=served,
+        program_url=program_url,
         title_of=lambda loc: loc.get(lang) or loc.get("en") or next(iter(loc.values()), ""),
     )
 

@@ -4,6 +4,7 @@ host or moderator), each in the viewer's language, as HTML or ``?format=json|csv
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aiohttp import web
 
@@ -23,7 +24,9 @@ CONTENT_TYPES = {
 }
 
 
-async def _respond(request: web.Request, conference: str, *, public: bool) -> web.StreamResponse:
+async def _respond(
+    request: web.Request, conference: str, *, public: bool, token: str | None = None
+) -> web.StreamResponse:
     hub = await request.app[HUBS].get(conference)
     i18n = request.app[I18N]
     lang = i18n.language_of(request)
@@ -34,7 +37,7 @@ async def _respond(request: web.Request, conference: str, *, public: bool) -> we
         )
     data = build(hub.state, time.time(), public=public)
     if fmt == "html":
-        text = render_html(i18n, data, lang, served=True)
+        text = render_html(i18n, data, lang, served=True, program_url=_program_url(request, token))
     else:
         text = render(i18n, data, fmt, lang)
     response = web.Response(text=text, content_type=CONTENT_TYPES[fmt], charset="utf-8")
@@ -46,6 +49,20 @@ async def _respond(request: web.Request, conference: str, *, public: bool) -> we
         )
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _program_url(request: web.Request, token: str | None) -> Any:
+    """Links into the program for an organiser on a server that records (else none)."""
+    cfg = request.app[CONFIG]
+    if token is None or cfg.recordings is None:
+        return None
+    base = cfg.base_path
+
+    def url(at: dict[str, Any]) -> str:
+        s = at["s"]
+        return f"{base}/j/{token}/recordings/program/{at['take']}?s={s:g}#t={s:g}"
+
+    return url
 
 
 async def public_report(request: web.Request) -> web.StreamResponse:
@@ -67,7 +84,7 @@ async def organiser_report(request: web.Request) -> web.StreamResponse:
     try:
         hub, invite = await open_invite(request.app, token)
         require(invite, Permission.STAFF, "the organiser's report is for hosts and moderators")
-        return await _respond(request, hub.id, public=False)
+        return await _respond(request, hub.id, public=False, token=token)
     except DomainError as exc:
         return error_page(request, exc.status_hint, title, exc.message)
 

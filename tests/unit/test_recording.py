@@ -156,3 +156,33 @@ def test_chapter_times_leave_the_pauses_out() -> None:
     got = [(c["start_s"], c["end_s"]) for c in chapters(s.state, take, s.now)]
     assert got == [(0.0, 20.0), (20.0, 30.0)]
     assert media_s(take, take.started_at + 50) == 10.0
+
+
+def test_the_report_links_items_and_on_air_questions_to_the_program() -> None:
+    from confsvc.core.recording import program_at
+    from confsvc.core.report import build
+
+    s = Session()
+    s.do(HOST, "ros.start")
+    s.wait(30)
+    s.do(HOST, "rec.start")
+    s.wait(20)
+    s.do(HOST, "ros.next")
+    s.wait(10)
+    data = build(s.state, s.now)
+    first, second = data["items"][0], data["items"][1]
+    assert first["program_at"] is None  # it began before the recording did
+    assert second["program_at"] == {"take": 1, "s": 20.0}
+    assert data["recording"]["recorded"] == ["site_video", "site_audio_on_floor", "program"]
+    assert [t["number"] for t in data["recording"]["takes"]] == [1]
+    assert program_at(s.state, s.now - 5) == {"take": 1, "s": 25.0}
+
+
+def test_a_report_without_a_recording_says_nothing_was_recorded() -> None:
+    from confsvc.core.report import build
+
+    s = Session()
+    s.do(HOST, "ros.start")
+    data = build(s.state, s.now)
+    assert data["recording"]["takes"] == [] and data["recording"]["recorded"] == []
+    assert all(item["program_at"] is None for item in data["items"])
