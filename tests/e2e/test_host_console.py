@@ -36,12 +36,14 @@ async def test_host_console_start_next_seen_live_in_second_console(
         timeout=10_000,
     )
     current_rows = await second.locator(
-        "[data-ros-table] tbody tr.current td:nth-child(2)"
+        "[data-ros-table] tbody tr.current td:nth-child(2) .ros-item-title"
     ).all_text_contents()
     assert current_rows == [
         "Opening remarks by the deputy director, Shandong provincial foreign affairs office"
     ]
     assert await second.text_content("[data-ros-floor]") == "Olsztyn"
+    floor = "[data-ros-table] tbody tr.current td:nth-child(2) .ros-item-floor"
+    assert await second.text_content(floor) == "Olsztyn"  # under the title, not a column
     await second.screenshot(path=str(artifact("host-console.png")), full_page=True)
     hub = await running.hub()
     assert hub.state.parts["ros"].current == 1

@@ -4,7 +4,8 @@ A session with content (the run of show started, long questions asked, one on ai
 translated, one deferred and assigned to an expert) is opened on every page (host,
 moderator, site, expert, participant, translator, live, written answers, report) at 360x740 and 1366x768 in en, pl
 and zh. Each must not scroll sideways (``document.scrollingElement.scrollWidth <=
-innerWidth``), must log no console error and must have no serious or critical axe-core
+innerWidth``), on a laptop must show every table whole (no column scrolled out of its
+container, no cell cut), must log no console error and must have no serious or critical axe-core
 violation. Screenshots go to ``test-artifacts/``.
 """
 
@@ -46,6 +47,23 @@ WIDE = """() => {
       }
       if (!inScroller) out.push(el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).split(' ')[0] : '') + '[' + (el.textContent || el.name || '').trim().slice(0, 20) + ']:' + Math.round(r.right));
     }
+  }
+  return out.slice(0, 8);
+}"""
+
+
+# On a laptop no table may be cut: its scrolling container (.table-scroll, which lets a
+# table scroll on a phone) must show all its columns, and no cell may hold more than it
+# shows. (The host's agenda lost its last column at 1366 px in Polish.)
+CLIPPED = """() => {
+  const out = [], shown = (el) => el.offsetParent !== null;
+  for (const box of document.querySelectorAll('.table-scroll')) {
+    if (shown(box) && box.scrollWidth > box.clientWidth + 1)
+      out.push((box.querySelector('table')?.className || 'table') + ': ' + box.scrollWidth + ' > ' + box.clientWidth);
+  }
+  for (const cell of document.querySelectorAll('td, th')) {
+    if (shown(cell) && cell.scrollWidth > cell.clientWidth + 1)
+      out.push('cell [' + cell.textContent.trim().slice(0, 24) + ']: ' + cell.scrollWidth + ' > ' + cell.clientWidth);
   }
   return out.slice(0, 8);
 }"""
@@ -219,6 +237,9 @@ async def test_every_page_fits_a_phone_and_a_laptop(
                 problems.append(
                     f"{name} {lang} {size}: {scroll} > {inner} {await page.evaluate(WIDE)}"
                 )
+            clipped = await page.evaluate(CLIPPED) if size == "laptop" else []
+            if clipped:
+                problems.append(f"{name} {lang} {size}: a table is cut {clipped}")
             if errors:
                 problems.append(f"{name} {lang} {size}: console errors {errors}")
             if lang != "en":

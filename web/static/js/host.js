@@ -47,18 +47,28 @@ function render() {
     else if (item.actual_end) tr.className = "done";
     const planned = item.planned_s + item.extended_s;
     const actual = i === v.current ? clock.elapsed() : item.actual_s;
+    // The floor goes under the item's title, not in a column of its own: eight columns
+    // did not fit the agenda card of a 1,366 px laptop in Polish (the last one was cut).
+    const what = document.createElement("td");
+    const title = document.createElement("div");
+    title.className = "ros-item-title";
+    title.textContent = pick(item.title, lang);
+    const floor = document.createElement("div");
+    floor.className = "ros-item-floor muted";
+    floor.textContent = siteNames(boot, item.floor, lang, t);
+    what.append(title, floor);
     const cells = [
       String(i + 1),
-      pick(item.title, lang),
-      siteNames(boot, item.floor, lang, t),
+      what,
       clockAllZones(item.planned_start),
       fmtClock(item.actual_start, lang, firstTz),
       fmtDuration(planned),
       actual == null ? "—" : fmtDuration(actual),
     ];
-    for (const text of cells) {
+    for (const cell of cells) {
+      if (typeof cell !== "string") { tr.appendChild(cell); continue; }
       const td = document.createElement("td");
-      td.textContent = text;
+      td.textContent = cell;
       tr.appendChild(td);
     }
     if (actual != null && actual > planned) tr.lastChild.classList.add("overrun");
