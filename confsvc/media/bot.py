@@ -303,9 +303,10 @@ class SiteBot(BotBase):
             self.video, self.audio = await loop.run_in_executor(
                 None, lambda: (pattern.video_track(city, kbps, noise), pattern.audio_track(hz))
             )
+        elif self.pc is None and self.reconnects:
+            self.video, self.audio = self.video.fresh(), self.audio.fresh()
         video, audio = self.video, self.audio
         assert video is not None and audio is not None
-        video.restart_loop()  # a new connection starts on a keyframe
         self.pc = RTCPeerConnection(ice_configuration(self.config.get("ice_servers", [])))
         for track in (audio, video):
             t = self.pc.addTransceiver(track, direction="sendonly")

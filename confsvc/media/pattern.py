@@ -176,6 +176,13 @@ class EncodedLoopTrack(MediaStreamTrack):
         """Keyframe request: the next frame is the loop's first (a keyframe)."""
         self._i = 0
 
+    def fresh(self) -> EncodedLoopTrack:
+        """A new track of the same packets, from the loop's start (closing a connection
+        ends its tracks: a bot that reconnects sends a fresh one, without encoding again)."""
+        return EncodedLoopTrack(
+            self.kind, self._packets, 1.0 / self._period, self._time_base.denominator, self._step
+        )
+
     async def recv(self) -> EncodedPacket:  # type: ignore[override,unused-ignore]
         if self.readyState != "live":
             raise MediaStreamError
