@@ -206,8 +206,16 @@ export class MediaSession {
       if (pc && pc !== this.pc) return;  // stopped or replaced meanwhile: not our failure
       this.unsent = false;
       this._setState("failed", err && err.message ? err.message : String(err));
-      this._restart();
+      // A server that says when to come back ("unavailable", e.g. while the conference's
+      // media home moves to another node) is asked again then, without growing the backoff.
+      if (err && err.retry_after > 0) this._retryAfter(err.retry_after * 1000);
+      else this._restart();
     }
+  }
+
+  _retryAfter(ms) {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => { if (this.wanted && this.conn.connected) this._connect(); }, ms);
   }
 
   // For a browser that dropped sendEncodings: cap the negotiated sender.
