@@ -283,6 +283,11 @@ class Recorder:
         self._put(None)
         await asyncio.to_thread(self._thread.join)
 
+    @property
+    def queued(self) -> int:
+        """Packets waiting for the writer thread."""
+        return self._queue.qsize()
+
     def stats(self) -> dict[str, Any]:
         writers = [self._program_source.writer, *(s.writer for s in self._sources.values())]
         return {
