@@ -110,6 +110,10 @@ TEMPLATES: dict[str, str] = {
     "written.filed": "written.file: mail {mail} is already filed under {question}",
     "written.wrong_status": "{command}: question {question} is {status}",
     "written.header": "{field}: line breaks and NUL are not allowed",
+    "written.untranslated": (
+        "written.publish: the answer to {question} is not translated into {language} yet; "
+        "wait for the desk, or publish it untranslated"
+    ),
     # the translation desk (core/translation.py)
     "tr.not_a_language": "{command}: {language} is not a language of this conference",
     "tr.same_language": "{command}: {subject} is in {language} already",

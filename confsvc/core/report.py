@@ -24,8 +24,8 @@ from confsvc.core import runofshow
 from confsvc.core import written as W
 from confsvc.core.conference import ConferenceState
 from confsvc.core.floor import floor_state
-from confsvc.core.translation import current
 from confsvc.core.recording import program_at, report_view
+from confsvc.core.translation import current
 
 # Which track a question belongs to; every question is in exactly one.
 TRACK_LIVE, TRACK_PRE, TRACK_WRITTEN = "live", "pre_session", "written"

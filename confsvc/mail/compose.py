@@ -24,6 +24,7 @@ from confsvc.core import written as W
 from confsvc.core.conference import ConferenceState
 from confsvc.core.events import NewEvent
 from confsvc.core.roles import Role, issue_invite
+from confsvc.core.translation import current
 from confsvc.i18n import LANGUAGES, I18n
 from confsvc.mail.addresses import HeaderInjection, message_id, reply_address, safe_header
 from confsvc.store import OutboxRow
@@ -87,7 +88,12 @@ class Composer:
             if event.type == "written.reviewed":
                 reviewed[str(d["question"])] = str(d["text"])
             kind: str | None = None
-            if event.type == "written.assigned":
+            if event.type == "q.translated":
+                d = self._released(state, d)  # the desk's translation an assignment waited for
+                kind = "assignment" if d else None
+            elif event.type == "written.assigned" and d.get("waits_for"):
+                kind = None  # it goes once the desk has translated the question
+            elif event.type == "written.assigned":
                 kind = "assignment"
             elif event.type == "written.reminded":
                 kind = "reminder"
@@ -97,7 +103,7 @@ class Composer:
                 kind = "digest"
             if kind is None:
                 continue
-            qid = str(d.get("question") or "")
+            qid = str(d.get("question") or d.get("id") or "")
             key = f"{state.id}:{seq}:{kind}:{qid}"
             try:
                 built = self.build(state, kind, d, seq, now, reviewed)
@@ -133,6 +139,20 @@ class Composer:
             )
         return rows
 
+    @staticmethod
+    def _released(state: ConferenceState, translated: dict[str, Any]) -> dict[str, Any]:
+        """The assignment a ``q.translated`` event lets go (its data, with the
+        translation), or ``{}``: only an assignment waiting for that very language."""
+        q = W.entry(state, str(translated.get("id")))
+        if q is None or not q.waiting or q.waits_for != translated.get("language"):
+            return {}
+        return {
+            "question": q.id,
+            "expert": q.expert,
+            "due": q.due,
+            "translation": translated.get("text"),
+        }
+
     # -- building one mail -------------------------------------------------------
 
     def build(
@@ -165,6 +185,9 @@ class Composer:
                 return None
             lang = mail_language(expert.languages, agenda.default_language)
             ctx = self._question_context(state, q, lang, data.get("due", q.due))
+            # The question in the expert's language first (the desk's), the original below.
+            if q.language != lang:
+                ctx["translated"] = data.get("translation") or q.translations.get(lang)
             _, token = issue_invite(
                 self.s.secret,
                 conference=state.id,
@@ -190,9 +213,17 @@ class Composer:
         lang = q.language if q.language in LANGUAGES else agenda.default_language
         lang = lang if lang in LANGUAGES else "en"
         answer = reviewed.get(q.id, q.answer or "")
+        # The answer in the asker's language (the desk's), the original one below.
+        translated = current(q.answer_translations, answer).get(lang)
         ctx = self._question_context(state, q, lang, None)
         ctx.update(
-            q={"id": q.id, "name": q.name, "text": q.text, "answer": answer},
+            q={
+                "id": q.id,
+                "name": q.name,
+                "text": q.text,
+                "answer": translated or answer,
+                "original_answer": answer if translated else None,
+            },
             expert=experts.get(q.expert or ""),
             link=f"{self.s.base_url}/c/{state.id}/live?lang={lang}",
         )
@@ -215,6 +246,7 @@ class Composer:
             "site": agenda.text(site.name, lang) if site is not None else None,
             "session": agenda.text(agenda.conference.title, lang),
             "due": when(due, tz) if due else None,
+            "translated": None,  # the question in the mail's language, when it is not in it
         }
 
     def _digest_context(

@@ -32,7 +32,11 @@ from confsvc.service import Hub, Hubs
 log = logging.getLogger(__name__)
 
 TICK_S = 60.0
-_MAIL_EVENTS = {"written.assigned", "written.reminded", "written.published", "written.digest_sent"}
+# q.translated: an assignment that waited for the desk's translation goes now.
+_MAIL_EVENTS = {
+    *("written.assigned", "written.reminded", "written.published", "written.digest_sent"),
+    "q.translated",
+}
 
 
 class MailService:

@@ -48,6 +48,15 @@ function row(q) {
   text.append(el("div", { class: "muted small" }, meta.join(" · ")));
   const status = el("td", {}, el("span", { class: "badge", "data-status": q.status }, t[q.status] || q.status));
   if (q.overdue) status.append(" ", el("span", { class: "flag overdue" }, t.overdue));
+  // The desk: whether the mail waits for the question's translation, and the answer's.
+  if (q.translation_state) {
+    status.append(" ", el("span", { class: `badge tr-state tr-${q.translation_state}`, "data-translation-state": q.translation_state }, t[`tr_${q.translation_state}`]));
+  }
+  if (q.waits_for) {
+    const send = el("button", { class: "small", "data-send-untranslated": q.id }, t.send_untranslated);
+    send.addEventListener("click", () => run("written.assign", { question: q.id, expert: q.expert, due: q.due, untranslated: true }));
+    status.append(el("div", { class: "muted small" }, `${t.needs}: ${t[q.waits_for] || q.waits_for}`), send);
+  }
   if (q.bounced) status.append(" ", el("span", { class: "flag bounced", title: q.bounced }, t.bounced));
   // expert: a choice with the suggestion selected, and Assign
   const pick = el("select", { "data-expert-select": q.id, ariaLabel: `${t.choose} (${q.id})` });
@@ -94,7 +103,26 @@ function row(q) {
       if (area.value !== (q.answer ?? q.replies[q.replies.length - 1].text) || q.status === "reviewed") args.text = area.value;
       if (await run("written.publish", args)) drafts.delete(q.id);
     });
-    ans.append(area, el("div", { class: "buttons" }, save, publish));
+    // Review shows both: the answer and its translations side by side, what is missing.
+    const langs = Object.entries(q.answer_translations || {});
+    if (langs.length || (q.answer_needs || []).length) {
+      ans.append(el("div", { class: "answer-translations", "data-answer-translations": q.id },
+        ...langs.map(([l, text]) => el("div", { class: "answer-tr", lang: l, "data-answer-translation": l },
+          el("span", { class: "badge" }, t[l] || l), el("p", {}, text))),
+        (q.answer_needs || []).length ? el("p", { class: "muted small" }, `${t.needs}: ${q.answer_needs.map((l) => t[l] || l).join(", ")}`) : null));
+    }
+    const buttons = el("div", { class: "buttons" }, save, publish);
+    if ((q.answer_needs || []).includes(q.language) && q.status !== "published") {
+      // An explicit choice: publish before the desk has translated it into the asker's language.
+      const anyway = el("button", { class: "small", "data-publish-untranslated": q.id }, t.publish_untranslated);
+      anyway.addEventListener("click", async () => {
+        const args = { question: q.id, untranslated: true };
+        if (area.value !== (q.answer ?? q.replies[q.replies.length - 1].text) || q.status === "reviewed") args.text = area.value;
+        if (await run("written.publish", args)) drafts.delete(q.id);
+      });
+      buttons.append(anyway);
+    }
+    ans.append(area, buttons);
   }
   tr.append(el("td", { class: "qid" }, q.id), text, status, expertCell, due, ans);
   return tr;
