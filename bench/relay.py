@@ -17,9 +17,19 @@ Then the scale run: 3 sites, each to 100 viewers of all three (300 forwarded vid
 streams plus the floor's audio), viewers counted from RTP headers (``LightViewerBot``)
 so one process can be all of them; and Chromium's time to first frame.
 
+Then, when ``janus`` is installed (skipped with the reason otherwise), the side-by-side
+baseline (``bench/janus.py``): the same three site publishers (VP8 + Opus) into confsvc
+and into Janus 1.1 VideoRoom (``event_loops = 2``), both up at once, and for each N the
+same N full viewers (aiortc: they decrypt, depacketize and send receiver reports and
+NACKs) of one site's video and audio, against confsvc and then against Janus. The
+slopes of server CPU over N give ``confsvc_pct_per_viewer_vs_janus`` and
+``janus_pct_per_viewer``, and their ratio ``confsvc_to_janus_ratio``; ``--rounds`` runs
+the interleaved sweep several times (every point enters the slopes).
+
     python bench/relay.py                   # the full run, about 8 minutes
     python bench/relay.py --quick           # a smaller sweep, under a minute
     python bench/relay.py --only scale --scale 3x100
+    python bench/relay.py --only janus --janus-ns 0,8,16,24 --rounds 2
 
 The last line is one JSON object.
 """
@@ -136,6 +146,37 @@ async def child_viewers(link: str, n: int, warmup: float, seconds: float) -> Non
     bots = [ViewerBot(parse_link(links[i // 8]), ice_addresses=LOOP) for i in range(n)]
     for i in range(0, n, 8):
         await asyncio.gather(*(b.start(sites=["warsaw"]) for b in bots[i : i + 8]))
+    await report_viewers(bots, warmup, seconds)
+
+
+async def child_janus_publisher(url: str, address: str) -> None:
+    import aiohttp
+    from janus import JanusSite  # bench/janus.py
+
+    async with aiohttp.ClientSession() as http:
+        sites = [JanusSite(http, (url, address), site, 330.0 + 110.0 * i)
+                 for i, site in enumerate(["warsaw", "olsztyn", "weifang"])]  # fmt: skip
+        for site in sites:
+            await site.start(kbps=1000, noise=6)
+        print(f"ready {sites[0].feed}", flush=True)
+        await asyncio.Event().wait()  # until the bench terminates this process
+
+
+async def child_janus_viewers(
+    url: str, address: str, feed: int, n: int, warmup: float, seconds: float
+) -> None:
+    import aiohttp
+    from janus import JanusViewer  # bench/janus.py
+
+    async with aiohttp.ClientSession() as http:
+        bots = [JanusViewer(http, (url, address), "warsaw", feed) for _ in range(n)]
+        for i in range(0, n, 8):
+            await asyncio.gather(*(b.start() for b in bots[i : i + 8]))
+        await report_viewers(bots, warmup, seconds)
+
+
+async def report_viewers(bots: list[Any], warmup: float, seconds: float) -> None:
+    """Say ready, then print each viewer's frame rates of warsaw over ``seconds``."""
     print("ready", flush=True)
     await asyncio.sleep(warmup)
     before = [(b.counts["warsaw"].video_frames, b.counts["warsaw"].audio_frames) for b in bots]
@@ -186,14 +227,19 @@ async def child_light_viewers(link: str, sites: str, n: int, warmup: float, seco
 # -- the sweep ---------------------------------------------------------------------------
 
 
-def measure(server: Server, link: str, n: int, warmup: float, seconds: float) -> dict[str, Any]:
-    viewers = spawn("--child", "viewers", link, str(n), str(warmup), str(seconds)) if n else None
+def measure(
+    pid: int, viewers_child: list[str], n: int, warmup: float, seconds: float
+) -> dict[str, Any]:
+    """Server ``pid``'s CPU with ``n`` viewers (``--child`` + ``viewers_child``) watching."""
+    viewers = spawn("--child", *viewers_child, str(n), str(warmup), str(seconds)) if n else None
     if viewers is not None:
         assert viewers.stdout is not None
         if viewers.stdout.readline().strip() != "ready":
+            viewers.kill()
+            viewers.wait()
             raise RuntimeError(f"{n} viewers did not connect")
     time.sleep(warmup)
-    cpu = cpu_pct(server.proc.pid, seconds)
+    cpu = cpu_pct(pid, seconds)
     row: dict[str, Any] = {"n": n, "server_cpu_pct": round(cpu, 1)}
     if viewers is not None:
         assert viewers.stdout is not None
@@ -201,7 +247,8 @@ def measure(server: Server, link: str, n: int, warmup: float, seconds: float) ->
         viewers.wait(30)
         row["worst_fps"] = min(result["video_fps"])
         row["worst_audio_fps"] = min(result["audio_fps"])
-        row["first_frame_ms_max"] = max(x for x in result["first_frame_ms"] if x is not None)
+        firsts = [x for x in result["first_frame_ms"] if x is not None]
+        row["first_frame_ms_max"] = max(firsts) if len(firsts) == n else None  # None: one saw none
     return row
 
 
@@ -230,7 +277,7 @@ def sweep(
         links = [server.link("participant") for _ in range((max(ns) + 7) // 8)]
         link = ",".join(links)
         for n in ns:
-            row = measure(server, link, n, warmup, seconds)
+            row = measure(server.proc.pid, ["viewers", link], n, warmup, seconds)
             rows.append(row)
             print(f"{mode:<11} N={n:>2}  server CPU {row['server_cpu_pct']:>6.1f} %  "
                   f"worst viewer {row.get('worst_fps', '-')} fps "
@@ -293,6 +340,70 @@ def scale(sites: int, viewers: int, warmup: float, seconds: float, workdir: Path
     return row
 
 
+def versus_janus(
+    ns: list[int], rounds: int, warmup: float, seconds: float, workdir: Path
+) -> dict[str, Any]:
+    """confsvc and Janus side by side: the same publishers, the same full viewers, one run.
+
+    Both servers run at once (each with its three site publishers); for each N, N full
+    viewers watch warsaw on confsvc, then N on Janus, so that load from elsewhere on a
+    shared machine falls on both alike. ``{"janus_skipped": reason}`` without Janus.
+    """
+    import janus  # bench/janus.py
+
+    missing = janus.janus_missing()
+    if missing is not None:
+        print(f"janus baseline skipped: {missing}", flush=True)
+        return {"janus_skipped": missing}
+    server = Server("passthrough", workdir)
+    jserver: janus.JanusServer | None = None
+    procs: list[subprocess.Popen[str]] = []
+    rows: dict[str, list[dict[str, Any]]] = {"confsvc": [], "janus": []}
+    try:
+        sites = ",".join(server.link("site", s) for s in ("warsaw", "olsztyn", "weifang"))
+        procs.append(spawn("--child", "publisher", sites, server.link("host")))
+        jserver = janus.JanusServer(workdir)
+        procs.append(spawn("--child", "janus-publisher", jserver.url, jserver.address))
+        said = []
+        for proc in procs:
+            assert proc.stdout is not None
+            said.append(proc.stdout.readline().split())
+            if not said[-1] or said[-1][0] != "ready":
+                raise RuntimeError("the publishers did not connect")
+        feed = said[1][1]  # Janus's publisher says "ready FEED": warsaw's feed id
+        links = ",".join(server.link("participant") for _ in range((max(ns) + 7) // 8))
+        sides = {
+            "confsvc": (server.proc.pid, ["viewers", links]),
+            "janus": (jserver.proc.pid, ["janus-viewers", jserver.url, jserver.address, feed]),
+        }
+        for _ in range(rounds):
+            for n in ns:
+                for name, (pid, child) in sides.items():
+                    row = measure(pid, child, n, warmup, seconds)
+                    rows[name].append(row)
+                    print(f"{name:<8} N={n:>2}  server CPU {row['server_cpu_pct']:>6.1f} %  "
+                          f"worst viewer {row.get('worst_fps', '-')} fps "
+                          f"(audio {row.get('worst_audio_fps', '-')}/s)", flush=True)  # fmt: skip
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+        if jserver is not None:
+            jserver.stop()
+        server.stop()
+    ours, theirs = slope(rows["confsvc"]), slope(rows["janus"])
+    return {
+        "confsvc_pct_per_viewer_vs_janus": round(ours, 3),
+        "janus_pct_per_viewer": round(theirs, 3),
+        "confsvc_to_janus_ratio": round(ours / theirs, 2) if theirs > 0 else None,
+        "janus_worst_viewer_fps": min(r["worst_fps"] for r in rows["janus"] if "worst_fps" in r),
+        "confsvc_worst_viewer_fps": min(
+            r["worst_fps"] for r in rows["confsvc"] if "worst_fps" in r
+        ),
+        "versus": rows,
+    }
+
+
 async def chromium_first_frame(workdir: Path) -> float | None:
     try:
         from playwright.async_api import async_playwright
@@ -340,6 +451,13 @@ def main() -> None:
             raise SystemExit(confsvc_main(["serve", *args]))
         if kind == "publisher":
             asyncio.run(child_publisher(args[0], args[1]))
+        elif kind == "janus-publisher":
+            asyncio.run(child_janus_publisher(args[0], args[1]))
+        elif kind == "janus-viewers":
+            asyncio.run(
+                child_janus_viewers(args[0], args[1], int(args[2]), int(args[3]),
+                                    float(args[4]), float(args[5]))
+            )  # fmt: skip
         elif kind == "light":
             asyncio.run(
                 child_light_viewers(args[0], args[1], int(args[2]), float(args[3]), float(args[4]))
@@ -353,8 +471,12 @@ def main() -> None:
     ap.add_argument("--ns", help="passthrough sweep, e.g. 1,2,4,8,16,32 (overrides the default)")
     ap.add_argument(
         "--only",
-        choices=["passthrough", "scale"],
-        help="run only the passthrough sweep, or only the scale run",
+        choices=["passthrough", "scale", "janus"],
+        help="run only the passthrough sweep, the scale run, or the side-by-side with Janus",
+    )
+    ap.add_argument("--janus-ns", help="viewers in the side-by-side with Janus, e.g. 0,8,16,24")
+    ap.add_argument(
+        "--rounds", type=int, default=1, help="times the side-by-side sweep is run (default 1)"
     )
     ap.add_argument(
         "--scale", default=None, help="SITESxVIEWERS of the one-core run (default 3x100)"
@@ -362,20 +484,22 @@ def main() -> None:
     opts = ap.parse_args()
     if opts.quick:
         pass_ns, pack_ns, re_ns, warmup, seconds = [0, 2, 8], [], [0, 1, 2], 1.0, 2.0
-        sites, viewers = 3, 8
+        sites, viewers, janus_ns = 3, 8, [0, 4, 8]
     else:
         pass_ns, pack_ns = [0, 1, 2, 4, 8, 16, 32], [0, 1, 2, 4, 8, 16, 32]
         re_ns, warmup, seconds = [0, 1, 2, 4, 8], 3.0, 10.0
-        sites, viewers = 3, 100
+        sites, viewers, janus_ns = 3, 100, [0, 4, 8, 16, 24]
     if opts.ns:
         pass_ns = [int(x) for x in opts.ns.split(",")]
     if opts.scale:
         sites, viewers = (int(x) for x in opts.scale.lower().split("x"))
+    if opts.janus_ns:
+        janus_ns = [int(x) for x in opts.janus_ns.split(",")]
     started = time.monotonic()
     out: dict[str, Any] = {"cores": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        if opts.only != "scale":
+        if opts.only in (None, "passthrough"):
             passthrough = sweep("passthrough", pass_ns, warmup, seconds, work)
             p_slope = slope(passthrough)
             out["passthrough_pct_per_viewer"] = round(p_slope, 3)
@@ -388,8 +512,10 @@ def main() -> None:
             out["ratio"] = round(r_slope / p_slope, 1) if p_slope > 0 else None
             if pack:
                 out["pack_pct_per_viewer"] = round(slope(pack), 3)
-        if opts.only != "passthrough":
+        if opts.only in (None, "scale"):
             out["scale"] = scale(sites, viewers, warmup, seconds, work)
+        if opts.only in (None, "janus"):
+            out.update(versus_janus(janus_ns, opts.rounds, warmup, seconds, work))
         if opts.only is None and not opts.no_browser:
             out["chromium_first_frame_ms"] = asyncio.run(chromium_first_frame(work))
     if "passthrough_pct_per_viewer" in out:
@@ -401,6 +527,10 @@ def main() -> None:
               f"{out.get('pack_pct_per_viewer', '-')} %")  # fmt: skip
     if "chromium_first_frame_ms" in out:
         print(f"Chromium first frame: {out['chromium_first_frame_ms']} ms")
+    if "janus_pct_per_viewer" in out:
+        print(f"side by side: confsvc {out['confsvc_pct_per_viewer_vs_janus']} % of a core per "
+              f"full viewer, Janus {out['janus_pct_per_viewer']} %: ratio "
+              f"{out['confsvc_to_janus_ratio']} (goal <= 0.8)")  # fmt: skip
     print(f"{time.monotonic() - started:.0f} s")
     if "passthrough_pct_per_viewer" in out:
         out["passthrough"] = passthrough

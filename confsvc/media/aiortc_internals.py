@@ -34,6 +34,11 @@ behalf, so it also needs (see ``Wire``, ``SenderHooks`` and ``vp8_packetize``):
 
 Load-test viewers (``tap_incoming_rtp``) use aioice's ``Connection._protocols`` and
 replace each ``StunProtocol.datagram_received``.
+
+The relay's own connections read incoming RTCP the same way (``read_rtcp_fast``): in the
+datagram callback, decrypted with ``RTCDtlsTransport._rx_srtp`` and handed to
+``RTCDtlsTransport._handle_rtcp_data`` (run eagerly), counted in its
+``__rx_packets`` / ``__rx_bytes``; STUN, DTLS and RTP still go aiortc's way.
 """
 
 from __future__ import annotations
@@ -48,13 +53,14 @@ import random
 import socket
 import struct
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from fractions import Fraction
 from typing import Any, TypeAlias
 
 import aioice.ice
 import aiortc
 import av
+import pylibsrtp
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
@@ -434,6 +440,151 @@ def tap_incoming_rtp(pc: Any, on_rtp: Callable[[bytes], None]) -> int:
     return tapped
 
 
+# -- receiving RTCP without aiortc's per-datagram coroutine chain ------------------------
+
+_DTLS_RX_PACKETS = "_RTCDtlsTransport__rx_packets"
+_DTLS_RX_BYTES = "_RTCDtlsTransport__rx_bytes"
+_RTCP_PSFB = 206
+_PSFB_APP = 15  # REMB (draft-alvestrand-rmcat-remb) is the application-layer PSFB
+_READER = "_confsvc_rtcp_reader"
+_finishing: set[asyncio.Task[None]] = set()
+
+
+def run_eagerly(coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` now, on the caller's stack, as far as it goes without waiting.
+
+    What Python 3.12's eager tasks do, for 3.11: a coroutine that never waits (aiortc's
+    RTCP handlers, with the relay's hooks) costs no task and no loop turn. If it does
+    wait, a task carries it on from there; its errors are logged.
+    """
+    try:
+        waiting = coro.send(None)
+    except StopIteration:
+        return
+    task = asyncio.ensure_future(_carry_on(coro, waiting))
+    _finishing.add(task)
+    task.add_done_callback(_carried)
+
+
+async def _carry_on(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+    while True:
+        if waiting is None:  # a bare yield (asyncio.sleep(0))
+            await asyncio.sleep(0)
+        else:  # the future it awaits: resume it once that is done (it reads the result)
+            await asyncio.wait([waiting])
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
+
+
+def _carried(task: asyncio.Task[None]) -> None:
+    _finishing.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logging.getLogger("confsvc.media").error("RTCP handling failed", exc_info=task.exception())
+
+
+def without_remb(rtcp: bytes) -> bytes:
+    """A decrypted (compound) RTCP packet without its REMB packets (RFC 4585 PSFB, FMT 15).
+
+    What is malformed is returned as it is, for aiortc's parser to refuse.
+    """
+    pos, keep, dropped = 0, [], False
+    while pos + 4 <= len(rtcp):
+        end = pos + (int.from_bytes(rtcp[pos + 2 : pos + 4], "big") + 1) * 4
+        if end > len(rtcp):
+            return rtcp
+        if rtcp[pos + 1] == _RTCP_PSFB and rtcp[pos] & 0x1F == _PSFB_APP:
+            dropped = True
+        else:
+            keep.append(rtcp[pos:end])
+        pos = end
+    return b"".join(keep) if dropped else rtcp
+
+
+class RtcpReader:
+    """Takes one connection's incoming SRTCP in its datagram callback (``read_rtcp_fast``).
+
+    aiortc queues every datagram, wakes its DTLS transport's task and awaits through
+    three layers before its RTCP handlers run; here the datagram is decrypted and its
+    packets handled at once, by the same handlers (``_handle_rtcp_data``: receiver
+    reports, NACK, PLI/FIR, sender reports, BYE). With ``drop_remb``, REMB packets are
+    left out first: the fan-out never adapts a bitrate, so parsing them is waste.
+    """
+
+    __slots__ = ("drop_remb", "dtls", "failed", "handled", "remb_dropped")
+
+    def __init__(self, dtls: Any, *, drop_remb: bool) -> None:
+        for name in ("_rx_srtp", "_state", "_handle_rtcp_data", _DTLS_RX_PACKETS):
+            if not hasattr(dtls, name):
+                raise InternalsMoved(f"RTCDtlsTransport.{name} is gone")
+        self.dtls = dtls
+        self.drop_remb = drop_remb
+        self.handled = 0
+        self.remb_dropped = 0
+        self.failed = 0
+
+    def take(self, data: bytes) -> bool:
+        """``True`` if the SRTCP datagram ``data`` was dealt with (or refused) here."""
+        dtls = self.dtls
+        srtp = dtls._rx_srtp
+        if srtp is None or dtls._state is not DtlsState.CONNECTED:
+            return False  # aiortc drops it, or it is not ours yet
+        setattr(dtls, _DTLS_RX_PACKETS, getattr(dtls, _DTLS_RX_PACKETS) + 1)
+        setattr(dtls, _DTLS_RX_BYTES, getattr(dtls, _DTLS_RX_BYTES) + len(data))
+        try:
+            rtcp = srtp.unprotect_rtcp(data)
+        except pylibsrtp.Error:
+            self.failed += 1  # what aiortc does too: drop it
+            return True
+        if self.drop_remb:
+            kept = without_remb(rtcp)
+            if kept is not rtcp:
+                self.remb_dropped += 1
+                if not kept:
+                    return True
+                rtcp = kept
+        self.handled += 1
+        run_eagerly(dtls._handle_rtcp_data(rtcp))
+        return True
+
+
+def is_srtcp(data: bytes) -> bool:
+    """RFC 7983 (RTP/RTCP: first byte 128-191) and RFC 5761 (RTCP types 192-208, as aiortc)."""
+    return len(data) >= 8 and 127 < data[0] < 192 and 191 < data[1] < 209
+
+
+def read_rtcp_fast(dtls: Any, *, drop_remb: bool) -> RtcpReader | None:
+    """Read the RTCP that the DTLS transport ``dtls`` receives in its sockets' callbacks.
+
+    Idempotent: one ``RtcpReader`` per transport (all of a connection's senders share one
+    with max-bundle), returned again on later calls. Call it once the connection is up
+    (its ICE sockets exist); ``None`` while it has none.
+    """
+    reader = getattr(dtls, _READER, None)
+    if isinstance(reader, RtcpReader):
+        return reader
+    connection = getattr(getattr(dtls, "transport", None), "_connection", None)
+    if connection is None or not connection._protocols:
+        return None
+    reader = RtcpReader(dtls, drop_remb=drop_remb)
+    for protocol in connection._protocols:
+        original = protocol.datagram_received
+
+        def datagram_received(
+            data: bytes,
+            addr: Any,
+            original: Callable[[bytes, Any], None] = original,
+            take: Callable[[bytes], bool] = reader.take,
+        ) -> None:
+            if not (is_srtcp(data) and take(data)):
+                original(data, addr)
+
+        protocol.datagram_received = datagram_received
+    setattr(dtls, _READER, reader)
+    return reader
+
+
 def vp8_packetize(frame: bytes, picture_id: int) -> list[bytes]:
     """RTP payloads (VP8 payload descriptor + data) of one frame, as aiortc would send them."""
     return Vp8Encoder._packetize(frame, picture_id)
@@ -567,6 +718,7 @@ __all__ = [
     "InternalsMoved",
     "JitterFrame",
     "Path",
+    "RtcpReader",
     "SenderHooks",
     "Wire",
     "check_version",
@@ -576,8 +728,11 @@ __all__ = [
     "local_ports",
     "on_keyframe_request",
     "parse_sdp",
+    "read_rtcp_fast",
+    "run_eagerly",
     "tap_incoming_rtp",
     "tap_receiver",
     "untap_receiver",
     "vp8_packetize",
+    "without_remb",
 ]

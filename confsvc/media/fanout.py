@@ -8,9 +8,10 @@ abs-send-time value) and, per subscriber, writes a 12-byte header and a prebuilt
 header-extension block in front of the shared payload, then hands it to ``Wire``
 (SRTP + ``sendto`` on the nominated ICE pair). ``MEDIA-NOTES.md`` has the measurements.
 
-What each subscriber's ``RTCRtpSender`` still does itself: DTLS, RTCP receive (PLI/FIR
-arrive through ``on_keyframe_request``, NACK through ``Leg.retransmit``), RTCP sender
-reports (fed with our counts by ``SenderHooks.account``). Every private aiortc name is in
+What each subscriber's ``RTCRtpSender`` still does itself: DTLS, RTCP sender reports (fed
+with our counts by ``SenderHooks.account``) and its RTCP handlers: receiver reports,
+PLI/FIR (through ``on_keyframe_request``) and NACK (through ``Leg.retransmit``), run by
+``internals.RtcpReader`` straight from the socket's callback, REMB left out. Every private aiortc name is in
 ``aiortc_internals``.
 
 A frame goes to at most ``YIELD_EVERY`` subscribers per loop turn: a keyframe to hundreds
@@ -109,6 +110,7 @@ class Leg:
         "payload_type",
         "ready",
         "retransmits",
+        "rtcp",
         "rtx_payload_type",
         "rtx_seq",
         "rtx_ssrc",
@@ -141,6 +143,13 @@ class Leg:
         self.retransmits = 0
         self.nacks_missed = 0
         self.stalls = 0
+        self.rtcp: internals.RtcpReader | None = None
+
+    def read_rtcp(self) -> None:
+        """Once the connection is up: its RTCP is read in the socket's callback, REMB left
+        out (the fan-out adapts no bitrate). ``internals.RtcpReader`` says why."""
+        if self.rtcp is None:
+            self.rtcp = internals.read_rtcp_fast(self.hooks.sender.transport, drop_remb=True)
 
     def configure(self, parameters: RTCRtpSendParameters) -> None:
         """The negotiated codec and header extensions (from the sender's ``send()``)."""
@@ -307,6 +316,8 @@ class ForwardTrack(MediaStreamTrack):
 
     def first_read(self) -> None:
         """The sender reads for the first time: the connection is up."""
+        if self.leg is not None:
+            self.leg.read_rtcp()
         if self.gate.start():
             self.room.request_keyframe(self.site)
 

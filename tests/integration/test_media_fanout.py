@@ -66,6 +66,8 @@ async def test_every_frame_decodes_and_sender_reports_carry_the_fanouts_counts(
             await asyncio.sleep(0.25)
             value = await rtt()
         assert value is not None and 0 <= value < 1.0
+        # Those receiver reports reached the sender through the relay's own RTCP reader.
+        assert leg.rtcp is not None and leg.rtcp.handled > 0
     finally:
         await viewer.close()
         await site.close()
@@ -126,6 +128,7 @@ async def test_a_lossy_link_loses_no_frame_when_nacks_are_answered(
         assert counts.decode_errors == 0, seen  # the jitter buffer never passes a broken frame
         if retransmit:
             assert leg.retransmits >= len(dropped) - 2, seen
+            assert leg.rtcp is not None and leg.rtcp.handled > 0, seen  # the NACKs came so
             assert missing <= 2, seen  # at most the last frames, whose loss nothing reveals
             assert counts.decoded_frames == counts.video_frames, seen
         else:

@@ -31,6 +31,9 @@ class FakeLeg:
         self.frames: list[Frame] = []
         self.accept = True
 
+    def read_rtcp(self) -> None:
+        """The real one takes over the connection's RTCP: there is none here."""
+
     def send(self, frame: Frame) -> bool:
         if self.accept:
             self.frames.append(frame)

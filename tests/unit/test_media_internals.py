@@ -171,6 +171,22 @@ def test_aioice_sends_on_the_nominated_pairs_protocol_transport() -> None:
     assert "self._protocols" in inspect.getsource(aioice.ice.Connection.__init__)
 
 
+def test_dtls_transport_reads_srtcp_with_rx_srtp_and_handles_it_in_handle_rtcp_data() -> None:
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    recv = inspect.getsource(RTCDtlsTransport._recv_next)
+    assert "self.__rx_bytes += len(data)" in recv and "self.__rx_packets += 1" in recv
+    assert "data = self._rx_srtp.unprotect_rtcp(data)" in recv
+    assert "await self._handle_rtcp_data(data)" in recv
+    handle = inspect.getsource(RTCDtlsTransport._handle_rtcp_data)
+    assert "RtcpPacket.parse(data)" in handle
+    assert "await recipient._handle_rtcp_packet(packet)" in handle
+    # What the relay's RtcpReader sees of a sender's handlers: nothing in them waits
+    # except the NACK hook, which the fan-out replaces with one that does not.
+    sender = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert sender.count("await ") == 1
+
+
 def test_vp8_pack_is_packetize_with_the_encoders_picture_id() -> None:
     from fractions import Fraction
 
