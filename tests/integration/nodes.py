@@ -74,20 +74,26 @@ class Node:
             argv += ["--node-url", self.base]
         return argv + list(self.extra)
 
-    def start(self, timeout: float = 60.0) -> Node:
+    def start(self, timeout: float = 180.0) -> Node:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONFSVC_")}
         env["PYTHONPATH"] = str(ROOT)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 self.argv(), cwd=self.workdir, env=env, stdout=out, stderr=subprocess.STDOUT
             )
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        """Until ``/readyz`` answers 200 on ``port`` (a worker's own port, too)."""
         deadline = time.monotonic() + timeout
         while not self.ready():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
+            dead = self.proc is not None and self.proc.poll() is not None
+            if dead or time.monotonic() > deadline:
                 self.kill()
-                raise RuntimeError(f"{self.name} did not start:\n{self.log.read_text()[-3000:]}")
+                log = self.log.read_text()[-3000:] if self.log.exists() else ""
+                raise RuntimeError(f"{self.name} on port {self.port} is not ready:\n{log}")
             time.sleep(0.2)
-        return self
 
     def ready(self) -> bool:
         try:
@@ -96,14 +102,16 @@ class Node:
         except OSError:
             return False
 
-    def token(self, role: str, site: str | None = None, **kw: Any) -> str:
+    def token(
+        self, role: str, site: str | None = None, *, conference: str = CONFERENCE, **kw: Any
+    ) -> str:
         _, token = issue_invite(
-            self.secret, conference=CONFERENCE, role=Role(role), site=site, now=time.time(), **kw
+            self.secret, conference=conference, role=Role(role), site=site, now=time.time(), **kw
         )
         return token
 
-    def link(self, role: str, site: str | None = None) -> str:
-        return f"{self.base}/j/{self.token(role, site)}"
+    def link(self, role: str, site: str | None = None, *, conference: str = CONFERENCE) -> str:
+        return f"{self.base}/j/{self.token(role, site, conference=conference)}"
 
     def kill(self) -> None:
         """SIGKILL, as a machine or process dies: no lease is given back."""
@@ -120,3 +128,10 @@ class Node:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=10)
+
+
+def second_agenda(workdir: Path, conference: str) -> Path:
+    """The sample agenda under another conference id (the same sites and items)."""
+    path = workdir / f"{conference}.yaml"
+    path.write_text(SAMPLE.read_text(encoding="utf-8").replace(CONFERENCE, conference, 1))
+    return path
