@@ -96,9 +96,9 @@ def serve_workers(cfg: Config) -> int:
             pid, status = os.wait()
         except ChildProcessError:
             break
-        index = workers.pop(pid, None)
-        if index is None:
+        if pid not in workers:
             continue
+        index = workers.pop(pid)
         code = os.waitstatus_to_exitcode(status)
         if stopping:
             log.info("worker %d stopped (%d)", index, code)
