@@ -51,6 +51,7 @@ def _run_worker(cfg: Config, index: int) -> None:
 
     code = 0
     try:
+        _end_with_parent()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         asyncio.run(run_server(cfg, reuse_port=True, node_port=cfg.port + index))
@@ -60,6 +61,20 @@ def _run_worker(cfg: Config, index: int) -> None:
     finally:
         logging.shutdown()
         os._exit(code)
+
+
+def _end_with_parent() -> None:
+    """SIGTERM to this worker when the supervisor dies (Linux ``PR_SET_PDEATHSIG``), so a
+    killed supervisor leaves no worker behind."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the supervisor's SIGTERM still reaches it
+        pass
+    if os.getppid() == 1:  # the supervisor died before the call
+        os._exit(1)
 
 
 def _spawn(cfg: Config, index: int) -> int:
