@@ -127,22 +127,29 @@ class I18n:
         """The core's error sentences in ``lang`` by key, and the state words their
         params may hold: what a page needs to translate an error (conn.js errorText)."""
         return {
-            "keys": {k: self.gettext(lang, t) for k, t in TEMPLATES.items()},
+            "keys": {k: self.error_template(lang, k) for k in TEMPLATES},
             "words": {v: self.gettext(lang, m) for v, m in STATE_WORDS.items()},
         }
+
+    def error_template(self, lang: str, key: str) -> str:
+        """The template of error ``key`` in ``lang``, found by its key (the msgctxt of
+        errors.po, ``tools/po.py``); the English template when ``lang`` has none."""
+        english = TEMPLATES[key]
+        found = str(self.translations[lang].pgettext(key, english))
+        return found if found != english else re.sub(r"\{(\w+)![rs]\}", r"{\1}", english)
 
     def error_text(self, lang: str, error: DomainError) -> str:
         """An error's sentence in ``lang``: its key's translation with its params filled
         in, or the English message when the core's templates do not know it."""
-        described = describe(error.message)
-        if described is None or lang == "en":
+        described = (error.key, error.params) if error.key else describe(error.message)
+        if described is None or lang == "en" or described[0] not in TEMPLATES:
             return error.message
         key, params = described
         words = {v: self.gettext(lang, m) for v, m in STATE_WORDS.items()}
         return re.sub(
             r"\{(\w+)\}",
             lambda m: words.get(params.get(m[1], m[0]), params.get(m[1], m[0])),
-            self.gettext(lang, TEMPLATES[key]),
+            self.error_template(lang, key),
         )
 
     def render(self, lang: str, template: str, **context: Any) -> str:

@@ -232,9 +232,7 @@ class Hub:
                 waited = time.monotonic() - started
                 if waited > RETRY_BUDGET_S:
                     log.warning("%r: lost the append race %d times in %.1f s", self, losses, waited)
-                    raise Unavailable(
-                        "the conference is changing too fast; try again", retry_after=1.0
-                    ) from None
+                    raise Unavailable.keyed("hub.busy", retry_after=1.0) from None
                 log.debug("%r: another writer was first (%d); catching up", self, losses)
                 cap = min(RETRY_MAX_S, RETRY_FIRST_S * 2**losses)
                 await asyncio.sleep(random.uniform(0, cap))
@@ -376,7 +374,9 @@ class Hubs:
         problem = id_problem(conference)
         if problem is not None:
             # Refused before any lookup: an id no agenda can hold costs no store read.
-            raise NotFound(f"no conference {conference[:80]!r}: {problem}")
+            raise NotFound.keyed(
+                "hub.no_conference_why", conference=conference[:80], detail=problem
+            )
         # One load per id at a time; the entry goes as soon as the load ends, so asking
         # for ids that do not exist leaves nothing behind (issue 11, item 1).
         loading = self._loading.get(conference)
@@ -387,13 +387,15 @@ class Hubs:
         try:
             return await asyncio.shield(loading)
         except StoreUnavailable as exc:
-            raise Unavailable(f"{exc}: try again", retry_after=exc.retry_after) from None
+            raise Unavailable.keyed(
+                "command.args", command=exc, detail="try again", retry_after=exc.retry_after
+            ) from None
 
     async def _load(self, conference: str) -> Hub:
         hub = self._new_hub(conference)
         await hub.catch_up()
         if not hub.state.exists:
-            raise NotFound(f"no conference {conference!r}")
+            raise NotFound.keyed("hub.no_conference", conference=conference)
         self._hubs[conference] = hub
         return hub
 

@@ -59,27 +59,27 @@ def person_token(secret: bytes, conference: str, invite_id: str, person: str) ->
 def new_person(invite: Invite) -> str:
     """A new person on the shared link ``invite`` (its token: ``person_token``)."""
     if not shared(invite):
-        raise PersonError("this link is personal: it has no people of its own", field="person")
+        raise PersonError.keyed("person.personal", field="person")
     return secrets.token_hex(PERSON_ID_HEX // 2)
 
 
 def verify_person(secret: bytes, invite: Invite, token: object) -> str:
     """The person a token names on ``invite``, or ``PersonError`` saying what is wrong."""
     if not shared(invite):
-        raise PersonError("this link is personal: it has no people of its own", field="person")
+        raise PersonError.keyed("person.personal", field="person")
     if (
         not isinstance(token, str)
         or len(token) > MAX_TOKEN_CHARS
         or not token.isascii()
         or token.count(".") != 2
     ):
-        raise PersonError("this is not a confsvc person token", field="person")
+        raise PersonError.keyed("person.not_token", field="person")
     invite_id, person, signature = token.split(".")
     if invite_id != invite.id:
-        raise PersonError("this person token belongs to another link", field="person")
+        raise PersonError.keyed("person.other_link", field="person")
     expected = _signature(secret, invite.conference, invite.id, person)
     if not (person.isalnum() and hmac.compare_digest(expected, signature)):
-        raise PersonError("this person token's signature is not valid", field="person")
+        raise PersonError.keyed("person.signature", field="person")
     return person
 
 

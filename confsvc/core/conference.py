@@ -119,7 +119,7 @@ class ConferenceState:
 
     def require_agenda(self) -> Agenda:
         if self.agenda is None:
-            raise InvalidState(f"conference {self.id!r} has no agenda yet")
+            raise InvalidState.keyed("conference.no_agenda", conference=self.id)
         return self.agenda
 
 
@@ -134,9 +134,9 @@ def _decide_revoke(
     state: ConferenceState, args: RevokeArgs, who: Principal, now: float
 ) -> list[NewEvent]:
     if args.invite in state.revoked:
-        raise InvalidState(f"invite {args.invite!r} is already revoked")
+        raise InvalidState.keyed("invite.already_revoked", invite=args.invite)
     if args.invite == who.invite:
-        raise BadRequest("you cannot revoke the link you are using", field="invite")
+        raise BadRequest.keyed("invite.own", field="invite")
     return [NewEvent(type="invite.revoked", data={"invite": args.invite})]
 
 
@@ -218,9 +218,9 @@ class Rules:
         """New events for ``command``, or a ``DomainError`` that names the problem."""
         spec = self.check_allowed(state, who, command.name)
         if not state.exists:
-            raise InvalidState(f"conference {state.id!r} does not exist")
+            raise InvalidState.keyed("conference.missing", conference=state.id)
         if state.archived_at is not None:
-            raise InvalidState(f"conference {state.id!r} is archived: it takes no more commands")
+            raise InvalidState.keyed("conference.archived", conference=state.id)
         try:
             args = spec.args.model_validate(command.args)
         except ValidationError as exc:
@@ -240,11 +240,11 @@ class Rules:
         """
         spec = self.commands.get(name)
         if spec is None:
-            raise BadRequest(f"unknown command {name!r}", field="name")
+            raise BadRequest.keyed("command.unknown", command=name, field="name")
         if not may_run(who, spec.roles):
-            raise Forbidden(f"role {who.role.value!r} may not use {name!r}")
+            raise Forbidden.keyed("command.role", role=who.role.value, command=name)
         if who.invite in state.revoked:
-            raise Forbidden("this invite link has been revoked")
+            raise Forbidden.keyed("invite.revoked")
         return spec
 
     def fold(self, state: ConferenceState, event: Event) -> None:

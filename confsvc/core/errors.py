@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
-from confsvc.core.error_codes import describe
+from confsvc.core.error_codes import describe, english, template_fields
 
 
 class DomainError(Exception):
@@ -17,18 +17,42 @@ class DomainError(Exception):
     code = "error"
     status_hint = 400
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        key: str | None = None,
+        params: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.key = key
+        self.params = params or {}
+
+    @classmethod
+    def keyed(cls, key: str, /, *, field: str | None = None, **params: object) -> Self:
+        """The error that ``key`` names (``confsvc.core.error_codes.TEMPLATES``), its
+        English sentence made from the key's template and ``params``: how the core raises
+        (``raise InvalidState.keyed("ros.not_now", action=name, status=status)``), so a
+        page translates the key it was raised with, never a sentence matched back."""
+        if field is not None and "field" in template_fields(key):
+            params = {"field": field, **params}  # "{field} must be a string": the same one
+        texts = {name: str(value) for name, value in params.items()}
+        return cls(english(key, params), field=field, key=key, params=texts)
 
     def as_dict(self) -> dict[str, Any]:
         """``code``: the kind (bad_request, invalid_state, …); ``message``: the English
         sentence; ``key`` and ``params``: the same sentence for a page to translate
-        (confsvc/core/error_codes.py), when it is one of the core's."""
+        (confsvc/core/error_codes.py): the raise site's key, or, for a sentence raised
+        without one, the key its template matches."""
         out: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.field is not None:
             out["field"] = self.field
+        if self.key is not None:
+            out["key"], out["params"] = self.key, self.params
+            return out
         described = describe(self.message)
         if described is not None:
             out["key"], out["params"] = described
@@ -95,10 +119,30 @@ class Unavailable(DomainError):
     status_hint = 503
 
     def __init__(
-        self, message: str, *, field: str | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        retry_after: float | None = None,
+        key: str | None = None,
+        params: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message, field=field)
+        super().__init__(message, field=field, key=key, params=params)
         self.retry_after = retry_after
+
+    @classmethod
+    def keyed(
+        cls,
+        key: str,
+        /,
+        *,
+        field: str | None = None,
+        retry_after: float | None = None,
+        **params: object,
+    ) -> Self:
+        err = super().keyed(key, field=field, **params)
+        err.retry_after = retry_after
+        return err
 
     def as_dict(self) -> dict[str, Any]:
         out = super().as_dict()

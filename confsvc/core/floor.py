@@ -51,9 +51,9 @@ def _give(state: ConferenceState, args: GiveArgs, who: Principal, now: float) ->
     check_seen(state, "floor.give", args.at_item)
     for site in args.sites:
         if agenda.site(site) is None:
-            raise BadRequest(f"no site {site!r} in the agenda", field="args.sites")
+            raise BadRequest.keyed("site.unknown_plain", site=site, field="args.sites")
     if ros(state).status not in (RUNNING, PAUSED):
-        raise InvalidState(f"cannot give the floor when the conference is {ros(state).status}")
+        raise InvalidState.keyed("floor.not_now", status=ros(state).status)
     sites = [s for s in agenda.site_ids if s in set(args.sites)]
     return [NewEvent(type="floor.given", data={"sites": sites})]
 
@@ -61,7 +61,7 @@ def _give(state: ConferenceState, args: GiveArgs, who: Principal, now: float) ->
 def _clear(state: ConferenceState, args: SeenArgs, who: Principal, now: float) -> list[NewEvent]:
     check_seen(state, "floor.clear", args.at_item)
     if floor_state(state).override is None:
-        raise InvalidState("the floor follows the agenda already")
+        raise InvalidState.keyed("floor.follows_agenda")
     return [NewEvent(type="floor.cleared")]
 
 

@@ -44,9 +44,9 @@ def check_key(key: object) -> str | None:
     if key is None:
         return None
     if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH:
-        raise BadRequest(f"key must be a string of 1 to {MAX_KEY_LENGTH} characters", field="key")
+        raise BadRequest.keyed("key.length", max=MAX_KEY_LENGTH, field="key")
     if not key.isprintable():
-        raise BadRequest("key must be printable text", field="key")
+        raise BadRequest.keyed("key.printable", field="key")
     return key
 
 
@@ -84,8 +84,7 @@ def outcome(outcomes: Outcomes, actor: str, key: str, command: str) -> Outcome |
     if known is None:
         return None
     if known.command != command:
-        raise BadRequest(
-            f"key {key!r} was already used for {known.command!r}, not {command!r}",
-            field="key",
+        raise BadRequest.keyed(
+            "key.reused", key=key, used=known.command, command=command, field="key"
         )
     return known

@@ -81,41 +81,31 @@ def check_issue(state: ConferenceState, who: Principal, request: InviteRequest) 
     _check_interpreter(state, request.role.value, request.interpreter)
     _check_languages(state, request.role.value, list(request.languages))
     if request.ttl_s <= 0:
-        raise BadRequest("an invite must live for a positive number of seconds", field="ttl")
+        raise BadRequest.keyed("invite.ttl", field="ttl")
 
 
 def _check_link(state: ConferenceState, role: str, site: str | None) -> None:
     if role not in {r.value for r in INVITE_ROLES}:
-        raise BadRequest(f"no invites for role {role!r}", field="args.role")
+        raise BadRequest.keyed("invite.role", role=role, field="args.role")
     if (role == Role.SITE.value) != (site is not None):
-        raise BadRequest(
-            "a site invite needs a site, and only a site invite takes one", field="args.site"
-        )
+        raise BadRequest.keyed("invite.site", field="args.site")
     if site is not None and state.require_agenda().site(site) is None:
-        raise BadRequest(f"no site {site!r} in the agenda", field="args.site")
+        raise BadRequest.keyed("site.unknown_plain", site=site, field="args.site")
 
 
 def _check_interpreter(state: ConferenceState, role: str, interpreter: str | None) -> None:
     """An interpreter link names one of the agenda's interpreters; no other link names one."""
     if (role == Role.INTERPRETER.value) != (interpreter is not None):
-        raise BadRequest(
-            "an interpreter invite needs an interpreter id, and only an interpreter invite "
-            "takes one",
-            field="args.interpreter",
-        )
+        raise BadRequest.keyed("invite.interpreter", field="args.interpreter")
     if interpreter is None:
         return
     interpretation = state.require_agenda().interpretation
     if interpretation is None:
-        raise BadRequest(
-            "the agenda has no interpretation section: no interpreter links",
-            field="args.interpreter",
-        )
+        raise BadRequest.keyed("invite.no_interpretation", field="args.interpreter")
     if interpretation.interpreter(interpreter) is None:
         known = ", ".join(i.id for i in interpretation.interpreters) or "none"
-        raise BadRequest(
-            f"no interpreter {interpreter!r} in the agenda (interpreters: {known})",
-            field="args.interpreter",
+        raise BadRequest.keyed(
+            "invite.no_interpreter", interpreter=interpreter, known=known, field="args.interpreter"
         )
 
 
@@ -124,12 +114,14 @@ def _check_languages(state: ConferenceState, role: str, languages: list[str]) ->
     if not languages:
         return
     if role != Role.TRANSLATOR.value:
-        raise BadRequest("only a translator invite takes languages", field="args.languages")
+        raise BadRequest.keyed("invite.languages", field="args.languages")
     known = desk_languages(state.require_agenda())
     for language in languages:
         if language not in known:
-            raise BadRequest(
-                f"{language!r} is not a language of this conference ({', '.join(known)})",
+            raise BadRequest.keyed(
+                "invite.language",
+                language=language,
+                languages=", ".join(known),
                 field="args.languages",
             )
 
@@ -152,7 +144,7 @@ def _record(state: ConferenceState, args: RecordArgs, who: Principal, now: float
     _check_interpreter(state, args.role, args.interpreter)
     _check_languages(state, args.role, args.languages)
     if args.id in invites(state):
-        raise InvalidState(f"invite {args.id!r} is already recorded")
+        raise InvalidState.keyed("invite.recorded", invite=args.id)
     return [NewEvent(type="invite.issued", data=args.model_dump())]
 
 

@@ -86,19 +86,15 @@ def issue_invite(
     """Make an invite and its token. ``site`` is required for, and only for, ``Role.SITE``;
     ``languages`` goes only with ``Role.TRANSLATOR`` (none: the translator reads them all)."""
     if role not in INVITE_ROLES:
-        raise BadRequest(f"no invites for role {role.value!r}", field="role")
+        raise BadRequest.keyed("invite.role", role=role.value, field="role")
     if (role is Role.SITE) != (site is not None):
-        raise BadRequest("a site invite needs a site, and only a site invite takes one")
+        raise BadRequest.keyed("invite.site")
     if (role is Role.INTERPRETER) != (interpreter is not None):
-        raise BadRequest(
-            "an interpreter invite needs an interpreter id, and only an interpreter invite "
-            "takes one",
-            field="interpreter",
-        )
+        raise BadRequest.keyed("invite.interpreter", field="interpreter")
     if languages and role is not Role.TRANSLATOR:
-        raise BadRequest("only a translator invite takes languages", field="languages")
+        raise BadRequest.keyed("invite.languages", field="languages")
     if ttl_s <= 0:
-        raise BadRequest("an invite must live for a positive number of seconds", field="ttl")
+        raise BadRequest.keyed("invite.ttl", field="ttl")
     invite = Invite(
         conference=conference,
         role=role,
@@ -142,10 +138,10 @@ def verify_invite(secret: bytes, token: str, *, now: float) -> Invite:
         or not token.isascii()  # tokens are base64url: anything else cannot be signed
         or token.count(".") != 1
     ):
-        raise InviteError("this link is not a confsvc invite")
+        raise InviteError.keyed("link.not_invite")
     payload, signature = token.split(".")
     if not hmac.compare_digest(_sign(secret, payload), signature):
-        raise InviteError("this link's signature is not valid")
+        raise InviteError.keyed("link.signature")
     try:
         body = json.loads(_unb64(payload))
         invite = Invite(
@@ -160,7 +156,7 @@ def verify_invite(secret: bytes, token: str, *, now: float) -> Invite:
             id=str(body["i"]),
         )
     except (ValueError, KeyError, TypeError):
-        raise InviteError("this link is not a confsvc invite") from None
+        raise InviteError.keyed("link.not_invite") from None
     if invite.expires < now:
-        raise InviteError("this link has expired")
+        raise InviteError.keyed("link.expired")
     return invite

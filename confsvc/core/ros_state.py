@@ -81,6 +81,6 @@ def check_seen(state: ConferenceState, command: str, at_item: str | None) -> Non
     if r.status == ENDED:
         raise Stale(f"{command}: the conference was already ended{by}")
     if current is None:
-        raise Stale(f"{command}: the conference has not started; you saw item {at_item!r}")
+        raise Stale.keyed("ros.stale_not_started", command=command, item=at_item)
     title = agenda.text(current.title, "en")  # the messages are English; else the default
     raise Stale(f"{command}: already moved to {title!r}{by}")

@@ -154,7 +154,7 @@ def _check(state: ConferenceState, command: str) -> str:
     status = ros(state).status
     nxt = TRANSITIONS[status].get(command)
     if nxt is None:
-        raise InvalidState(f"cannot {command.removeprefix('ros.')} when the conference is {status}")
+        raise InvalidState.keyed("ros.not_now", action=command.removeprefix("ros."), status=status)
     return nxt
 
 
@@ -179,7 +179,7 @@ def _next(state: ConferenceState, args: SeenArgs, who: Principal, now: float) ->
     _check(state, "ros.next")
     assert r.current is not None
     if r.current + 1 >= len(r.items):
-        raise InvalidState("this is the last item: use end to finish the conference")
+        raise InvalidState.keyed("ros.last_item")
     return _move(state, "ros.next", r.current + 1)
 
 
@@ -189,18 +189,18 @@ def _previous(state: ConferenceState, args: SeenArgs, who: Principal, now: float
     _check(state, "ros.previous")
     assert r.current is not None
     if r.current == 0:
-        raise InvalidState("this is the first item: there is no previous one")
+        raise InvalidState.keyed("ros.first_item")
     return _move(state, "ros.previous", r.current - 1)
 
 
 def _jump(state: ConferenceState, args: JumpArgs, who: Principal, now: float) -> list[NewEvent]:
     index = state.require_agenda().item_index(args.item)
     if index is None:
-        raise BadRequest(f"no agenda item {args.item!r}", field="args.item")
+        raise BadRequest.keyed("ros.no_item", item=args.item, field="args.item")
     check_seen(state, "ros.jump", args.at_item)
     _check(state, "ros.jump")
     if index == ros(state).current:
-        raise InvalidState(f"item {args.item!r} is already the current item")
+        raise InvalidState.keyed("ros.already_current", item=args.item)
     return _move(state, "ros.jump", index)
 
 
@@ -210,10 +210,7 @@ def _extend(state: ConferenceState, args: ExtendArgs, who: Principal, now: float
     r = ros(state)
     assert r.current is not None
     if r.items[r.current].extended_min + args.minutes > MAX_EXTEND_MINUTES:
-        raise BadRequest(
-            f"an item can be extended by at most {MAX_EXTEND_MINUTES} minutes in all",
-            field="args.minutes",
-        )
+        raise BadRequest.keyed("ros.extend_limit", minutes=MAX_EXTEND_MINUTES, field="args.minutes")
     return [NewEvent(type="ros.extended", data={"item": r.current, "minutes": args.minutes})]
 
 

@@ -73,7 +73,7 @@ def state_of(
 ) -> str:
     """``done`` (every wanted language has a current translation), ``stale`` (one was
     made from an older text), ``partial`` or ``none``: what the dashboards show."""
-    wanted = list(dict.fromkeys(w for w in wanted if w != source_language))
+    wanted = [w for w in wanted if w != source_language]
     gaps = missing(translations, source, source_language, wanted)
     if not gaps:
         return "done"
@@ -96,19 +96,30 @@ def check_version(
 ) -> None:
     """Refuse a translation of ``subject`` that cannot be recorded; else return."""
     if language not in desk_languages(agenda):
-        raise BadRequest(
-            f"{command}: {language} is not a language of this conference", field="args.language"
+        raise BadRequest.keyed(
+            "tr.not_a_language", command=command, language=language, field="args.language"
         )
     if language == source_language:
-        raise BadRequest(f"{command}: {subject} is in {language} already", field="args.language")
+        raise BadRequest.keyed(
+            "tr.same_language",
+            command=command,
+            subject=subject,
+            language=language,
+            field="args.language",
+        )
     if not may_translate(who, source_language, language):
-        raise Forbidden(
-            f"{command}: you do not translate from {source_language} into {language}",
+        raise Forbidden.keyed(
+            "tr.not_yours",
+            command=command,
+            source=source_language,
+            target=language,
             field="args.language",
         )
     last = latest(translations, language)
     if last is not None and last["text"] == text and last["source"] == source:
-        raise InvalidState(f"{command}: the {language} translation of {subject} is unchanged")
+        raise InvalidState.keyed(
+            "tr.unchanged", command=command, language=language, subject=subject
+        )
 
 
 def add_version(

@@ -16,9 +16,9 @@ def check_invite(
     """Verify signature, expiry, conference and revocation; ``InviteError`` says which failed."""
     invite = verify_invite(app[SECRET], token, now=app[CLOCK]())
     if conference is not None and invite.conference != conference:
-        raise InviteError("this link is for another conference")
+        raise InviteError.keyed("link.other_conference")
     if invite.id in revoked:
-        raise InviteError("this link has been revoked")
+        raise InviteError.keyed("link.revoked")
     return invite
 
 
@@ -31,10 +31,10 @@ async def open_invite(
     """
     invite = verify_invite(app[SECRET], token, now=app[CLOCK]())
     if conference is not None and invite.conference != conference:
-        raise InviteError("this link is for another conference")
+        raise InviteError.keyed("link.other_conference")
     hub = await app[HUBS].get(invite.conference)
     if invite.id in hub.state.revoked:
-        raise InviteError("this link has been revoked")
+        raise InviteError.keyed("link.revoked")
     return hub, invite
 
 

@@ -50,10 +50,10 @@ async def read_form(
     who: T | None = await authenticate(token) if token is not None else None
     if not request.content_type.startswith("multipart/form-data"):
         if who is None:
-            raise Forbidden("this needs an invite token (Authorization: Bearer, or field token)")
-        raise BadRequest("send the form as multipart/form-data")
+            raise Forbidden.keyed("token.needed", how=" (Authorization: Bearer, or field token)")
+        raise BadRequest.keyed("upload.form")
     if request.content_length is not None and request.content_length > max_bytes:
-        raise BadRequest(f"the upload is larger than {max_bytes // (1024 * 1024)} MiB")
+        raise BadRequest.keyed("upload.size", max=max_bytes // (1024 * 1024))
     fields: dict[str, str | Upload] = {}
     try:
         async with asyncio.timeout(timeout_s):
@@ -64,17 +64,17 @@ async def read_form(
                 if part is None:
                     break
                 if len(fields) >= MAX_PARTS:
-                    raise BadRequest(f"the form has more than {MAX_PARTS} fields")
+                    raise BadRequest.keyed("upload.fields", max=MAX_PARTS)
                 if not isinstance(part, BodyPartReader):
-                    raise BadRequest("the form has a nested multipart part")
+                    raise BadRequest.keyed("upload.nested")
                 data = await _read_part(part, left, max_bytes)
                 left -= len(data)
                 name = part.name or ""
                 if who is None:
                     if name != "token":
-                        raise Forbidden(
-                            "this needs an invite token: Authorization: Bearer, ?token=, "
-                            "or token as the form's first field"
+                        raise Forbidden.keyed(
+                            "token.needed",
+                            how=": Authorization: Bearer, ?token=, or token as the form's first field",
                         )
                     who = await authenticate(data.decode("utf-8"))
                     continue
@@ -90,7 +90,7 @@ async def read_form(
     except Exception as exc:  # aiohttp's reader raises ValueError, AssertionError, LookupError…
         raise BadRequest(f"the body is not valid multipart/form-data ({exc!s:.120})") from None
     if who is None:
-        raise Forbidden("this needs an invite token (Authorization: Bearer, or field token)")
+        raise Forbidden.keyed("token.needed", how=" (Authorization: Bearer, or field token)")
     return who, fields
 
 
@@ -103,6 +103,6 @@ async def _read_part(part: BodyPartReader, left: int, max_bytes: int) -> bytes:
             break
         size += len(chunk)
         if size > left:
-            raise BadRequest(f"the upload is larger than {max_bytes // (1024 * 1024)} MiB")
+            raise BadRequest.keyed("upload.size", max=max_bytes // (1024 * 1024))
         chunks.append(chunk)
     return bytes(part.decode(b"".join(chunks)))

@@ -34,16 +34,16 @@ def setup(app: web.Application) -> None:
         try:
             role = Role(str(role_name))
         except ValueError:
-            raise BadRequest(f"unknown role {role_name!r}", field="role") from None
+            raise BadRequest.keyed("invite.unknown_role", role=role_name, field="role") from None
         site = body.get("site") or None
         name = body.get("name") or None
         ttl_hours = body.get("ttl_hours", 14 * 24)
         if not isinstance(ttl_hours, (int, float)) or not 0 < ttl_hours <= MAX_TTL_HOURS:
-            raise BadRequest(f"ttl_hours must be between 0 and {MAX_TTL_HOURS}", field="ttl_hours")
+            raise BadRequest.keyed("invite.ttl_hours", max=MAX_TTL_HOURS, field="ttl_hours")
         if site is not None and not isinstance(site, str):
-            raise BadRequest("site must be a string", field="site")
+            raise BadRequest.keyed("invite.not_text", field="site")
         if name is not None and not isinstance(name, str):
-            raise BadRequest("name must be a string", field="name")
+            raise BadRequest.keyed("invite.not_text", field="name")
         request = InviteRequest(role=role, site=site, name=name, ttl_s=int(ttl_hours * 3600))
         invite, token = await conn.hub.issue_invite(conn.principal, app[SECRET], request)
         args = record_args(invite)

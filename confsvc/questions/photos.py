@@ -56,9 +56,9 @@ def clean_photo(raw: bytes) -> tuple[str, bytes]:
         # Pillow's own guard (from about 89 million pixels): the header claims even more.
         raise BadRequest(f"the photo has more than {MAX_PIXELS:,} pixels", field="photo") from None
     except UnidentifiedImageError:
-        raise BadRequest("the photo is not a JPEG, PNG, GIF or WebP image", field="photo") from None
+        raise BadRequest.keyed("photo.format", field="photo") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:  # truncated or corrupt data
-        raise BadRequest(f"the photo cannot be decoded: {exc}", field="photo") from None
+        raise BadRequest.keyed("photo.decode", detail=exc, field="photo") from None
     out_format, mime = OUTPUT[fmt]
     image.thumbnail((MAX_SIDE, MAX_SIDE))
     if out_format == "JPEG":
@@ -84,8 +84,6 @@ def clean_post_args(args: dict[str, Any]) -> dict[str, Any]:
     try:
         raw = base64.b64decode(photo["data"], validate=True)
     except (binascii.Error, ValueError):
-        raise BadRequest(
-            "post.publish: photo data is not base64", field="args.photo.data"
-        ) from None
+        raise BadRequest.keyed("post.photo_base64", field="args.photo.data") from None
     mime, data = clean_photo(raw)
     return {**args, "photo": {"type": mime, "data": base64.b64encode(data).decode("ascii")}}

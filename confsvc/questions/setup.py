@@ -87,7 +87,7 @@ async def _who(request: web.Request) -> tuple[Hub, Principal]:
     hub = await request.app[HUBS].get(request.match_info["conference"])
     token = header_token(request)
     if not token:
-        raise Forbidden("this needs an invite token (Authorization: Bearer, or ?token=)")
+        raise Forbidden.keyed("token.needed", how=" (Authorization: Bearer, or ?token=)")
     principal = principal_for_token(
         request.app, token, conference=hub.id, revoked=hub.state.revoked
     )
@@ -119,7 +119,7 @@ def _key(request: web.Request) -> str | None:
 
 def _file_bytes(field: Any, name: str) -> bytes:
     if not isinstance(field, Upload):
-        raise BadRequest(f"missing file field {name!r}", field=name)
+        raise BadRequest.keyed("upload.missing", field=name)
     return field.data
 
 
@@ -188,7 +188,7 @@ async def photo(request: web.Request) -> web.Response:
         post_id = request.match_info["post"]
         post = next((p for p in questions(hub.state).posts if p.id == post_id), None)
         if post is None or post.photo is None or post.photo_type is None:
-            raise NotFound(f"no photo for post {post_id!r}")
+            raise NotFound.keyed("photo.missing", post=post_id)
         body = base64.b64decode(post.photo)
     except (DomainError, binascii.Error) as exc:
         if isinstance(exc, DomainError):

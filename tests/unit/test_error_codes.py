@@ -1,4 +1,6 @@
-"""Every error sentence the core raises has a stable key, and pl and zh translate it."""
+"""Every error the core raises has a stable key, given where it is raised
+(``X.keyed("key", …)``) or, for a sentence raised as it is, matched by its template; pl
+and zh translate every key, and every raised key's params are its template's."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import json
 import re
 from pathlib import Path
 
-from confsvc.core.error_codes import TEMPLATES, describe
+from confsvc.core.error_codes import TEMPLATES, describe, template_fields
 from confsvc.core.errors import InvalidState, NotFound
 
 CORE = Path(__file__).resolve().parents[2] / "confsvc" / "core"
@@ -56,9 +58,71 @@ def _raised() -> list[tuple[str, str]]:
 
 def test_every_sentence_the_core_raises_has_a_key() -> None:
     raised = _raised()
-    assert len(raised) > 60  # the walk finds the raises (65 when this was written)
     unknown = [(where, s) for where, s in raised if describe(s) is None and s not in UNKEYED]
     assert unknown == []
+
+
+def _keyed() -> list[tuple[str, str, set[str], bool]]:
+    """Every ``X.keyed("key", name=…, field=…)`` call: where, the key, the params it
+    passes, and whether it passes ``field`` (which a template may name too; ``retry_after``
+    of ``Unavailable`` is no param either)."""
+    out = []
+    for path in SOURCES:
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "keyed"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                names = {
+                    k.arg for k in node.keywords if k.arg not in (None, "field", "retry_after")
+                }
+                has_field = any(k.arg == "field" for k in node.keywords)
+                out.append((f"{path.name}:{node.lineno}", node.args[0].value, names, has_field))
+    return out
+
+
+def test_raise_sites_name_their_key_and_pass_its_params() -> None:
+    keyed = _keyed()
+    assert len(keyed) > 100  # the walk finds them (114 when the raise sites were keyed)
+    wrong = []
+    for where, key, names, has_field in keyed:
+        if key not in TEMPLATES:
+            wrong.append((where, key, "no such key"))
+            continue
+        wanted = template_fields(key) - ({"field"} if has_field else set())
+        if names != wanted:
+            wrong.append((where, key, f"params {sorted(names)}, template {sorted(wanted)}"))
+    assert wrong == []
+
+
+def test_every_raised_key_has_zh_and_pl_translations() -> None:
+    catalog = json.loads(CATALOG.read_text("utf-8"))
+    raised = {key for _where, key, _names, _field in _keyed()}
+    untranslated = sorted(
+        (key, lang) for key in raised for lang in ("pl", "zh") if not catalog.get(key, {}).get(lang)
+    )
+    assert untranslated == []
+
+
+def test_a_keyed_error_says_its_english_and_carries_its_key() -> None:
+    err = InvalidState.keyed("ros.no_item", item="q&a")
+    assert err.message == "no agenda item 'q&a'"  # {item!r}: quoted as the f-string was
+    assert err.as_dict() == {
+        "code": "invalid_state",
+        "message": "no agenda item 'q&a'",
+        "key": "ros.no_item",
+        "params": {"item": "q&a"},
+    }
+    # Keyed, it is not matched back: the raise site's key stands even if another fits.
+    assert (
+        InvalidState.keyed(
+            "q.stale", command="q.approve", question="q-1", status="approved", seen="pending"
+        ).as_dict()["key"]
+        == "q.stale"
+    )
 
 
 def test_a_sentence_gives_its_key_and_params() -> None:
@@ -83,10 +147,11 @@ def test_a_sentence_gives_its_key_and_params() -> None:
 
 def test_pl_and_zh_translate_every_key_with_its_params() -> None:
     catalog = json.loads(CATALOG.read_text("utf-8"))
-    assert sorted(catalog) == sorted(TEMPLATES.values())
-    for template, tr in catalog.items():
-        names = set(re.findall(r"\{(\w+)\}", template))
+    assert sorted(catalog) == sorted(TEMPLATES)  # by key, the English beside
+    for key, tr in catalog.items():
+        assert tr["en"] == TEMPLATES[key], key  # the English default is the template's
+        names = template_fields(key)
         for lang in ("pl", "zh"):
-            assert tr.get(lang), (template, lang)
+            assert tr.get(lang), (key, lang)
             used = set(re.findall(r"\{(\w+)\}", tr[lang]))
-            assert used <= names, (template, lang, used - names)
+            assert used <= names, (key, lang, used - names)

@@ -74,7 +74,7 @@ def after(qid: str, status: str, command: str, merged_into: str | None = None) -
     nxt = TRANSITIONS[status].get(command)
     if nxt is None:
         if status == MERGED:
-            raise InvalidState(f"{command}: {qid} was merged into {merged_into}")
+            raise InvalidState.keyed("q.merged", command=command, question=qid, target=merged_into)
         allowed = sorted(s for s, row in TRANSITIONS.items() if command in row)
         raise InvalidState(
             f"{command}: {qid} is {status}; this needs a question that is " + " or ".join(allowed)

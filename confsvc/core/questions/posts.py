@@ -45,18 +45,13 @@ def _photo(photo: PhotoArgs) -> dict[str, str]:
     try:
         raw = base64.b64decode(photo.data, validate=True)
     except (binascii.Error, ValueError):
-        raise BadRequest(
-            "post.publish: photo data is not base64", field="args.photo.data"
-        ) from None
+        raise BadRequest.keyed("post.photo_base64", field="args.photo.data") from None
     if len(raw) > MAX_PHOTO_BYTES:
-        raise BadRequest(
-            f"post.publish: the photo is {len(raw)} bytes; at most {MAX_PHOTO_BYTES}",
-            field="args.photo.data",
+        raise BadRequest.keyed(
+            "post.photo_size", size=len(raw), max=MAX_PHOTO_BYTES, field="args.photo.data"
         )
     if not raw.startswith(magics):
-        raise BadRequest(
-            f"post.publish: the photo is not a {photo.type} image", field="args.photo.data"
-        )
+        raise BadRequest.keyed("post.photo_content", type=photo.type, field="args.photo.data")
     return {"type": photo.type, "data": photo.data}
 
 

@@ -79,7 +79,7 @@ def question_command(
         def decide(state: ConferenceState, a: Any, who: Principal, now: float) -> list[NewEvent]:
             q = questions(state).get(a.id, name)
             if shown_only and q.status not in SHOWN:
-                raise NotFound(f"{name}: no question {a.id!r}")
+                raise NotFound.keyed("q.no_question", command=name, question=a.id)
             check_seen(q, name, getattr(a, "from_status", None))
             nxt = after(q.id, q.status, name, q.merged_into)
             data = body(Act(command=name, state=state, q=q, who=who, now=now), a)
@@ -216,15 +216,12 @@ def _recent(times: list[float], now: float) -> int:
 def _ask(state: ConferenceState, args: AskArgs, who: Principal, now: float) -> list[NewEvent]:
     qs = questions(state)
     if _recent(qs.asks.get(who.identity, []), now) >= MAX_ASKS_PER_MIN:
-        raise RateLimited(
-            f"q.ask: at most {MAX_ASKS_PER_MIN} questions a minute from one link; "
-            "wait a little and ask again"
-        )
+        raise RateLimited.keyed("q.rate", max=MAX_ASKS_PER_MIN)
     text = clean_text(args.text, "the question", "args.text")
     name = clean_optional(args.name, "the name", "args.name", 80)
     site = who.site if who.site is not None else args.site
     if site is not None and state.require_agenda().site(site) is None:
-        raise BadRequest(f"q.ask: no site {site!r} in the agenda", field="args.site")
+        raise BadRequest.keyed("site.unknown", command="q.ask", site=site, field="args.site")
     return [
         asked_event(
             qid=qs.next_id(),
@@ -245,7 +242,7 @@ def _ask(state: ConferenceState, args: AskArgs, who: Principal, now: float) -> l
 
 def _check_site(act: Act, site: str | None) -> None:
     if site is not None and act.state.require_agenda().site(site) is None:
-        raise BadRequest(f"{act.command}: no site {site!r} in the agenda", field="args.site")
+        raise BadRequest.keyed("site.unknown", command=act.command, site=site, field="args.site")
 
 
 @question_command("q.approve", IdArgs, event="q.approved", doc="Approve a question.")
@@ -259,9 +256,7 @@ def _approve(act: Act, args: IdArgs) -> dict[str, Any]:
 def _on_air(act: Act, args: OnAirArgs) -> dict[str, Any]:
     on_air = questions(act.state).on_air
     if on_air is not None:
-        raise InvalidState(
-            f"{act.command}: {on_air} is on air; mark it answered or take it off air first"
-        )
+        raise InvalidState.keyed("q.other_on_air", command=act.command, question=on_air)
     _check_site(act, args.site)
     return {"site": args.site}
 
@@ -277,8 +272,8 @@ def _answer(act: Act, args: AnswerArgs) -> dict[str, Any]:
     if args.expert is not None and all(
         e.id != args.expert for e in act.state.require_agenda().experts
     ):
-        raise BadRequest(
-            f"{act.command}: no expert {args.expert!r} in the agenda", field="args.expert"
+        raise BadRequest.keyed(
+            "q.no_expert", command=act.command, expert=args.expert, field="args.expert"
         )
     return {"site": args.site, "expert": args.expert}
 
@@ -311,7 +306,7 @@ def _defer(act: Act, args: IdArgs) -> dict[str, Any]:
 def _edit(act: Act, args: EditArgs) -> dict[str, Any]:
     text = clean_text(args.text, "the question", "args.text")
     if text == act.q.text:
-        raise InvalidState(f"{act.command}: the text of {act.q.id} is unchanged")
+        raise InvalidState.keyed("q.unchanged", command=act.command, question=act.q.id)
     return {"text": text}
 
 
@@ -321,13 +316,10 @@ def _edit(act: Act, args: EditArgs) -> dict[str, Any]:
 def _merge(act: Act, args: MergeArgs) -> dict[str, Any]:
     target = questions(act.state).get(args.into, act.command)
     if target.id == act.q.id:
-        raise BadRequest(
-            f"{act.command}: a question cannot be merged into itself", field="args.into"
-        )
+        raise BadRequest.keyed("q.merge_self", command=act.command, field="args.into")
     if target.status not in MERGE_TARGETS:
-        raise InvalidState(
-            f"{act.command}: {target.id} is {target.status}; merge only into a pending, "
-            "approved or on-air question"
+        raise InvalidState.keyed(
+            "q.merge_target", command=act.command, question=target.id, status=target.status
         )
     return {"into": target.id}
 
@@ -341,10 +333,7 @@ def _tag(act: Act, args: TagArgs) -> dict[str, Any]:
     for tag in args.tags:
         tag = tag.strip().lower()
         if not TAG.match(tag):
-            raise BadRequest(
-                f"{act.command}: tag {tag!r} must be 1-32 letters, digits, '-' or '_'",
-                field="args.tags",
-            )
+            raise BadRequest.keyed("q.tag", command=act.command, tag=tag, field="args.tags")
         if tag not in tags:
             tags.append(tag)
     return {"tags": tags}
@@ -354,7 +343,7 @@ def _tag(act: Act, args: TagArgs) -> dict[str, Any]:
 def _pin(act: Act, args: PinArgs) -> dict[str, Any]:
     if act.q.pinned == args.pinned:
         state = "pinned" if act.q.pinned else "not pinned"
-        raise InvalidState(f"{act.command}: {act.q.id} is {state} already")
+        raise InvalidState.keyed("q.already", command=act.command, question=act.q.id, status=state)
     return {"pinned": args.pinned}
 
 
@@ -374,13 +363,11 @@ def _note(act: Act, args: NoteArgs) -> dict[str, Any]:
 def _vote(act: Act, args: IdArgs) -> dict[str, Any]:
     q, invite = act.q, act.who.identity
     if invite in q.voters:
-        raise InvalidState(f"{act.command}: you have already voted for {q.id}")
+        raise InvalidState.keyed("q.voted", command=act.command, question=q.id)
     if invite in q.askers:
-        raise InvalidState(f"{act.command}: {q.id} is your own question")
+        raise InvalidState.keyed("q.own", command=act.command, question=q.id)
     if _recent(questions(act.state).votes.get(invite, []), act.now) >= MAX_VOTES_PER_MIN:
-        raise RateLimited(
-            f"{act.command}: at most {MAX_VOTES_PER_MIN} votes a minute from one link"
-        )
+        raise RateLimited.keyed("q.vote_rate", command=act.command, max=MAX_VOTES_PER_MIN)
     return {"invite": invite}
 
 

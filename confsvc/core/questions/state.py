@@ -71,7 +71,7 @@ class QuestionsState:
     def get(self, qid: str, command: str) -> Question:
         q = self.items.get(qid)
         if q is None:
-            raise NotFound(f"{command}: no question {qid!r}")
+            raise NotFound.keyed("q.no_question", command=command, question=qid)
         return q
 
 

@@ -78,14 +78,13 @@ def _guess_by_letters(text: str) -> str:
 def clean_text(text: str, what: str, field_name: str, limit: int = MAX_TEXT) -> str:
     text = text.strip()
     if not text:
-        raise BadRequest(f"{what} is empty", field=field_name)
+        raise BadRequest.keyed("text.empty", what=what, field=field_name)
     if len(text) > limit:
-        raise BadRequest(
-            f"{what} is {len(text)} characters long; at most {limit} are allowed",
-            field=field_name,
+        raise BadRequest.keyed(
+            "text.long", what=what, length=len(text), max=limit, field=field_name
         )
     if CONTROL.search(text):
-        raise BadRequest(f"{what} contains control characters", field=field_name)
+        raise BadRequest.keyed("text.control", what=what, field=field_name)
     return text
 
 
