@@ -5,9 +5,14 @@ link may not make is refused with a keyed error."""
 
 from __future__ import annotations
 
+import asyncio
 import html
+import json
+import sys
+from asyncio.subprocess import PIPE
+from pathlib import Path
 
-from tests.conftest import Running
+from tests.conftest import SECRET, Running
 
 POLISH = "Jak testujecie szkoły w Weifangu?"
 CHINESE = "潍坊如何检测学校？"
@@ -61,3 +66,40 @@ async def test_a_translation_reaches_the_desk_the_moderator_and_the_live_page(
     )
     # A translator who reads no Polish is not given the Polish question at all.
     assert english.welcome["views"]["questions"]["desk"] == []
+
+
+async def _cli(*args: str, cwd: Path) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "confsvc", *args, cwd=cwd, stdout=PIPE, stderr=PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_confsvc_invite_makes_a_translator_link_for_its_languages(
+    running: Running, tmp_path: Path
+) -> None:
+    secret = tmp_path / "cli.secret"  # the running app's own secret
+    secret.write_bytes(SECRET)
+    secret.chmod(0o600)
+    store = ["--db", str(tmp_path / "confsvc.db"), "--secret-file", str(secret)]
+    code, out, err = await _cli(
+        "invite", "--role", "translator", "--languages", "zh,pl", "--json", *store, cwd=tmp_path
+    )
+    assert code == 0, err
+    link = json.loads(out)
+    assert link["role"] == "translator"
+    path = link["url"].split("127.0.0.1:8080", 1)[1]
+    async with running.client.get(path) as resp:
+        page = html.unescape(await resp.text())
+    assert '"role": "translator"' in page and '"languages": ["zh", "pl"]' in page
+    code, out, err = await _cli(
+        "invite", "--role", "expert", "--languages", "zh", *store, cwd=tmp_path
+    )
+    assert (code, out) == (1, "")
+    assert "--languages goes only with --role translator" in err
+    code, out, err = await _cli(
+        "invite", "--role", "translator", "--languages", "de", *store, cwd=tmp_path
+    )
+    assert (code, out) == (1, "")
+    assert "'de' is not a language of this conference (zh, pl, en)" in err
