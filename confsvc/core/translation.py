@@ -73,7 +73,7 @@ def state_of(
 ) -> str:
     """``done`` (every wanted language has a current translation), ``stale`` (one was
     made from an older text), ``partial`` or ``none``: what the dashboards show."""
-    wanted = [w for w in wanted if w != source_language]
+    wanted = list(dict.fromkeys(w for w in wanted if w != source_language))
     gaps = missing(translations, source, source_language, wanted)
     if not gaps:
         return "done"

@@ -38,8 +38,20 @@ from confsvc.core.conference import (
 )
 from confsvc.core.errors import BadRequest, Forbidden, InvalidState, NotFound
 from confsvc.core.events import Event, NewEvent, Principal
+from confsvc.core.permissions import reads
 from confsvc.core.questions import DEFERRED, MERGED, REJECTED, Question, question, questions
+from confsvc.core.questions.desk import TRANSLATORS
+from confsvc.core.questions.text import clean_text, guess_language
 from confsvc.core.roles import STAFF, Role
+from confsvc.core.translation import (
+    Translations,
+    add_version,
+    check_version,
+    current,
+    desk_languages,
+    missing,
+    state_of,
+)
 
 OPEN, ASSIGNED, SENT, ANSWERED, REVIEWED, PUBLISHED = (
     "open",
@@ -142,6 +154,11 @@ class WrittenQuestion:
     published_at: float | None = None
     reminders: list[tuple[str, float]] = field(default_factory=list)  # (kind, at)
     moves: list[tuple[str, float]] = field(default_factory=list)  # (status, at) after open
+    # The language whose translation of the question the assignment mail waits for
+    # (``written.assigned``'s ``waits_for``; see ``waiting``).
+    waits_for: str | None = None
+    # The desk's translations of the answer (``written.translated``), every version.
+    answer_translations: Translations = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -176,10 +193,25 @@ class WrittenQuestion:
         return self.question.tags
 
     @property
-    def translation(self) -> str | None:
-        """Always ``None`` for now: nothing records a translation yet (the queue has no
-        ``q.translated``); the views keep the field, the pages show it when present."""
-        return None
+    def translations(self) -> dict[str, str]:
+        """The question's current translations (the desk's ``q.translate``), by language."""
+        return current(self.question.translations, self.question.text)
+
+    @property
+    def waiting(self) -> bool:
+        """Assigned, and the mail to the expert waits for the desk's translation."""
+        return (
+            self.status == ASSIGNED
+            and self.waits_for is not None
+            and self.waits_for not in self.translations
+        )
+
+    @property
+    def answer_text(self) -> str | None:
+        """The answer as it stands: the reviewed text, else the latest reply."""
+        if self.answer is not None:
+            return self.answer
+        return self.replies[-1].text if self.replies else None
 
     @property
     def candidate(self) -> bool:
@@ -321,6 +353,77 @@ def _require(q: WrittenQuestion, event_type: str, command: str) -> None:
         )
 
 
+# -- languages: what waits for the translation desk -------------------------------------
+
+
+def has_desk(state: ConferenceState) -> bool:
+    """A conference whose agenda lists ``translators:`` has a translation desk: the
+    assignment mail and the publication wait for its translations (unless a moderator
+    chooses to go untranslated). Without one nobody would translate, so nothing waits."""
+    return bool(state.require_agenda().translators)
+
+
+def reading_language(state: ConferenceState, expert: ExpertInfo) -> str:
+    """The language an expert is written to in: their first that the desk covers."""
+    agenda = state.require_agenda()
+    known = desk_languages(agenda)
+    return next((lang for lang in expert.languages if lang in known), agenda.default_language)
+
+
+def expert_translation(state: ConferenceState, q: WrittenQuestion) -> str | None:
+    """The question in its expert's language (the desk's), when it is not in it already."""
+    e = experts(state).get(q.expert or "")
+    if e is None:
+        return None
+    return q.translations.get(reading_language(state, e))
+
+
+def answer_language(state: ConferenceState, q: WrittenQuestion) -> str:
+    """The answer's language: guessed from its text, else the expert's first language."""
+    text = q.answer_text
+    if not text:
+        return "other"
+    guessed = guess_language(text, state.require_agenda().conference.languages)
+    if guessed != "other":
+        return guessed
+    e = experts(state).get(q.expert or "")
+    return e.languages[0] if e is not None and e.languages else "other"
+
+
+def answer_needs(state: ConferenceState, q: WrittenQuestion) -> list[str]:
+    """The languages the answer still needs: the asker's first, then the conference's."""
+    text = q.answer_text
+    if text is None:
+        return []
+    wanted = [q.language, *state.require_agenda().conference.languages]
+    return missing(q.answer_translations, text, answer_language(state, q), wanted)
+
+
+def translation_state(state: ConferenceState, q: WrittenQuestion) -> str:
+    """What the dashboard shows: ``waiting`` (the mail waits for the question's
+    translation), then the answer's: ``none``, ``partial``, ``stale``, ``done``; ``""``
+    while there is neither."""
+    if q.waiting:
+        return "waiting"
+    text = q.answer_text
+    if text is None:
+        return ""
+    wanted = [q.language, *state.require_agenda().conference.languages]
+    return state_of(q.answer_translations, text, answer_language(state, q), wanted)
+
+
+def _waits_for(
+    state: ConferenceState, q: WrittenQuestion, expert: ExpertInfo, untranslated: bool
+) -> str | None:
+    """The language the assignment mail must wait for, or ``None`` to send it now."""
+    if untranslated or not has_desk(state) or q.language == "other":
+        return None
+    if q.language in expert.languages:
+        return None  # the expert reads the original
+    lang = reading_language(state, expert)
+    return None if lang in q.translations else lang
+
+
 def expert_load(state: ConferenceState) -> dict[str, int]:
     """Open (assigned or sent) questions per expert."""
     load: dict[str, int] = {}
@@ -384,6 +487,8 @@ class AssignOne(Args):
     question: str = Field(min_length=1, max_length=64)
     expert: str = Field(min_length=1, max_length=64)
     due: float = Field(gt=0, le=MAX_TIMESTAMP)
+    # Send the question to the expert without waiting for the desk's translation.
+    untranslated: bool = False
 
 
 def _check_due(due: float, now: float, cmd: str) -> None:
@@ -401,9 +506,13 @@ def _assigned(state: ConferenceState, a: AssignOne, now: float, cmd: str) -> New
     if a.due <= now:
         raise BadRequest.keyed("written.due_past", command=cmd, field="args.due")
     _check_due(a.due, now, cmd)
-    return NewEvent(
-        type="written.assigned", data={"question": q.id, "expert": a.expert, "due": float(a.due)}
-    )
+    data: dict[str, Any] = {"question": q.id, "expert": a.expert, "due": float(a.due)}
+    waits = _waits_for(state, q, experts(state)[a.expert], a.untranslated)
+    if waits is not None:
+        data["waits_for"] = waits  # the mail goes once the desk has translated it
+    elif a.untranslated:
+        data["untranslated"] = True  # the moderator's explicit choice, kept in the log
+    return NewEvent(type="written.assigned", data=data)
 
 
 def _assign(state: ConferenceState, args: AssignOne, who: Principal, now: float) -> list[NewEvent]:
@@ -479,6 +588,24 @@ def _review(state: ConferenceState, args: ReviewArgs, who: Principal, now: float
 class PublishArgs(Args):
     question: str = Field(min_length=1, max_length=64)
     text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
+    # Publish without the desk's translation into the asker's language.
+    untranslated: bool = False
+
+
+def _check_translated(
+    state: ConferenceState, q: WrittenQuestion, text: str, args: PublishArgs
+) -> None:
+    """With a desk, the answer is published once it is translated into the asker's
+    language (from this very text), unless the moderator chooses to publish it as it is."""
+    if args.untranslated or not has_desk(state) or q.language == "other":
+        return
+    if q.language == answer_language(state, q) or q.language in current(
+        q.answer_translations, text
+    ):
+        return
+    raise InvalidState.keyed(
+        "written.untranslated", question=q.id, language=q.language, field="args.untranslated"
+    )
 
 
 def _publish(
@@ -499,8 +626,47 @@ def _publish(
         raise InvalidState.keyed(
             "written.wrong_status", command="written.publish", question=q.id, status=q.status
         )
-    out.append(NewEvent(type="written.published", data={"question": q.id}))
+    _check_translated(state, q, str(out[-1].data["text"]) if out else (q.answer or ""), args)
+    published: dict[str, Any] = {"question": q.id}
+    if args.untranslated:
+        published["untranslated"] = True
+    out.append(NewEvent(type="written.published", data=published))
     return out
+
+
+class TranslateArgs(Args):
+    question: str = Field(min_length=1, max_length=64)
+    language: str = Field(min_length=2, max_length=16)
+    text: str = Field(max_length=MAX_TEXT)
+
+
+TRANSLATABLE = (ANSWERED, REVIEWED, PUBLISHED)
+
+
+def _translate(
+    state: ConferenceState, args: TranslateArgs, who: Principal, now: float
+) -> list[NewEvent]:
+    """A translation of the answer as it stands (every version kept, like a question's)."""
+    q = written_question(state, args.question)
+    source = q.answer_text
+    if q.status not in TRANSLATABLE or source is None:
+        raise InvalidState.keyed(
+            "written.wrong_status", command="written.translate", question=q.id, status=q.status
+        )
+    text = clean_text(args.text, "the translation", "args.text", MAX_TEXT)
+    check_version(
+        command="written.translate",
+        subject=f"the answer to {q.id}",
+        who=who,
+        agenda=state.require_agenda(),
+        source_language=answer_language(state, q),
+        language=args.language,
+        text=text,
+        source=source,
+        translations=q.answer_translations,
+    )
+    data = {"question": q.id, "language": args.language, "text": text, "source": source}
+    return [NewEvent(type="written.translated", data=data)]
 
 
 class FileArgs(Args):
@@ -648,6 +814,8 @@ def due_reminders(state: ConferenceState, now: float) -> list[NewEvent]:
     for q in written(state):
         if q.status not in (ASSIGNED, SENT) or q.due is None or q.expert is None:
             continue
+        if q.waiting:
+            continue  # the expert has not been sent the question yet
         since = q.assigned_at or 0.0
         mine = [at for kind, at in q.reminders if at >= since]
         if now > q.due:
@@ -718,6 +886,8 @@ def _on_assigned(state: ConferenceState, event: Event) -> None:
     q.due = stored_time(event.data.get("due"))
     q.assigned_at = event.at
     q.bounced = None
+    waits = event.data.get("waits_for")
+    q.waits_for = waits if isinstance(waits, str) else None
     q.moves.append((ASSIGNED, event.at))
     q.status = ASSIGNED
 
@@ -825,6 +995,21 @@ def _on_reviewed(state: ConferenceState, event: Event) -> None:
         q.move(nxt, event.at)
 
 
+def _on_translated(state: ConferenceState, event: Event) -> None:
+    q = _q(state, event)
+    if q is None:
+        return
+    d = event.data
+    add_version(
+        q.answer_translations,
+        language=str(d["language"]),
+        at=event.at,
+        actor=event.actor,
+        text=str(d["text"]),
+        source=str(d.get("source") or q.answer_text or ""),
+    )
+
+
 def _on_published(state: ConferenceState, event: Event) -> None:
     q = _q(state, event)
     if q is None:
@@ -874,7 +1059,8 @@ def question_view(
     return {
         "id": q.id,
         "text": q.text,
-        "translation": q.translation,
+        "translation": expert_translation(state, q),
+        "translations": q.translations,
         "language": q.language,
         "name": q.name,
         "site": q.site,
@@ -888,11 +1074,53 @@ def question_view(
         "bounced": q.bounced,
         "replies": [r.as_dict() for r in q.replies],
         "answer": q.answer,
+        **_answer_languages(state, q),
+        "waits_for": q.waits_for if q.waiting else None,
+        "translation_state": translation_state(state, q),
         "published_at": q.published_at,
         "reminders": [list(r) for r in q.reminders],
         "path": [list(p) for p in q.path],
         "suggestion": suggest_expert(state, q, load) if q.status == OPEN else None,
     }
+
+
+def _answer_languages(state: ConferenceState, q: WrittenQuestion) -> dict[str, Any]:
+    """The answer's language, its current translations, every version, what it needs."""
+    text = q.answer_text
+    return {
+        "answer_language": answer_language(state, q) if text else None,
+        "answer_translations": current(q.answer_translations, text) if text else {},
+        "answer_versions": q.answer_translations,
+        "answer_needs": answer_needs(state, q),
+    }
+
+
+def desk_item(state: ConferenceState, q: WrittenQuestion) -> dict[str, Any]:
+    """What a translator sees of an answer: its text and language, the question it
+    answers (in the question's language), what it needs, its translations."""
+    text = q.answer_text or ""
+    return {
+        "question": q.id,
+        "status": q.status,
+        "text": text,
+        "language": answer_language(state, q),
+        "question_text": q.text,
+        "question_language": q.language,
+        "needs": answer_needs(state, q),
+        "translations": current(q.answer_translations, text),
+        "versions": q.answer_translations,
+    }
+
+
+def desk_view(state: ConferenceState, who: Principal) -> list[dict[str, Any]]:
+    """The answers waiting at the desk (or translated), in the languages ``who`` reads."""
+    out = []
+    for q in written(state):
+        if q.status in TRANSLATABLE and q.answer_text:
+            item = desk_item(state, q)
+            if reads(who, item["language"]):
+                out.append(item)
+    return out
 
 
 def staff_view(state: ConferenceState, now: float) -> dict[str, Any]:
@@ -914,7 +1142,7 @@ def expert_view(state: ConferenceState, expert: str | None, now: float) -> dict[
             {
                 "id": q.id,
                 "text": q.text,
-                "translation": q.translation,
+                "translation": expert_translation(state, q),
                 "language": q.language,
                 "site": q.site,
                 "status": q.status,
@@ -923,6 +1151,7 @@ def expert_view(state: ConferenceState, expert: str | None, now: float) -> dict[
                 "answered": bool(q.replies),
             }
             for q in mine
+            if not q.waiting  # not sent to the expert yet: the desk translates it first
         ],
     }
 
@@ -930,7 +1159,7 @@ def expert_view(state: ConferenceState, expert: str | None, now: float) -> dict[
 def public_view(state: ConferenceState) -> dict[str, Any]:
     """Published answers only: what anybody may read (no e-mail addresses, no names of
     experts' mailboxes, no unpublished replies)."""
-    out = []
+    out: list[dict[str, Any]] = []
     for q in written(state):
         if q.status != PUBLISHED:
             continue
@@ -939,16 +1168,18 @@ def public_view(state: ConferenceState) -> dict[str, Any]:
             {
                 "id": q.id,
                 "text": q.text,
-                "translation": q.translation,
+                "translations": q.translations,
                 "language": q.language,
                 "site": q.site,
                 "name": q.name,
                 "answer": q.answer,
+                "answer_language": answer_language(state, q),
+                "answer_translations": current(q.answer_translations, q.answer or ""),
                 "expert": e.name if e is not None else None,
                 "published_at": q.published_at,
             }
         )
-    out.sort(key=lambda a: a["published_at"] or 0.0)
+    out.sort(key=lambda a: float(a["published_at"] or 0.0))
     return {"published": out}
 
 
@@ -982,11 +1213,17 @@ def _snapshot(state: ConferenceState, who: Principal, now: float) -> dict[str, A
         return {**staff_view(state, now), **public_view(state)}
     if who.role is Role.EXPERT:
         return {**expert_view(state, who.expert, now), **public_view(state)}
+    if who.role is Role.TRANSLATOR:
+        return {"desk": desk_view(state, who), **public_view(state)}
     return public_view(state)
 
 
 STAFF_AUDIENCE = Audience(roles=STAFF)
-_PUBLIC_EVENTS = {"written.published", "written.reviewed", "q.edited", "q.rejected", "q.merged"}
+DESK_AUDIENCE = Audience(roles=frozenset({Role.TRANSLATOR}))  # each filters by its languages
+_PUBLIC_EVENTS = {
+    *("written.published", "written.reviewed", "written.translated"),
+    *("q.edited", "q.rejected", "q.merged", "q.translated"),
+}
 
 
 def _messages(state: ConferenceState, event: Event) -> list[Message]:
@@ -1014,6 +1251,9 @@ def _messages(state: ConferenceState, event: Event) -> list[Message]:
         if event.type not in ("written.digest_sent",):
             return []
     out = [Message(audience=STAFF_AUDIENCE, payload=change)]
+    if q is not None and q.candidate and q.status in TRANSLATABLE and q.answer_text:
+        desk = {"type": "written.desk", "item": desk_item(state, q)}
+        out.append(Message(audience=DESK_AUDIENCE, payload=desk))
     if event.type in _PUBLIC_EVENTS and (q is None or q.published_at is not None):
         out.append(
             Message(
@@ -1060,6 +1300,12 @@ PART = Part(
         "written.publish": CommandSpec(
             roles=MOD, args=PublishArgs, decide=_publish, doc="Publish the reviewed answer."
         ),
+        "written.translate": CommandSpec(
+            roles=TRANSLATORS,
+            args=TranslateArgs,
+            decide=_translate,
+            doc="Enter or correct a translation of an answer (every version kept).",
+        ),
         "written.file": CommandSpec(
             roles=MOD,
             args=FileArgs,
@@ -1077,6 +1323,7 @@ PART = Part(
         "written.replied": _on_replied,
         "written.reviewed": _on_reviewed,
         "written.published": _on_published,
+        "written.translated": _on_translated,
         "written.reminded": _on_reminded,
         "written.digest_sent": _on_digest,
     },
