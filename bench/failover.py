@@ -76,7 +76,9 @@ async def one_round(workdir: Path, db: str, viewers_n: int, lease: float) -> dic
             "every viewer decoding every site",
             120,
         )
-        at_kill = [{s: c.decoded_frames for s, c in v.counts.items()} for v in viewers]
+        # Frames still in flight decode just after the kill: count only what a viewer
+        # decodes on its new connection (from the first look at it reconnected).
+        base: list[dict[str, int] | None] = [None for _ in viewers]
         again: list[dict[str, float]] = [{} for _ in viewers]
         a.kill()
         killed = time.monotonic()
@@ -84,8 +86,13 @@ async def one_round(workdir: Path, db: str, viewers_n: int, lease: float) -> dic
         while any(len(d) < len(SITES) for d in again) and time.monotonic() < deadline:
             now = time.monotonic()
             for i, v in enumerate(viewers):
+                seen = base[i]
+                if seen is None:
+                    if v.reconnects >= 1 and v.live:
+                        base[i] = {s: c.decoded_frames for s, c in v.counts.items()}
+                    continue
                 for s, c in v.counts.items():
-                    if s not in again[i] and c.decoded_frames > at_kill[i][s]:
+                    if s not in again[i] and c.decoded_frames > seen[s]:
                         again[i][s] = now - killed
             await asyncio.sleep(0.01)
         per_viewer = [round(max(d.values()), 2) if len(d) == len(SITES) else None for d in again]

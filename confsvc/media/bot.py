@@ -159,6 +159,11 @@ class BotBase:
                     fut.set_exception(ConnectionError("the WebSocket closed"))
         self._gone("the WebSocket closed")
 
+    @property
+    def live(self) -> bool:
+        """Its media connection is up (after a reconnect: the new one)."""
+        return self._live
+
     def _gone(self, why: str) -> None:
         """The media connection that was up is gone: the supervisor starts over."""
         if not self._live:
