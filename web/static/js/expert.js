@@ -7,8 +7,14 @@ const sent = new Set();
 
 function card(q) {
   const box = el("section", { class: "card expert-q", "data-q": q.id });
-  box.append(el("h2", {}, q.id), el("p", { lang: q.language, class: "written-q" }, q.text));
-  if (q.translation) box.append(el("p", { class: "muted" }, `${t.translation}: ${q.translation}`));
+  // In the expert's language first (the desk's translation), the original below it.
+  box.append(el("h2", {}, q.id));
+  if (q.translation) {
+    box.append(el("p", { class: "written-q", "data-translation": "" }, q.translation),
+      el("p", { lang: q.language, class: "muted", "data-original": "" }, `${t.original}: ${q.text}`));
+  } else {
+    box.append(el("p", { lang: q.language, class: "written-q" }, q.text));
+  }
   if (q.due) box.append(el("p", { class: q.overdue ? "flag overdue" : "muted" }, `${t.due}: ${new Date(q.due * 1000).toLocaleString(boot.lang)}${q.overdue ? " · " + t.overdue : ""}`));
   if (sent.has(q.id) || q.answered) {
     box.append(el("p", { class: "ok", "data-thanks": q.id }, t.thanks));
