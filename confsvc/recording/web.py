@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import datetime as dt
 import json
 import logging
 import os
@@ -100,6 +101,12 @@ def _refused(request: web.Request, exc: DomainError) -> web.StreamResponse:
     return error_page(request, exc.status_hint, title, exc.message)
 
 
+def _utc(ts: float | None) -> str:
+    if ts is None:
+        return "—"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 async def recordings_page(request: web.Request) -> web.StreamResponse:
     try:
         hub = await _organiser(request)
@@ -113,12 +120,16 @@ async def recordings_page(request: web.Request) -> web.StreamResponse:
     for f in list_files(root, hub.id) if root is not None else []:
         link = f"{base}/c/{hub.id}/recordings/{f.name}?{signed_query(secret, hub.id, f.name, now)}"
         files.append({**f.as_dict(), "url": link})
+    view = recording_view(hub.state)
+    for take in view["takes"]:
+        take["started"] = _utc(take["started_at"])
+        take["stopped"] = _utc(take["stopped_at"])
     response = render(
         request,
         "recordings.html",
         conference=hub.id,
         agenda=hub.state.require_agenda(),
-        recording=recording_view(hub.state),
+        recording=view,
         files=files,
         enabled=root is not None,
         token=request.match_info["token"],

@@ -9,12 +9,19 @@ from collections.abc import Callable, Iterator
 import pytest
 
 
-async def until(cond: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    """Wait until ``cond()``; fail naming ``what`` after ``timeout`` (a hang guard only)."""
+async def until(
+    cond: Callable[[], bool],
+    what: str,
+    timeout: float = 20.0,
+    why: Callable[[], str] | None = None,
+) -> None:
+    """Wait until ``cond()``; fail naming ``what`` (and ``why()``: the state that explains
+    it) after ``timeout`` (a hang guard only)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not cond():
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            detail = f": {why()}" if why is not None else ""
+            raise AssertionError(f"timed out waiting for {what}{detail}")
         await asyncio.sleep(0.05)
 
 
