@@ -37,6 +37,7 @@ def web_features() -> list[Setup]:
     from confsvc.http import schedule
     from confsvc.mail import setup as mail
     from confsvc.media import broadcast
+    from confsvc.media import interpretation as interpreting
     from confsvc.media import setup as media
     from confsvc.questions import setup as questions
     from confsvc.recording import web as recording
@@ -46,6 +47,7 @@ def web_features() -> list[Setup]:
     # before the relay closes: cleanup contexts exit in reverse).
     return [
         media.setup,
+        interpreting.setup,  # after media: it reads the relay
         broadcast.setup,
         recording.setup,
         questions.setup,

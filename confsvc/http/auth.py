@@ -46,6 +46,7 @@ def principal_of(invite: Invite) -> Principal:
         name=invite.name,
         expert=invite.expert,
         languages=invite.languages,
+        interpreter=invite.interpreter,
     )
 
 

@@ -32,9 +32,10 @@ from aiortc import (
 from confsvc.aio import cancel_and_wait
 from confsvc.core.errors import BadRequest, Forbidden
 from confsvc.media import aiortc_internals as internals
+from confsvc.media.channels import ChannelTrack, subscribe_channel
 from confsvc.media.ice import ice_servers_for
 from confsvc.media.offer import check_offer, filter_candidates, keep_codecs
-from confsvc.media.room import Room, SiteFeed
+from confsvc.media.room import Room, SiteFeed, VoiceFeed
 
 if TYPE_CHECKING:
     from confsvc.media.relay import Relay
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S = 5.0  # a pc.close() that stalls must not hold the relay's shutdown
 
 Notify = Callable[[dict[str, Any]], None]
+Voice = tuple[str, str]  # (interpreter id, the channel it speaks into)
 
 _closing: set[asyncio.Task[None]] = set()
 
@@ -98,21 +100,35 @@ def ice_configuration(servers: list[dict[str, object]]) -> RTCConfiguration:
 
 
 # One entry per media section of the offer: (kind, the subscribed site, or None for the
-# site's own track, or "" for an inactive section).
+# site's own track, or "" for an inactive section, or CHANNEL for the listener's channel).
 Plan = list[tuple[str, str | None]]
+CHANNEL = "*channel"  # no site id has a "*" (agenda.ID_PATTERN)
 
 
-def plan_sections(sdp: object, subscribe: list[str], *, may_publish: bool) -> Plan:
+def plan_sections(
+    sdp: object,
+    subscribe: list[str],
+    *,
+    may_publish: bool,
+    channel: bool = False,
+    audio_only: bool = False,
+) -> Plan:
     """Check the offer and match its sections: sending ones publish, ``recvonly`` ones
-    take the next site of ``subscribe`` of their kind."""
-    sections = check_offer(sdp, max_sections=2 + 2 * len(subscribe) + 2)
+    take the next site of ``subscribe`` of their kind; with ``channel``, the first
+    ``recvonly`` audio section past them is the listener's interpretation channel.
+    ``audio_only``: the publisher (an interpreter) sends no video."""
+    sections = check_offer(sdp, max_sections=2 + 2 * len(subscribe) + 2 + int(channel))
     sending = [s for s in sections if s.sends]
     if sending and not may_publish:
         raise Forbidden("only a site may send media; subscribe with recvonly sections")
+    if audio_only and any(s.kind == "video" for s in sending):
+        raise BadRequest("an interpreter publishes audio only, no video", field="sdp")
     for kind in ("audio", "video"):
         if sum(1 for s in sending if s.kind == kind) > 1:
             raise BadRequest(f"a site publishes at most one {kind} track", field="sdp")
     wanted: dict[str, list[str]] = {"audio": list(subscribe), "video": list(subscribe)}
+    if channel:
+        wanted["audio"].append(CHANNEL)
     plan: Plan = []
     for s in sections:
         if s.sends:
@@ -144,8 +160,10 @@ class Peer:
             ice_configuration(ice_servers_for(relay.config, f"relay.{label}", time.time()))
         )
         self.feed: SiteFeed | None = None
+        self.voice: VoiceFeed | None = None
+        self.channel: ChannelTrack | None = None
         self.tracks: list[MediaStreamTrack] = []
-        self.slots: dict[str, dict[str, str]] = {}
+        self.slots: dict[str, dict[str, Any]] = {}
         self.closed = False
         self.state = "new"
         self._published: list[Any] = []  # the receivers tapped for ``feed``
@@ -158,11 +176,25 @@ class Peer:
         return f"Peer({self.room.conference}, {self.label})"
 
     async def negotiate(
-        self, sdp: object, *, publish_site: str | None, subscribe: list[str]
+        self,
+        sdp: object,
+        *,
+        publish_site: str | None,
+        subscribe: list[str],
+        voice: Voice | None = None,
+        channel: bool = False,
     ) -> dict[str, Any]:
-        """Answer the offer. ``publish_site`` is set only for an authorised site."""
+        """Answer the offer. ``publish_site`` is set only for an authorised site, ``voice``
+        (interpreter, channel) only for an authorised interpreter; ``channel``: one more
+        audio section, the listener's interpretation channel (``confsvc.media.channels``)."""
         cfg = self.relay.config
-        plan = plan_sections(sdp, subscribe, may_publish=publish_site is not None)
+        plan = plan_sections(
+            sdp,
+            subscribe,
+            may_publish=publish_site is not None or voice is not None,
+            channel=channel,
+            audio_only=voice is not None,
+        )
         assert isinstance(sdp, str)
         offer = keep_codecs(filter_candidates(sdp, cfg.ice_addresses))
         try:
@@ -182,18 +214,28 @@ class Peer:
                 publishing.append(t)
             elif site == "":
                 t.direction = "inactive"
+            elif site == CHANNEL:
+                t.direction = "sendonly"
+                self.channel = subscribe_channel(self.room, t.sender)
+                self.tracks.append(self.channel)
+                t.sender.replaceTrack(self.channel)
+                subscribed.append((t, {"site": "", "kind": "audio", "channel": True}))
             else:
                 t.direction = "sendonly"
                 self._subscribe(t.sender, site, kind)
                 subscribed.append((t, {"site": site, "kind": kind}))
         if publish_site is not None and publishing:
             self.feed = self._publish(publish_site, publishing)
+        if voice is not None and publishing:
+            self.voice = self._speak(voice, publishing[0])
         answer = await self.pc.createAnswer()
         with internals.local_addresses(cfg.ice_addresses), internals.local_ports(cfg.rtc_ports):
             await self.pc.setLocalDescription(answer)
         self.slots.update((str(t.mid), slot) for t, slot in subscribed)
         if self.feed is not None:
             await self._replace_older_feed(self.feed)
+        if self.voice is not None:
+            await self._replace_older(self.room.attach_voice(self.voice))
         self._timeout = asyncio.get_running_loop().call_later(
             self.relay.ice_timeout_s, self._on_timeout
         )
@@ -215,8 +257,17 @@ class Peer:
                 feed.send_pli = functools.partial(self._send_pli_soon, send_pli, ssrc)
         return feed
 
+    def _speak(self, voice: Voice, transceiver: Any) -> VoiceFeed:
+        """The interpreter's audio, tapped encoded, into the room's ``VoiceFeed``."""
+        feed = VoiceFeed(self.room, voice[0], voice[1], self)
+        internals.tap_receiver(transceiver.receiver, feed.on_audio)
+        self._published.append(transceiver.receiver)
+        return feed
+
     async def _replace_older_feed(self, feed: SiteFeed) -> None:
-        replaced = self.room.attach_feed(feed)
+        await self._replace_older(self.room.attach_feed(feed))
+
+    async def _replace_older(self, replaced: Any) -> None:
         if replaced is not None:
             replaced.notify(
                 {"type": "rtc.state", "state": "closed", "reason": "replaced by a newer connection"}
@@ -275,6 +326,8 @@ class Peer:
         forwarding = self.relay.forwarding
         if self.feed is not None:
             self.room.detach_feed(self.feed)
+        if self.voice is not None:
+            self.room.detach_voice(self.voice)
         for receiver in self._published:
             forwarding.unpublish(receiver)
         self._published.clear()

@@ -121,8 +121,13 @@ class Relay:
         sdp: object,
         publish_site: str | None,
         subscribe: list[str],
+        voice: tuple[str, str] | None = None,
+        channel: bool = False,
     ) -> dict[str, Any]:
-        """A new peer for ``key`` (one per WebSocket); an older one of the same key closes."""
+        """A new peer for ``key`` (one per WebSocket); an older one of the same key closes.
+
+        ``voice`` (interpreter, channel) for an authorised interpreter; ``channel``: the
+        peer gets a listener's channel track (``Peer.negotiate``)."""
         old = self.peers.get(key)
         if old is not None:
             await old.close("renegotiated: a new offer replaces the old connection")
@@ -133,7 +138,9 @@ class Relay:
         self.peers[key] = peer
         room.peers.add(peer)
         try:
-            return await peer.negotiate(sdp, publish_site=publish_site, subscribe=subscribe)
+            return await peer.negotiate(
+                sdp, publish_site=publish_site, subscribe=subscribe, voice=voice, channel=channel
+            )
         except BaseException:
             await peer.close("negotiation failed")
             raise

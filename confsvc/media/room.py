@@ -14,7 +14,12 @@ whether that frame may reach it. Every rule about what a subscriber is sent live
   not take, and that subscriber asks for a keyframe;
 - keyframe requests (PLI) reach a publisher at most once per ``PLI_INTERVAL_S``; later
   ones are merged into one at the end of the interval (``SiteFeed.request_keyframe``);
-- a slot's timeline never goes back: a new publisher of the same site continues it.
+- a slot's timeline never goes back: a new publisher of the same site continues it;
+- an interpretation channel is a slot too (``channel_slot``: its audio only): an
+  interpreter's ``VoiceFeed`` reaches it only while the booth has that interpreter on
+  air (``Room.set_interpretation``, ``confsvc.core.interpretation``'s decision), and
+  continues the channel's timeline across handovers; a listener's pre-negotiated
+  channel track moves between channel slots (``Room.switch``), never renegotiated.
 
 What this module is not: RTP, aiortc or the event loop. The forwarding
 (``confsvc.media.fanout``) and the connections (``confsvc.media.peer``) plug in through
@@ -221,6 +226,57 @@ class SiteFeed:
         }
 
 
+CHANNEL_PREFIX = "channel:"
+
+
+def channel_slot(channel: str) -> str:
+    """The slot key of interpretation channel ``channel`` (a language): its audio is the
+    slot (``channel_slot("pl")``, "audio"), which any ``Subscriber`` may join."""
+    return f"{CHANNEL_PREFIX}{channel}"
+
+
+class VoiceFeed:
+    """An interpreter's published audio: into its channel's slot while it is on air."""
+
+    def __init__(self, room: Room, interpreter: str, channel: str, peer: object) -> None:
+        self.room = room
+        self.interpreter = interpreter
+        self.channel = channel
+        self.peer = peer
+        self.frames = 0
+        self.forwarded = 0
+        self._base: int | None = None
+
+    def __repr__(self) -> str:
+        return f"VoiceFeed({self.room.conference}, {self.interpreter} -> {self.channel})"
+
+    @property
+    def on_air(self) -> bool:
+        return self.room.voices_on_air.get(self.channel) == self.interpreter
+
+    def on_audio(self, data: bytes, timestamp: int, keyframe: bool) -> None:
+        self.frames += 1
+        if not self.on_air:
+            self._base = None  # back on air: continue the channel's timeline from there
+            return
+        key = channel_slot(self.channel)
+        slot = self.room.slot(key, "audio")
+        if self._base is None:
+            self._base = slot.last_pts + STEP["audio"] - timestamp
+        pts = timestamp + self._base
+        slot.last_pts = pts
+        self.forwarded += 1
+        self.room.forward(key, "audio", data, pts, True)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "audio_frames": self.frames,
+            "forwarded": self.forwarded,
+            "on_air": self.on_air,
+        }
+
+
 class Room:
     """One conference's media: slots, the sites publishing, and the floor.
 
@@ -246,6 +302,10 @@ class Room:
         # Participants without a connection (``egress``: the recorder, the program, the
         # broadcast): their subscriptions are ordinary ``Subscriber``s; they keep the room.
         self.egresses: set[Any] = set()
+        # Interpreters publishing (by interpreter id) and whom each channel forwards.
+        self.voices: dict[str, VoiceFeed] = {}
+        self.voices_on_air: dict[str, str] = {}
+        self.channel_changes: list[dict[str, Any]] = []
         self.floor_changes: list[dict[str, Any]] = []
         self.on_sites_changed: Callable[[Room], None] | None = None
         self.retired: dict[str, int] = retired if retired is not None else {}
@@ -291,6 +351,43 @@ class Room:
         log.info("%r: floor %s (%s ms after the decision)", self, sorted(new), entry.get("gate_ms"))
         return True
 
+    def set_interpretation(self, on_air: dict[str, str], decided_at: float | None = None) -> bool:
+        """Forward channel → interpreter from the next frame on; ``False`` if unchanged."""
+        if on_air == self.voices_on_air:
+            return False
+        self.voices_on_air = dict(on_air)
+        now = self.clock.wall()
+        entry: dict[str, Any] = {"on_air": dict(on_air), "at": now}
+        if decided_at is not None:
+            entry["gate_ms"] = round((now - decided_at) * 1000, 2)
+        self.channel_changes.append(entry)
+        del self.channel_changes[:-FLOOR_CHANGES_KEPT]
+        log.info("%r: interpretation on air %s", self, on_air)
+        return True
+
+    def attach_voice(self, feed: VoiceFeed) -> Any:
+        """Make ``feed`` its interpreter's voice; return the peer it replaces, or None."""
+        old = self.voices.get(feed.interpreter)
+        self.voices[feed.interpreter] = feed
+        return old.peer if old is not None and old.peer is not feed.peer else None
+
+    def detach_voice(self, feed: VoiceFeed) -> None:
+        if self.voices.get(feed.interpreter) is feed:
+            del self.voices[feed.interpreter]
+
+    def switch(self, track: Subscriber, site: str) -> bool:
+        """Move ``track`` to slot (``site``, its kind) from the next frame on ("" for none:
+        it then receives nothing); ``False`` if it is there already."""
+        if track.site == site:
+            return False
+        old = self.slots.get((track.site, track.kind))
+        if old is not None:
+            old.tracks.discard(track)
+        track.site = site
+        if site:
+            self.slot(site, track.kind).tracks.add(track)
+        return True
+
     def live_sites(self) -> list[str]:
         return sorted(self.feeds)
 
@@ -324,7 +421,7 @@ class Room:
         track.stop()
 
     def idle(self) -> bool:
-        return not self.peers and not self.feeds and not self.egresses
+        return not self.peers and not self.feeds and not self.egresses and not self.voices
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -334,4 +431,6 @@ class Room:
                 f"{site}/{kind}": len(s.tracks) for (site, kind), s in self.slots.items()
             },
             "floor_changes": self.floor_changes[-10:],
+            "voices": {i: feed.stats() for i, feed in self.voices.items()},
+            "channel_changes": self.channel_changes[-10:],
         }

@@ -1,10 +1,13 @@
 """WebRTC signalling over the conference WebSocket (``rtc.*`` messages, docs/media.md).
 
-Client → server: ``rtc.offer`` {sdp, publish, subscribe: [site ids]} and ``rtc.leave``.
-Server → client: ``rtc.answer`` {sdp, slots: {mid: {site, kind}}, live}, ``rtc.state``
-{state, reason}, and to everybody ``rtc.sites`` {live} when a site starts or stops.
+Client → server: ``rtc.offer`` {sdp, publish, subscribe: [site ids], channel} and
+``rtc.leave``. Server → client: ``rtc.answer`` {sdp, slots: {mid: {site, kind}}, live},
+``rtc.state`` {state, reason}, and to everybody ``rtc.sites`` {live} when a site starts or
+stops. ``channel: true`` asks for one more audio section, the listener's interpretation
+channel (switched with ``rtc.channel``, ``confsvc.media.interpretation``).
 Authorisation is ``confsvc.core.permissions``: watching needs ``WATCH`` (an invite link),
-publishing ``PRESENT`` (a site link, and only as its own site).
+publishing ``PRESENT`` (a site link, and only as its own site) or ``INTERPRET`` (an
+interpreter link: its audio only, into its own channel).
 """
 
 from __future__ import annotations
@@ -15,11 +18,29 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from confsvc.core.errors import BadRequest, RateLimited
+from confsvc.core.conference import ConferenceState
+from confsvc.core.errors import BadRequest, Forbidden, RateLimited
+from confsvc.core.events import Principal
 from confsvc.core.floor import current_floor
-from confsvc.core.permissions import Permission, require
+from confsvc.core.interpretation import on_air
+from confsvc.core.permissions import Permission, may, require
 from confsvc.media.ice import ice_servers_for
 from confsvc.service import dumps
+
+
+def interpreter_voice(state: ConferenceState, principal: Principal) -> tuple[str, str] | None:
+    """(interpreter, channel) an interpreter link publishes into; None for anybody else."""
+    if not may(principal, Permission.INTERPRET) or principal.interpreter is None:
+        return None
+    agenda = state.require_agenda()
+    me = agenda.interpretation.interpreter(principal.interpreter) if agenda.interpretation else None
+    if me is None:
+        raise Forbidden(
+            f"interpreter {principal.interpreter!r} is not in the agenda: no channel to speak into",
+            field="publish",
+        )
+    return (me.id, me.into)
+
 
 if TYPE_CHECKING:
     from confsvc.http.ws import Connection
@@ -52,7 +73,11 @@ async def handle_offer(relay: Relay, conn: Connection, body: dict[str, Any]) -> 
     publish = body.get("publish", False)
     if not isinstance(publish, bool):
         raise BadRequest("publish must be true or false", field="publish")
-    if publish:
+    channel = body.get("channel", False)
+    if not isinstance(channel, bool):
+        raise BadRequest("channel must be true or false", field="channel")
+    voice = interpreter_voice(conn.hub.state, principal) if publish else None
+    if publish and voice is None:
         require(
             principal,
             Permission.PRESENT,
@@ -76,10 +101,14 @@ async def handle_offer(relay: Relay, conn: Connection, body: dict[str, Any]) -> 
         label=f"{principal.role.value}:{principal.site or principal.actor}/{principal.identity}",
         notify=conn.send,
         sdp=body.get("sdp"),
-        publish_site=principal.site if publish else None,
+        publish_site=principal.site if publish and voice is None else None,
         subscribe=subscribe,
+        voice=voice,
+        channel=channel,
     )
     room = relay.rooms.get(conn.hub.id)
+    if room is not None:
+        room.set_interpretation(on_air(conn.hub.state))
     answer["live"] = room.live_sites() if room is not None else []
     answer["floor"] = current_floor(conn.hub.state)
     if body.get("id") is not None:
@@ -101,6 +130,7 @@ async def handle_config(relay: Relay, conn: Connection, body: dict[str, Any]) ->
         "live": room.live_sites() if room is not None else [],
         "floor": current_floor(conn.hub.state),
         "you": {"role": conn.principal.role.value, "site": conn.principal.site},
+        "channels": agenda.interpretation.channels if agenda.interpretation else [],
     }
     if body.get("id") is not None:
         reply["id"] = body["id"]

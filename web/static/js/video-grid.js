@@ -21,6 +21,8 @@ export class VideoGrid {
     this.live = [];
     // False on a site page before it joins: live sites are live, but nothing comes in yet.
     this.receiving = true;
+    // The original's level (0..1): low under an interpretation channel (channels.js).
+    this.originalVolume = 1;
     this.prevStats = {};
     for (const tile of this.grid.querySelectorAll("[data-site]")) this._addTile(tile);
     // A click is the user gesture that lets blocked autoplay with sound go on.
@@ -59,13 +61,20 @@ export class VideoGrid {
       x.tile.classList.toggle("offline", !live);
       x.tile.style.order = onFloor ? 0 : 1;
       x.state.textContent = !live ? t.offline : !this.receiving ? t.live_join : onFloor ? t.on_floor : t.listening;
-      x.video.muted = !onFloor;  // the server forwards audio only from the floor anyway
+      x.video.muted = !onFloor || this.originalVolume === 0;  // floor audio only anyway
+      x.video.volume = this.originalVolume;
     }
     this.grid.dataset.floorCount = String(this.floor.filter((s) => s in this.tiles).length);
   }
 
   setFloor(floor) {
     this.floor = floor || [];
+    this.layout();
+  }
+
+  // The original (the floor's sites) at `volume` (0..1; 0 mutes it).
+  setOriginalVolume(volume) {
+    this.originalVolume = Math.max(0, Math.min(1, volume));
     this.layout();
   }
 

@@ -2,6 +2,7 @@
 // site's tiles (video-grid.js), the current item and its timer, and one subscribe-only
 // MediaSession that reconnects by itself. The site page drives its own grid (site.js).
 import { pick } from "./conn.js";
+import { ChannelPicker } from "./channels.js";
 import { MediaSession } from "./media-rtc.js";
 import { boot, conn, lang } from "./page.js";
 import { RosClock, fmtDuration } from "./ros.js";
@@ -18,6 +19,7 @@ if (panel) {
   const media = { state: "idle", live: [] };
   window.confsvc = Object.assign(window.confsvc || {}, { media });
   const grid = new VideoGrid(panel, t, media);
+  const pickerEl = panel.querySelector("[data-channel-picker]");
 
   function renderItem() {
     const v = clock.view;
@@ -45,7 +47,10 @@ if (panel) {
       grid.setState(state, reason);
     },
     onSites(sites) { media.live = sites; grid.setLive(sites); },
+    channel: !!pickerEl,
+    onChannelTrack: (track) => picker && picker.onTrack(track),
   });
+  const picker = pickerEl ? new ChannelPicker(pickerEl, session, grid) : null;
   grid.watch(session);
 
   conn.on("status", ({ state }) => {
