@@ -155,3 +155,18 @@ def test_pl_and_zh_translate_every_key_with_its_params() -> None:
             assert tr.get(lang), (key, lang)
             used = set(re.findall(r"\{(\w+)\}", tr[lang]))
             assert used <= names, (key, lang, used - names)
+
+
+def test_pages_translate_by_the_raised_key_with_english_as_the_default() -> None:
+    from confsvc.i18n import I18n
+
+    i18n = I18n()
+    err = InvalidState.keyed("ros.no_item", item="x9")
+    assert i18n.error_text("pl", err) == "Nie ma takiego punktu programu: x9"
+    assert i18n.error_text("zh", err) == "议程中没有此项：x9"
+    assert i18n.error_text("en", err) == "no agenda item 'x9'"
+    # The page's catalog is by key (errors.po: the key as msgctxt, the English as msgid).
+    assert i18n.error_catalog("zh")["keys"]["ros.no_item"] == "议程中没有此项：{item}"
+    # Params fill the translated template as they are (the title here has its own quotes).
+    moved = InvalidState.keyed("ros.stale_moved", command="ros.next", title="'Q&A'")
+    assert i18n.error_text("pl", moved) == "Ktoś był szybszy: bieżący punkt to już „'Q&A'”"
