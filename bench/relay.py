@@ -83,7 +83,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--child", "server", "--agenda", str(AGENDA), "--db",
              str(self.db), "--port", str(self.port), "--ice-address", "127.0.0.1"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env, stdout=subprocess.DEVNULL, stderr=child_log("server"),
         )  # fmt: skip
         deadline = time.time() + 30
         while True:
@@ -112,9 +112,17 @@ class Server:
             self.proc.wait()
 
 
+def child_log(kind: str) -> Any:
+    """Where a child's stderr goes: ``$BENCH_LOGS/<kind>-<n>.err`` if set, else nowhere."""
+    logs = os.environ.get("BENCH_LOGS")
+    if not logs:
+        return subprocess.DEVNULL
+    return open(Path(logs) / f"{kind}-{time.monotonic_ns()}.err", "w")
+
+
 def spawn(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        [sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=child_log(args[1]),
         text=True,
     )  # fmt: skip
 

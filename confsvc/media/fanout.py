@@ -99,8 +99,7 @@ class Leg:
     """RTP state of one subscriber's sender on the fast path (sequence numbers, history)."""
 
     __slots__ = (
-        "_ast_id",
-        "_mid_element",
+        "_ext",
         "history",
         "hooks",
         "kind",
@@ -130,8 +129,7 @@ class Leg:
         self.rtx_payload_type: int | None = None
         self.ssrc = self.hooks.ssrc
         self.rtx_ssrc = self.hooks.rtx_ssrc
-        self._mid_element = b""
-        self._ast_id = 0
+        self._ext = b""
         # Lower half, as aiortc does: some receivers mishandle an early wrap-around.
         self.seq = random.randint(0, 0x7FFF)
         self.rtx_seq = random.randint(0, 0x7FFF)
@@ -172,25 +170,25 @@ class Leg:
                 and codec.parameters.get("apt") == primary.payloadType
             ):
                 self.rtx_payload_type = codec.payloadType
-        mid = (parameters.muxId or "").encode()
-        self._mid_element = b""
-        self._ast_id = 0
-        for ext in parameters.headerExtensions:
-            if ext.uri == MID_URI and mid and 0 < ext.id < 15 and len(mid) <= 16:
-                self._mid_element = bytes([(ext.id << 4) | (len(mid) - 1)]) + mid
-            elif ext.uri == ABS_SEND_TIME_URI and 0 < ext.id < 15:
-                self._ast_id = ext.id
+        self._ext = self._extensions(parameters)
         self.ready = True
 
-    def _extensions(self, abs_send_time: bytes) -> bytes:
-        """RFC 8285 one-byte header extensions: mid and abs-send-time, padded to 32 bits."""
-        body = self._mid_element
-        if self._ast_id:
-            body += bytes([(self._ast_id << 4) | 2]) + abs_send_time
-        if not body:
-            return b""
-        body += b"\x00" * (-len(body) % 4)
-        return b"\xbe\xde" + _SEQ.pack(len(body) // 4) + body
+    @staticmethod
+    def _extensions(parameters: RTCRtpSendParameters) -> bytes:
+        """The RFC 8285 one-byte header extension block every packet carries: ``mid``.
+
+        Not abs-send-time, even where negotiated: it only feeds the receiver's bitrate
+        estimate, sent back as REMB, and the fan-out adapts no bitrate. Without it an
+        aiortc viewer sends no REMB at all (one every 200 ms, or one a packet while it
+        sees overuse), and the block is the same for every packet.
+        """
+        mid = (parameters.muxId or "").encode()
+        for ext in parameters.headerExtensions:
+            if ext.uri == MID_URI and mid and 0 < ext.id < 15 and len(mid) <= 16:
+                body = bytes([(ext.id << 4) | (len(mid) - 1)]) + mid
+                body += b"\x00" * (-len(body) % 4)
+                return b"\xbe\xde" + _SEQ.pack(len(body) // 4) + body
+        return b""
 
     def send(self, frame: Frame) -> bool:
         """Send ``frame``; ``False`` if the connection cannot take it now (not sent at all)."""
@@ -199,7 +197,7 @@ class Leg:
             self.stalls += 1
             return False
         protect = path.protect
-        ext = self._extensions(frame.abs_send_time)
+        ext = self._ext
         first = 0x90 if ext else 0x80
         ts = (self.ts_origin + frame.timestamp) & 0xFFFFFFFF
         pt = self.payload_type

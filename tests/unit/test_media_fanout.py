@@ -104,7 +104,8 @@ async def test_a_frame_becomes_one_packet_per_payload_with_this_subscribers_head
     assert [p.marker for p in packets] == [0] * (len(packets) - 1) + [1]
     assert {p.timestamp for p in packets} == {(leg.ts_origin + 123_000) & 0xFFFFFFFF}
     assert all(p.extensions.mid == "2" for p in packets)
-    assert all(p.extensions.abs_send_time == int.from_bytes(frame.abs_send_time) for p in packets)
+    # Negotiated, but left out: it would only make the viewer send REMB, which is not used.
+    assert all(p.extensions.abs_send_time is None for p in packets)
     # What the sender's RTCP sender reports will say: packets and payload octets.
     assert internals.SenderHooks(sender, lambda p: None, lambda s: None).counts() == (
         len(packets),
