@@ -94,7 +94,7 @@ TEMPLATES: dict[str, str] = {
     "key.printable": "key must be printable text",
     "key.reused": "key {key!r} was already used for {used!r}, not {command!r}",
     # questions
-    "q.rate": "q.ask: at most {max} questions a minute from one link; wait a little and ask again",
+    "q.rate": "q.ask: at most {max} questions a minute from one person; wait a little and ask again",
     "q.no_question": "{command}: no question {question!r}",
     "q.merged": "{command}: {question} was merged into {target}",
     "q.wrong_status": "{command}: {question} is {status}; this needs a question that is {allowed}",
@@ -108,7 +108,7 @@ TEMPLATES: dict[str, str] = {
     "q.already": "{command}: {question} is {status} already",
     "q.voted": "{command}: you have already voted for {question}",
     "q.own": "{command}: {question} is your own question",
-    "q.vote_rate": "{command}: at most {max} votes a minute from one link",
+    "q.vote_rate": "{command}: at most {max} votes a minute from one person",
     "q.tag": "{command}: tag {tag!r} must be 1-32 letters, digits, '-' or '_'",
     "text.empty": "{what} is empty",
     "text.long": "{what} is {length} characters long; at most {max} are allowed",

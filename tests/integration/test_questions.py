@@ -196,7 +196,7 @@ async def test_rate_limit_has_a_clear_message(running: Running) -> None:
     reply = await alice.command("q.ask", text="one too many")
     assert reply["code"] == "rate_limited"
     assert reply["message"] == (
-        "q.ask: at most 5 questions a minute from one link; wait a little and ask again"
+        "q.ask: at most 5 questions a minute from one person; wait a little and ask again"
     )
 
 

@@ -243,7 +243,7 @@ def test_votes_are_rate_limited(w: World) -> None:
     err = w.fails(BOB, "q.vote", id=f"q-{n}")
     assert (err.code, err.message) == (
         "rate_limited",
-        "q.vote: at most 30 votes a minute from one link",
+        "q.vote: at most 30 votes a minute from one person",
     )
     w.now += 61
     w.do(BOB, "q.vote", id=f"q-{n}")
