@@ -133,9 +133,10 @@ def spawn(*args: str) -> subprocess.Popen[str]:
 async def child_publisher(link: str, host_link: str) -> None:
     from confsvc.media.bot import SiteBot, parse_link
 
+    bots = []  # kept: a site bot nothing refers to is collected, and its WebSocket closes
     for one in link.split(","):  # one site link, or several (the scale run)
-        bot = SiteBot(parse_link(one), ice_addresses=LOOP)
-        await bot.start(kbps=1000, noise=6)
+        bots.append(SiteBot(parse_link(one), ice_addresses=LOOP))
+        await bots[-1].start(kbps=1000, noise=6)
     # The host starts the conference: item 1 gives Warsaw the floor, so audio flows too.
     from confsvc.media.bot import BotBase
 
