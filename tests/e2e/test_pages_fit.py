@@ -231,6 +231,17 @@ async def test_every_page_fits_a_phone_and_a_laptop(
                 assert await page.get_attribute("[data-q-onair]", "data-answering") == "weifang"
                 if lang == "en":
                     assert (await box.text_content() or "").endswith(" · answering: Weifang")
+            if lang == "zh" and name in ("participant", "site", "host", "live"):
+                # On air in the reader's language (the desk's), the original beside it.
+                shown = (
+                    "[data-q-onair-text]"
+                    if name in ("participant", "site")
+                    else "[data-onair-text]"
+                )
+                original = shown.replace("-text]", "-original]")
+                assert await page.text_content(shown) == LONG_ZH
+                assert LONG_PL in (await page.text_content(original) or "")
+                assert await page.is_visible(original)
             scroll = await page.evaluate("document.scrollingElement.scrollWidth")
             inner = await page.evaluate("innerWidth")
             if scroll > inner:
