@@ -22,7 +22,8 @@ Three measurements (issue 16, "Figures"):
     python bench/broadcast.py --only transcode
     python bench/broadcast.py --only readers --readers 1000 --seconds 20
 
-The last line is one JSON object.
+The last line is one JSON object. ``BENCH_CHILD_STDERR=1`` lets the children's stderr
+through (a reader prints the first response of each failing kind).
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ class Server:
 def spawn(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, __file__, "--child", *args], stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True,
+        stderr=None if os.environ.get("BENCH_CHILD_STDERR") else subprocess.DEVNULL, text=True,
     )  # fmt: skip
 
 
@@ -327,6 +328,7 @@ async def child_readers(base: str, n: int, seconds: float) -> None:
     times: list[float] = []
     errors = 0
     kinds: dict[str, int] = {}
+    skipped = [0]  # segments a reader left out to catch up with the live edge
     octets = 0
     stop = time.monotonic() + seconds
 
@@ -344,7 +346,10 @@ async def child_readers(base: str, n: int, seconds: float) -> None:
         times.append((time.perf_counter() - t0) * 1000)
         if not ok:
             errors += 1
-            kinds[str(r.status)] = kinds.get(str(r.status), 0) + 1
+            kind = f"{r.status} {'playlist' if url.endswith('.m3u8') else 'segment'}"
+            if kind not in kinds:
+                sys.stderr.write(f"{kind} {url} {body[:120]!r}\n")
+            kinds[kind] = kinds.get(kind, 0) + 1
             return None
         octets += len(body)
         return body
@@ -357,6 +362,9 @@ async def child_readers(base: str, n: int, seconds: float) -> None:
             body = await get(http, f"{base}/index.m3u8")
             names = [x for x in (body or b"").decode().splitlines() if x.endswith(".ts")]
             new = [x for x in names if x not in seen] if seen else names[-1:]
+            if len(new) > 3:  # fallen behind: go to the live edge, as hls.js does
+                skipped[0] += len(new) - 1
+                new = new[-1:]
             seen.update(names)
             for name in new:
                 await get(http, f"{base}/{name}")
@@ -366,7 +374,7 @@ async def child_readers(base: str, n: int, seconds: float) -> None:
         print("ready", flush=True)
         await asyncio.gather(*(reader(http, i) for i in range(n)))
     print(json.dumps({"times": [round(t, 2) for t in times], "errors": errors, "kinds": kinds,
-                      "octets": octets}))  # fmt: skip
+                      "skipped": skipped[0], "octets": octets}))  # fmt: skip
 
 
 def error_kinds(results: list[dict[str, Any]]) -> dict[str, int]:
@@ -394,8 +402,12 @@ def readers(server: Server, n: int, seconds: float, procs: int) -> dict[str, Any
         results.append(json.loads(child.stdout.read().strip().splitlines()[-1]))
         child.wait()
     span = time.monotonic() - t0
-    busy_pct = (cpu_seconds(pid) - c0) / span * 100
+    busy_cpu = cpu_seconds(pid) - c0
+    busy_pct = busy_cpu / span * 100
     times = [t for r in results for t in r["times"]]
+    # What the readers cost the server per request, the transcode taken out: a figure that
+    # holds when a loaded machine (or the readers' own processes) slows the requests down.
+    readers_cpu = busy_cpu - idle_pct / 100 * span
     out = {
         "readers": n,
         "seconds": round(span, 1),
@@ -403,11 +415,14 @@ def readers(server: Server, n: int, seconds: float, procs: int) -> dict[str, Any
         "mbit_per_s": round(sum(r["octets"] for r in results) * 8 / span / 1e6, 1),
         "errors": sum(r["errors"] for r in results),
         "error_kinds": error_kinds(results),
+        "segments_skipped_to_catch_up": sum(r["skipped"] for r in results),
         "p50_ms": round(pct(times, 0.5), 1),
         "p99_ms": round(pct(times, 0.99), 1),
         "server_cpu_pct_transcoding_alone": round(idle_pct, 1),
         "server_cpu_pct_with_readers": round(busy_pct, 1),
         "server_cpu_pct_for_readers": round(busy_pct - idle_pct, 1),
+        "server_cpu_ms_per_request": round(readers_cpu * 1000 / max(1, len(times)), 3),
+        "load_average": os.getloadavg()[0],
     }
     print(f"readers: {out}", flush=True)
     return out

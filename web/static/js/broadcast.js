@@ -67,7 +67,12 @@ function start(box) {
       if (!Hls || !Hls.isSupported()) { fail(); return; }
       status.mode = "hlsjs";
       // No worker: it would be a blob: script, which the page's CSP does not allow.
-      const hls = new Hls({ enableWorker: false, lowLatencyMode: false, liveSyncDurationCount: 2 });
+      // Two segments behind the live edge; fallen further behind (a stall, a busy
+      // machine), play a little faster, and past six segments jump back to the edge.
+      const hls = new Hls({
+        enableWorker: false, lowLatencyMode: false, liveSyncDurationCount: 2,
+        liveMaxLatencyDurationCount: 6, maxLiveSyncPlaybackRate: 1.25,
+      });
       status.hls = hls;
       hls.on(Hls.Events.ERROR, (_event, data) => { if (data.fatal) fail(); });
       hls.loadSource(src);
