@@ -171,9 +171,13 @@ def render_md(i18n: I18n, data: dict[str, Any], lang: str) -> str:
         lines.append(f"### {q['id']} · {site} · {q['language']} · {q['status']} · ▲{q['votes']}")
         lines.append("")
         lines.append("> " + q["text"].replace("\n", "\n> "))
+        for code, text in q["translations"].items():  # the desk's, beside the original
+            lines += [">", f"> *{g(lang, 'Translation')} ({code}):* " + text.replace("\n", "\n> ")]
         answer = q["answer"] or {}
         if answer.get("text"):
             lines += ["", answer["text"]]
+        for code, text in ((q["written"] or {}).get("answer_translations") or {}).items():
+            lines += ["", f"*{g(lang, 'Translation')} ({code}):* {text}"]
         lines.append("")
     if data["open_written"]:
         lines += [f"## {g(lang, 'Written answers still open')}", ""]

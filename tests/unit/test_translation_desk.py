@@ -191,5 +191,7 @@ def test_the_report_keeps_the_original_and_its_translations(w: World) -> None:
     assert (
         f'data-translation="zh"><span class="meta">Tłumaczenie · chiński:</span> {CHINESE}' in page
     )
+    markdown = render(I18n(), build(w.state, w.now, public=True), "md", "pl")
+    assert f"> {POLISH}\n>\n> *Tłumaczenie (zh):* {CHINESE}" in markdown
     csv_text = render(I18n(), build(w.state, w.now), "csv", "en")
     assert f"zh: {CHINESE}" in csv_text
