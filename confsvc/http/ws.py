@@ -6,7 +6,7 @@ each message is rate-limited, validated and authorised, and a bad one gets an ``
 message that names the problem while the socket stays open. The connection itself
 (queued writes, slow clients, closing) is ``confsvc.http.wsconn.Connection``; frames are
 ``confsvc.http.wsframes``; parsing is ``confsvc.http.wsjson``. Features add message
-types through ``WS_HANDLERS`` and close hooks through ``WS_CLOSE_HOOKS``.
+types and close hooks through ``confsvc.http.features``.
 """
 
 from __future__ import annotations
@@ -106,44 +106,72 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     """``GET /c/{conference}/ws``: the first message must be ``hello`` (token or public)."""
     if not origin_allowed(request):
         return web.Response(status=403, text="WebSocket origin not allowed\n")
-    cfg = request.app[CONFIG]
-    hubs = request.app[HUBS]
     try:
-        hub = await hubs.get(request.match_info["conference"])
+        hub = await request.app[HUBS].get(request.match_info["conference"])
     except DomainError as exc:
         return web.Response(status=exc.status_hint, text=exc.message + "\n")
+    cfg = request.app[CONFIG]
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=cfg.ws_max_msg_bytes, compress=False)
     await ws.prepare(request)
     request.app[SHUTDOWN].track(ws)  # SIGTERM closes it with 1001
+    conn = await _open(request, ws, hub)
+    if conn is None:
+        return ws
+    try:
+        await _serve(request, conn)
+    finally:
+        await _closed(request, conn)
+    return ws
+
+
+async def _refuse(ws: web.WebSocketResponse, exc: DomainError, reason: bytes) -> None:
+    """An ``error`` naming why, then close 1008 (policy) with a short reason."""
+    await ws.send_str(dumps(_error(None, exc)))
+    await ws.close(code=1008, message=reason[:120])
+
+
+async def _open(request: web.Request, ws: web.WebSocketResponse, hub: Hub) -> Connection | None:
+    """The hello, the per-person limit, then the welcome and what a resuming client
+    missed; ``None`` when the socket was refused (and closed)."""
     try:
         hello = await _hello(request, ws, hub)
     except DomainError as exc:
-        await ws.send_str(dumps(_error(None, exc)))
-        await ws.close(code=1008, message=exc.message.encode()[:120])
-        return ws
+        await _refuse(ws, exc, exc.message.encode())
+        return None
     except Exception:
         log.exception("%r: hello failed", hub)
         await ws.close(code=1011, message=b"server error")
-        return ws
+        return None
     if hello is None:
-        return ws
+        return None
     principal, expires, resume_from = hello
+    cfg = request.app[CONFIG]
     if not anonymous(principal):  # a valid token: no longer an anonymous connection
         request.app[CONNECTION_CAP].authenticated(request.transport)
-    # Per person: on a shared audience link each browser is one (confsvc.core.audience).
-    same = sum(1 for c in hub.listeners if c.principal.identity == principal.identity)
-    if not anonymous(principal) and same >= cfg.max_connections_per_invite:
-        refused = Forbidden(f"this link already has {same} open connections")
-        await ws.send_str(dumps(_error(None, refused)))
-        await ws.close(code=1008, message=b"too many connections for this link")
-        return ws
+        # Per person: on a shared audience link each browser is one (core.audience).
+        same = sum(1 for c in hub.listeners if c.principal.identity == principal.identity)
+        if same >= cfg.max_connections_per_invite:
+            refused = Forbidden(f"this link already has {same} open connections")
+            await _refuse(ws, refused, b"too many connections for this link")
+            return None
     if resume_from is not None and resume_from > hub.state.seq:
         with contextlib.suppress(StoreUnavailable):  # then it gets a snapshot
             await hub.catch_up()  # it saw more than this node has folded (a failover)
     conn = Connection(ws, hub, principal, request.transport)
     conn.expires = expires  # checked per message and by confsvc.http.linkwatch
     conn.state["token"] = request.get(HELLO_TOKEN)  # confsvc.media.forward
-    welcome: dict[str, Any] = {
+    opening, missed = hub.opening(principal, resume_from)
+    conn.send({**_welcome(request, hub, principal), **opening})
+    for text in missed:  # no await since the backlog was read: nothing falls in between
+        conn.deliver(text)
+    hub.listeners.add(conn)
+    return conn
+
+
+def _welcome(request: web.Request, hub: Hub, principal: Principal) -> dict[str, Any]:
+    """The welcome's fixed part: who you are and the ICE servers (the views, or what a
+    resuming client missed, come from ``Hub.opening``)."""
+    return {
         "type": "welcome",
         "conference": hub.id,
         "seq": hub.state.seq,
@@ -154,35 +182,38 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             "name": principal.name,
             **welcome_fields(request.app, hub.id, principal),
         },
-        "ice_servers": ice_servers_for(cfg, f"{hub.id}.{principal.actor}", time.time()),
+        "ice_servers": ice_servers_for(
+            request.app[CONFIG], f"{hub.id}.{principal.actor}", time.time()
+        ),
     }
-    opening, missed = hub.opening(principal, resume_from)
-    conn.send({**welcome, **opening})
-    for text in missed:  # no await since the backlog was read: nothing falls in between
-        conn.deliver(text)
-    hub.listeners.add(conn)
+
+
+async def _serve(request: web.Request, conn: Connection) -> None:
+    """Each message in turn, rate-limited; binary frames are refused, the socket stays."""
+    cfg = request.app[CONFIG]
     bucket = TokenBucket(cfg.ws_rate_per_s, cfg.ws_burst, clock=request.app[CLOCK])
-    try:
-        async for msg in ws:
-            if msg.type is WSMsgType.TEXT:
-                if not bucket.take():
-                    conn.send(_error(None, RateLimited("too many messages: slow down")))
-                    continue
-                with request.app[SHUTDOWN].busy():
-                    await _handle(request, conn, msg.data)
-            elif msg.type is WSMsgType.BINARY:
-                conn.send(_error(None, BadRequest("binary messages are not accepted")))
-            elif msg.type is WSMsgType.ERROR:
-                log.info("%r: socket error %s", conn, ws.exception())
-    finally:
-        hub.listeners.discard(conn)
-        for hook in request.app[WS_CLOSE_HOOKS]:
-            try:
-                await hook(conn)
-            except Exception:
-                log.exception("%r: close hook failed", conn)
-        await conn.close()
-    return ws
+    async for msg in conn.ws:
+        if msg.type is WSMsgType.TEXT:
+            if not bucket.take():
+                conn.send(_error(None, RateLimited("too many messages: slow down")))
+                continue
+            with request.app[SHUTDOWN].busy():
+                await _handle(request, conn, msg.data)
+        elif msg.type is WSMsgType.BINARY:
+            conn.send(_error(None, BadRequest("binary messages are not accepted")))
+        elif msg.type is WSMsgType.ERROR:
+            log.info("%r: socket error %s", conn, conn.ws.exception())
+
+
+async def _closed(request: web.Request, conn: Connection) -> None:
+    """Out of the hub's listeners, then every feature's close hook, then the close."""
+    conn.hub.listeners.discard(conn)
+    for hook in request.app[WS_CLOSE_HOOKS]:
+        try:
+            await hook(conn)
+        except Exception:
+            log.exception("%r: close hook failed", conn)
+    await conn.close()
 
 
 def check_resume_seq(value: object, field: str = "seq") -> int | None:
