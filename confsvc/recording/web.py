@@ -130,6 +130,8 @@ async def recordings_page(request: web.Request) -> web.StreamResponse:
         conference=hub.id,
         agenda=hub.state.require_agenda(),
         recording=view,
+        # A page without a live connection: the REC notice is rendered here (base.html).
+        rec_notice=view["status"] in ("recording", "paused"),
         files=files,
         enabled=root is not None,
         token=request.match_info["token"],

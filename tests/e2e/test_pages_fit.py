@@ -75,6 +75,9 @@ async def _session(running: Running) -> dict[str, str]:
     asker = await running.ws("participant")
     assert (await host.command("ros.start"))["type"] == "ack"
     assert (await host.command("ros.next"))["type"] == "ack"
+    # Recorded (the log says so even on a node without --recordings): the REC notice is
+    # on every page, and the host's recordings page lists the take.
+    assert (await host.command("rec.start"))["type"] == "ack"
     for text, lang in [(LONG_PL, "pl"), (LONG_ZH, "zh"), (UNBROKEN, "en"), (LONG_PL, "pl")]:
         assert (await asker.command("q.ask", text=text, language=lang))["type"] == "ack"
     steps = [
@@ -102,6 +105,7 @@ async def _session(running: Running) -> dict[str, str]:
         "live": f"{base}/c/{cid}/live",
         "written": f"{base}/c/{cid}/written?t={mod_token}",
         "report": f"{base}/j/{mod_token}/report",
+        "recordings": f"{base}/j/{running.token('host')}/recordings",
     }
 
 
