@@ -70,7 +70,7 @@ class HomeLink:
             await self._drop()
             log.info("%r: the home at %s does not answer: %s", self, self.home.url, exc)
             raise Unavailable(
-                f"the media home of this conference ({self.home.node}) does not answer: try again",
+                "the media home of this conference does not answer: try again",
                 retry_after=RETRY_AFTER_S,
             ) from None
         if welcome.get("type") != "welcome":
