@@ -131,17 +131,12 @@ class Unavailable(DomainError):
         self.retry_after = retry_after
 
     @classmethod
-    def keyed(
-        cls,
-        key: str,
-        /,
-        *,
-        field: str | None = None,
-        retry_after: float | None = None,
-        **params: object,
-    ) -> Self:
+    def keyed(cls, key: str, /, *, field: str | None = None, **params: object) -> Self:
+        """As ``DomainError.keyed``; a ``retry_after`` (seconds) among the params is the
+        error's own, not the message's."""
+        retry_after = params.pop("retry_after", None)
         err = super().keyed(key, field=field, **params)
-        err.retry_after = retry_after
+        err.retry_after = float(retry_after) if isinstance(retry_after, int | float) else None
         return err
 
     def as_dict(self) -> dict[str, Any]:
