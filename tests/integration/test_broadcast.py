@@ -143,6 +143,6 @@ async def test_only_playlists_and_segments_are_served(
 async def test_a_server_without_broadcast_dir_says_so(running: Any) -> None:
     resp = await running.client.get(f"/c/{running.conference}/broadcast/index.m3u8")
     assert resp.status == 404
-    assert (await resp.json())["message"] == (
-        "this server does not broadcast (broadcast_dir is not set)"
-    )
+    body = await resp.json()
+    assert body["message"] == "this server does not broadcast (broadcast_dir is not set)"
+    assert body["key"] == "broadcast.off"  # translated where shown (errors.json)
