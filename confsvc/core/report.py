@@ -24,6 +24,7 @@ from confsvc.core import runofshow
 from confsvc.core import written as W
 from confsvc.core.conference import ConferenceState
 from confsvc.core.floor import floor_state
+from confsvc.core.interpretation import report as interpretation_report
 from confsvc.core.recording import program_at, report_view
 from confsvc.core.translation import current
 
@@ -288,7 +289,7 @@ def build(state: ConferenceState, now: float, *, public: bool = False) -> dict[s
         for row in rows
         if row["written"] is not None and row["written"]["published_at"] is None
     ]
-    return {
+    out = {
         "public": public,
         "generated_at": now,
         "conference": {
@@ -316,3 +317,8 @@ def build(state: ConferenceState, now: float, *, public: bool = False) -> dict[s
         "counts": _counts(rows),
         "open_written": open_written,
     }
+    # Who interpreted when: the organiser's report only (the public page never showed it).
+    interpreting = None if public else interpretation_report(state, now)
+    if interpreting is not None:
+        out["interpretation"] = interpreting
+    return out

@@ -35,6 +35,7 @@ def _labels(i18n: I18n, lang: str) -> dict[str, str]:
         "pause": g(lang, "Pause"),
         "floor": g(lang, "Floor"),
         "on_air": g(lang, "On air"),
+        "channel": g(lang, "Channel"),
     }
 
 

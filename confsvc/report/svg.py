@@ -52,6 +52,38 @@ def tick_step(span: float) -> float:
     return 86400.0 * -(-span // (86400.0 * MAX_TICKS))
 
 
+CHANNEL_NAMES = {"zh": "中文", "pl": "Polski", "en": "English"}
+
+
+def _lanes(
+    out: list[str],
+    lanes: list[dict[str, Any]],
+    y: float,
+    x: Any,
+    w: Any,
+    labels: dict[str, str],
+    palette: list[str],
+) -> float:
+    """A row per interpretation channel: each turn a bar, coloured by its interpreter."""
+    colours: dict[str, str] = {}
+    for lane in lanes:
+        name = escape(CHANNEL_NAMES.get(lane["channel"], lane["channel"]))
+        out.append(
+            f'<text x="4" y="{y + 17}" font-size="12" fill="#1d2330">'
+            f"{escape(labels.get('channel', 'Channel'))}: {name}</text>"
+        )
+        for turn in lane["turns"]:
+            colour = colours.setdefault(turn["interpreter"], palette[len(colours) % len(palette)])
+            out.append(
+                f'<rect class="interpreting" data-channel="{escape(lane["channel"])}" '
+                f'data-interpreter="{escape(turn["interpreter"])}" x="{x(turn["from"]):.1f}" '
+                f'y="{y + 6}" width="{w(turn["from"], turn["until"]):.1f}" height="12" '
+                f'fill="{colour}" opacity="0.8"><title>{escape(turn["name"])}</title></rect>'
+            )
+        y += ROW_H
+    return y
+
+
 def timeline(report: dict[str, Any], lang: str, labels: dict[str, str]) -> str:
     items = report["items"]
     sites = report["sites"]
@@ -73,7 +105,8 @@ def timeline(report: dict[str, Any], lang: str, labels: dict[str, str]) -> str:
     def w(a: float, b: float) -> float:
         return max(x(b) - x(a), 1.0)
 
-    rows = len(items) + len(sites) + 1
+    lanes = (report.get("interpretation") or {}).get("lanes", [])
+    rows = len(items) + len(sites) + len(lanes) + 1
     height = TOP + rows * ROW_H + 30
     width = LABEL_W + PLOT_W + 20
     out = [
@@ -143,6 +176,7 @@ def timeline(report: dict[str, Any], lang: str, labels: dict[str, str]) -> str:
                     f'fill="{palette[n % len(palette)]}" opacity="0.8"><title>{name}</title></rect>'
                 )
         y += ROW_H
+    y = _lanes(out, lanes, y, x, w, labels, palette)
     out.append(
         f'<text x="4" y="{y + 17}" font-size="12" fill="#1d2330">{escape(labels["on_air"])}</text>'
     )

@@ -302,3 +302,31 @@ def test_an_interpreter_token_carries_its_interpreter() -> None:
     assert not may(back, Permission.PRESENT)
     with pytest.raises(BadRequest, match="an interpreter invite needs an interpreter id"):
         issue_invite(b"k" * 32, conference="c", role=Role.INTERPRETER, now=0.0)
+
+
+def test_the_report_has_a_lane_per_channel_for_the_organiser_only() -> None:
+    from confsvc.core import report as core_report
+    from confsvc.report.svg import timeline
+
+    s = session()
+    s.do(HOST, "ros.start")
+    s.do(PL1, "interp.take")
+    s.wait(300)
+    s.do(PL2, "interp.take")
+    s.wait(120)
+    full = core_report.build(s.state, s.now)
+    assert [t["interpreter"] for t in full["interpretation"]["lanes"][1]["turns"]] == [
+        "pl-booth-1",
+        "pl-booth-2",
+    ]
+    assert "interpretation" not in core_report.build(s.state, s.now, public=True)
+    svg = timeline(
+        full,
+        "en",
+        dict.fromkeys(
+            ("timeline", "planned", "actual", "extended", "pause", "floor", "on_air"), "x"
+        )
+        | {"channel": "Channel"},
+    )
+    assert svg.count('class="interpreting" data-channel="pl"') == 2
+    assert "Channel: Polski" in svg
