@@ -672,8 +672,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def demo_links(app: Any, cfg: Config) -> list[tuple[str, str]]:
-    """(role, URL) for the host, moderator, each site, an expert, a participant and the
-    public; each invite recorded (``Hub.issue_invite``) before its link is returned."""
+    """(role, URL) for the host, moderator, each site, an expert, a translator (the
+    translation desk, every language), a participant and the public; each invite
+    recorded (``Hub.issue_invite``) before its link is returned."""
     from confsvc.core.events import SYSTEM
     from confsvc.core.invites import InviteRequest
     from confsvc.core.roles import Role
@@ -687,6 +688,7 @@ async def demo_links(app: Any, cfg: Config) -> list[tuple[str, str]]:
     for expert in agenda.experts[:1]:
         request = InviteRequest(role=Role.EXPERT, expert=expert.id, name=expert.name)
         wanted.append((f"expert:{expert.id}", request))
+    wanted.append(("translator", InviteRequest(role=Role.TRANSLATOR)))
     wanted.append(("participant", InviteRequest(role=Role.PARTICIPANT)))
     links = []
     for label, request in wanted:

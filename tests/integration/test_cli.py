@@ -121,6 +121,7 @@ def test_demo_prints_links_that_work_then_invite_prints_one(tmp_path: Path) -> N
             "site:olsztyn",
             "site:weifang",
             "participant",
+            "translator",  # the translation desk, every language
             "public",
             "written",  # the mail feature's line (confsvc.assembly.demo_links)
         }
