@@ -7,9 +7,10 @@ one (the least loaded live node). If the home is this node the relay serves the 
 otherwise the signalling is forwarded there (``confsvc.media.forward``).
 
 The heartbeat runs every quarter of ``media_lease_s``. When it finds a lease gone (the
-store gave it to another node after this one missed its heartbeats, or the store has
-not answered for a whole lease), ``on_lost`` is called for that conference: the relay
-closes its connections there, so two nodes never both act as the home for long.
+store gave it to another node after this one missed its heartbeats), ``on_lost`` is
+called for that conference: the relay closes its connections there, so two nodes never
+both act as the home for long. While the store does not answer at all, media already
+flowing goes on (nobody can take the lease then); only new offers wait.
 
 Not for the store's side of the lease (``confsvc.store.homes``) or for forwarding.
 """
@@ -113,14 +114,13 @@ class MediaHomes:
         try:
             held = await self.store.home_heartbeat(self.node, self.url, now, self.ttl_s)
         except Exception as exc:
+            # The media already flowing goes on: a store that nobody reaches gives the
+            # lease to nobody. New offers wait for it (home_of asks the store again once
+            # the lease this node knew of has run out); the next heartbeat that gets
+            # through says which leases are still ours.
             self.failures += 1
-            if self._last_ok is not None and now - self._last_ok >= self.ttl_s:
-                log.warning(
-                    "%r: no heartbeat for %.1f s (%s): leases lost", self, now - self._last_ok, exc
-                )
-                await self._lose(set(self.held))
-            else:
-                log.warning("%r: heartbeat failed: %s", self, exc)
+            since = f" (none through for {now - self._last_ok:.1f} s)" if self._last_ok else ""
+            log.warning("%r: heartbeat failed%s: %s", self, since, exc)
             return
         self.heartbeats += 1
         self._last_ok = now
