@@ -40,7 +40,7 @@ from confsvc.core.floor import current_floor
 from confsvc.core.runofshow import PAUSED, RUNNING, ros
 from confsvc.http.keys import CONFIG, HUBS, I18N
 from confsvc.media.hls import PLAYLIST, HlsSettings, HlsTranscoder
-from confsvc.media.program import Program, ProgramPacket
+from confsvc.media.program import Program, ProgramPacket, Programs
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def broadcast_wanted(config: Config, state: Any) -> bool:
 class Broadcast:
     """One conference's HLS broadcast: a program consumer with a transcoder thread."""
 
-    def __init__(self, conference: str, settings: HlsSettings, program: Program) -> None:
+    def __init__(self, conference: str, settings: HlsSettings, program: Program | None) -> None:
         self.conference = conference
         self.settings = settings
         self.program = program
@@ -92,8 +92,9 @@ class Broadcast:
         return f"Broadcast({self.conference})"
 
     def start(self) -> None:
+        """The transcoder's thread; the caller then adds this consumer to the program
+        (``Programs.join``, which the recorder shares)."""
         self._thread.start()
-        self.program.add_consumer(self)
 
     # -- the program's consumer (event loop) -------------------------------------------
 
@@ -108,14 +109,15 @@ class Broadcast:
             self.dropped += 1
             if packet.kind == "video":
                 self._skip_video = True
-                self.program.room.request_keyframe(packet.site)
+                if self.program is not None:
+                    self.program.room.request_keyframe(packet.site)
 
     def program_closed(self) -> None:
         self._stop.set()
 
     async def stop(self) -> None:
-        """Leave the program, let the thread write what is queued and end the playlist."""
-        self.program.remove_consumer(self)
+        """Let the thread write what is queued and end the playlist (the caller has taken
+        this consumer off the program: ``Programs.leave``)."""
         self._stop.set()
         if self._thread.is_alive():
             await asyncio.to_thread(self._thread.join, STOP_TIMEOUT_S)
@@ -157,7 +159,7 @@ class Broadcast:
             "queued": self._queue.qsize(),
             "dropped": self.dropped,
             "failed": self.failed,
-            "program": self.program.stats(),
+            "program": self.program.stats() if self.program is not None else None,
         }
         if self.transcoder is not None:
             out["transcoder"] = dict(self.transcoder.stats)
@@ -184,12 +186,13 @@ class Broadcasts:
 
     def start(self, conference: str, state: Any) -> Broadcast:
         agenda = state.require_agenda()
-        broadcast: Broadcast | None = None
-        room = self.relay.hold(conference, current_floor(state), self)
-        program = Program(room, [s.id for s in agenda.sites], clock=self.relay.clock)
-        broadcast = Broadcast(conference, settings_for(self.config, conference), program)
+        programs = Programs.of(self.relay)
+        floor = current_floor(state)
+        broadcast = Broadcast(conference, settings_for(self.config, conference), None)
         self.running[conference] = broadcast
         broadcast.start()
+        # One program per conference, shared with the recorder (confsvc.recording).
+        broadcast.program = programs.join(conference, agenda.site_ids, floor, broadcast)
         log.info("%r: started", broadcast)
         return broadcast
 
@@ -197,9 +200,8 @@ class Broadcasts:
         broadcast = self.running.pop(conference, None)
         if broadcast is None:
             return
+        Programs.of(self.relay).leave(conference, broadcast)
         await broadcast.stop()
-        broadcast.program.close()
-        self.relay.release(broadcast.program.room, self)
         log.info("%r: ended %s", broadcast, broadcast.stats())
 
     def _later(self, coro: Any) -> None:
