@@ -33,21 +33,16 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import relay  # noqa: E402  (bench/relay.py: its child processes and CPU helpers)
 
-from tests.integration.nodes import CONFERENCE, SITES, Node, free_port, second_agenda  # noqa: E402
+from tests.integration.nodes import (  # noqa: E402
+    CONFERENCE,
+    SITES,
+    Node,
+    free_ports_in_a_row,
+    second_agenda,
+)
 
 SECRET = b"workers-bench-secret-workers-bench-secret-0123"
 SECOND = "second-conference-2020"
-
-
-def _free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def worker_pids(parent: int) -> list[int]:
@@ -87,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="confsvc-workers-") as tmp:
         work = Path(tmp)
-        port = next(p for p in iter(free_port, 0) if p < 65000 and _free(p + 1) and _free(p + 2))
+        port = free_ports_in_a_row(3)
         extra = ("--agenda", str(second_agenda(work, SECOND)), "--workers", "2")
         extra += ("--log-level", "warning", "--ice-address", "127.0.0.1")
         db = work / "confsvc.db"

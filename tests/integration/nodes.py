@@ -31,6 +31,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports_in_a_row(n: int) -> int:
+    """A port ``p`` with ``p .. p + n - 1`` all free (``--workers``: the port, then one each)."""
+    return next(
+        p
+        for p in iter(free_port, 0)
+        if p + n < 65536 and all(port_is_free(p + i) for i in range(1, n))
+    )
+
+
 def write_secret(workdir: Path, secret: bytes) -> Path:
     path = workdir / "confsvc.secret"
     path.write_bytes(secret + b"\n")

@@ -18,7 +18,7 @@ import pytest
 from confsvc.media.bot import SiteBot, ViewerBot, parse_link
 from tests.conftest import SECRET
 from tests.integration.media_helpers import collect_garbage, until
-from tests.integration.nodes import CONFERENCE, SITES, Node, free_port, second_agenda
+from tests.integration.nodes import CONFERENCE, SITES, Node, free_ports_in_a_row, second_agenda
 
 __all__ = ["collect_garbage"]
 
@@ -29,7 +29,7 @@ LOOP = ["127.0.0.1"]
 @pytest.fixture
 def workers(tmp_path: Path) -> Iterator[Node]:
     # The workers take port + 1 and port + 2 too: find three free ports in a row.
-    port = next(p for p in iter(free_port, 0) if p < 65000 and _free(p + 1) and _free(p + 2))
+    port = free_ports_in_a_row(3)
     extra = ("--agenda", str(second_agenda(tmp_path, SECOND)), "--workers", "2")
     node = Node(
         tmp_path, "workers", db=str(tmp_path / "confsvc.db"), secret=SECRET, extra=extra, port=port
@@ -41,17 +41,6 @@ def workers(tmp_path: Path) -> Iterator[Node]:
         yield node
     finally:
         node.stop()
-
-
-def _free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @pytest.fixture
