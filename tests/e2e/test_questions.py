@@ -126,15 +126,18 @@ async def test_moderator_loser_sees_why_and_reject_reason_reaches_asker(
     running: Running, browser: Any
 ) -> None:
     token = running.token("participant")
-    alice = await running.ws(None, token=token)
-    await alice.command("q.ask", text="Is this a duplicate?")
     ctx = await browser.new_context()
     participant = await ctx.new_page()
     await participant.goto(f"{running.base_url}/j/{token}?lang=pl", wait_until="domcontentloaded")
+    await connected(participant)
+    # The page asks: on a shared audience link the asker is this browser, and only the
+    # asker sees the rejection's reason (confsvc.core.audience).
+    await participant.evaluate(
+        "() => window.confsvc.conn.command('q.ask', {text: 'Is this a duplicate?'})"
+    )
     moderator = await ctx.new_page()
     await moderator.goto(running.link("moderator") + "?lang=en", wait_until="domcontentloaded")
     await connected(moderator)
-    await connected(participant)
     await moderator.wait_for_selector('[data-q="q-1"] [data-act="approve"]')
     # Another moderator approves first; this console's click then loses with a reason.
     other = await running.ws("moderator")
