@@ -58,12 +58,12 @@ CHANNEL_NAMES = {"zh": "中文", "pl": "Polski", "en": "English"}
 def _lanes(
     out: list[str],
     lanes: list[dict[str, Any]],
-    y: float,
+    y: int,
     x: Any,
     w: Any,
     labels: dict[str, str],
     palette: list[str],
-) -> float:
+) -> int:
     """A row per interpretation channel: each turn a bar, coloured by its interpreter."""
     colours: dict[str, str] = {}
     for lane in lanes:
