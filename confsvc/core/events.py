@@ -232,3 +232,130 @@ class OnAir:
         if not isinstance(sites, list):
             raise ValueError(f"floor.on_air: sites is {type(sites).__name__}, not a list")
         return cls(sites=tuple(str(s) for s in sites))
+
+
+def _opt_float(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+# -- written answers: what the mail adapter reads ---------------------------------------
+# Built by the written-answers part (``confsvc.core.written``), read by its fold and by the
+# mail adapter (``confsvc.mail.compose``: which mail goes, to whom, with what). Optional
+# fields are left out of the stored payload when unset, so the JSON is as before.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WrittenAssigned:
+    """``written.assigned``: ``expert`` is asked to answer ``question`` by ``due``.
+    ``waits_for``: the language the desk must translate it into before the mail goes;
+    ``untranslated``: the moderator chose to send it without a translation."""
+
+    TYPE: ClassVar[str] = "written.assigned"
+    question: str
+    expert: str
+    due: float | None
+    waits_for: str | None = None
+    untranslated: bool = False
+
+    def event(self) -> NewEvent:
+        data: dict[str, Any] = {"question": self.question, "expert": self.expert}
+        data["due"] = self.due
+        if self.waits_for is not None:
+            data["waits_for"] = self.waits_for
+        if self.untranslated:
+            data["untranslated"] = True
+        return NewEvent(type=self.TYPE, data=data)
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> WrittenAssigned:
+        return cls(
+            question=str(data["question"]),
+            expert=str(data["expert"]),
+            due=_opt_float(data.get("due")),
+            waits_for=_opt_str(data.get("waits_for")),
+            untranslated=data.get("untranslated") is True,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WrittenReviewed:
+    """``written.reviewed``: the text a moderator will publish for ``question``."""
+
+    TYPE: ClassVar[str] = "written.reviewed"
+    question: str
+    text: str
+
+    def event(self) -> NewEvent:
+        return NewEvent(type=self.TYPE, data={"question": self.question, "text": self.text})
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> WrittenReviewed:
+        return cls(question=str(data["question"]), text=str(data["text"]))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WrittenPublished:
+    """``written.published``: ``question``'s answer is public (and mailed to its asker);
+    ``untranslated``: published without a translation into the asker's language."""
+
+    TYPE: ClassVar[str] = "written.published"
+    question: str
+    untranslated: bool = False
+
+    def event(self) -> NewEvent:
+        data: dict[str, Any] = {"question": self.question}
+        if self.untranslated:
+            data["untranslated"] = True
+        return NewEvent(type=self.TYPE, data=data)
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> WrittenPublished:
+        return cls(question=str(data["question"]), untranslated=data.get("untranslated") is True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WrittenReminded:
+    """``written.reminded``: the expert of ``question`` is reminded (``kind``: ``before``
+    the due date or ``overdue``), decided for the time ``now``."""
+
+    TYPE: ClassVar[str] = "written.reminded"
+    question: str
+    kind: str
+    now: float | None = None
+
+    def event(self) -> NewEvent:
+        data = {"question": self.question, "kind": self.kind, "now": self.now}
+        return NewEvent(type=self.TYPE, data=data)
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> WrittenReminded:
+        return cls(
+            question=str(data["question"]),
+            kind=str(data["kind"]),
+            now=_opt_float(data.get("now")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WrittenDigestSent:
+    """``written.digest_sent``: the organiser's digest of what is open, with its
+    ``counts``, decided for the time ``now``."""
+
+    TYPE: ClassVar[str] = "written.digest_sent"
+    counts: Mapping[str, int] = field(default_factory=dict)
+    now: float | None = None
+
+    def event(self) -> NewEvent:
+        return NewEvent(type=self.TYPE, data={"counts": dict(self.counts), "now": self.now})
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> WrittenDigestSent:
+        counts = data.get("counts")
+        return cls(
+            counts={str(k): int(v) for k, v in counts.items()}
+            if isinstance(counts, Mapping)
+            else {},
+            now=_opt_float(data.get("now")),
+        )

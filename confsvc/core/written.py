@@ -37,7 +37,16 @@ from confsvc.core.conference import (
     stored_time,
 )
 from confsvc.core.errors import BadRequest, Forbidden, InvalidState, NotFound
-from confsvc.core.events import Event, NewEvent, Principal
+from confsvc.core.events import (
+    Event,
+    NewEvent,
+    Principal,
+    WrittenAssigned,
+    WrittenDigestSent,
+    WrittenPublished,
+    WrittenReminded,
+    WrittenReviewed,
+)
 from confsvc.core.permissions import reads
 from confsvc.core.questions import DEFERRED, MERGED, REJECTED, Question, question, questions
 from confsvc.core.questions.desk import TRANSLATORS
@@ -506,13 +515,16 @@ def _assigned(state: ConferenceState, a: AssignOne, now: float, cmd: str) -> New
     if a.due <= now:
         raise BadRequest.keyed("written.due_past", command=cmd, field="args.due")
     _check_due(a.due, now, cmd)
-    data: dict[str, Any] = {"question": q.id, "expert": a.expert, "due": float(a.due)}
+    # With waits_for the mail goes once the desk has translated the question; untranslated
+    # is the moderator's explicit choice not to wait, kept in the log.
     waits = _waits_for(state, q, experts(state)[a.expert], a.untranslated)
-    if waits is not None:
-        data["waits_for"] = waits  # the mail goes once the desk has translated it
-    elif a.untranslated:
-        data["untranslated"] = True  # the moderator's explicit choice, kept in the log
-    return NewEvent(type="written.assigned", data=data)
+    return WrittenAssigned(
+        question=q.id,
+        expert=a.expert,
+        due=float(a.due),
+        waits_for=waits,
+        untranslated=waits is None and a.untranslated,
+    ).event()
 
 
 def _assign(state: ConferenceState, args: AssignOne, who: Principal, now: float) -> list[NewEvent]:
@@ -582,7 +594,7 @@ class ReviewArgs(Args):
 def _review(state: ConferenceState, args: ReviewArgs, who: Principal, now: float) -> list[NewEvent]:
     q = written_question(state, args.question)
     _require(q, "written.reviewed", "written.review")
-    return [NewEvent(type="written.reviewed", data={"question": q.id, "text": args.text})]
+    return [WrittenReviewed(question=q.id, text=args.text).event()]
 
 
 class PublishArgs(Args):
@@ -620,17 +632,14 @@ def _publish(
         text = args.text if args.text is not None else q.replies[-1].text
         if not text.strip():
             raise BadRequest.keyed("written.publish_empty", question=q.id, field="args.text")
-        out.append(NewEvent(type="written.reviewed", data={"question": q.id, "text": text}))
+        out.append(WrittenReviewed(question=q.id, text=text).event())
         status = REVIEWED
     if "written.published" not in TRANSITIONS[status]:
         raise InvalidState.keyed(
             "written.wrong_status", command="written.publish", question=q.id, status=q.status
         )
     _check_translated(state, q, str(out[-1].data["text"]) if out else (q.answer or ""), args)
-    published: dict[str, Any] = {"question": q.id}
-    if args.untranslated:
-        published["untranslated"] = True
-    out.append(NewEvent(type="written.published", data=published))
+    out.append(WrittenPublished(question=q.id, untranslated=bool(args.untranslated)).event())
     return out
 
 
@@ -821,18 +830,9 @@ def due_reminders(state: ConferenceState, now: float) -> list[NewEvent]:
         if now > q.due:
             last = max((at for kind, at in q.reminders if at >= since and at > q.due), default=0.0)
             if last == 0.0 or now - last >= REMIND_OVERDUE_EVERY_S:
-                out.append(
-                    NewEvent(
-                        type="written.reminded",
-                        data={"question": q.id, "kind": "overdue", "now": now},
-                    )
-                )
+                out.append(WrittenReminded(question=q.id, kind="overdue", now=now).event())
         elif q.due - now <= REMIND_BEFORE_S and not mine and q.due - since > REMIND_BEFORE_S:
-            out.append(
-                NewEvent(
-                    type="written.reminded", data={"question": q.id, "kind": "before", "now": now}
-                )
-            )
+            out.append(WrittenReminded(question=q.id, kind="before", now=now).event())
     return out
 
 
@@ -844,7 +844,7 @@ def digest_due(state: ConferenceState, now: float) -> list[NewEvent]:
     counts = view_counts(state, now)
     if sum(counts[s] for s in (OPEN, ASSIGNED, SENT, ANSWERED, REVIEWED)) == 0:
         return []
-    return [NewEvent(type="written.digest_sent", data={"counts": counts, "now": now})]
+    return [WrittenDigestSent(counts=counts, now=now).event()]
 
 
 # -- fold ----------------------------------------------------------------------
@@ -882,12 +882,12 @@ def _on_assigned(state: ConferenceState, event: Event) -> None:
     q = _q(state, event)
     if q is None:
         return
-    q.expert = str(event.data["expert"])
-    q.due = stored_time(event.data.get("due"))
+    assigned = WrittenAssigned.parse(event.data)
+    q.expert = assigned.expert
+    q.due = stored_time(assigned.due)
     q.assigned_at = event.at
     q.bounced = None
-    waits = event.data.get("waits_for")
-    q.waits_for = waits if isinstance(waits, str) else None
+    q.waits_for = assigned.waits_for
     q.moves.append((ASSIGNED, event.at))
     q.status = ASSIGNED
 
@@ -988,7 +988,7 @@ def _on_reviewed(state: ConferenceState, event: Event) -> None:
     q = _q(state, event)
     if q is None:
         return
-    q.answer = str(event.data["text"])
+    q.answer = WrittenReviewed.parse(event.data).text
     q.reviewed_by = event.actor
     nxt = TRANSITIONS[q.status].get("written.reviewed")
     if nxt is not None:
@@ -1018,20 +1018,17 @@ def _on_published(state: ConferenceState, event: Event) -> None:
     q.move(PUBLISHED, event.at)
 
 
-def _decided_at(event: Event) -> float:
-    """When a reminder or digest was decided (the ``now`` it was decided for)."""
-    value = event.data.get("now")
-    return float(value) if isinstance(value, (int, float)) else event.at
-
-
 def _on_reminded(state: ConferenceState, event: Event) -> None:
     q = _q(state, event)
     if q is not None:
-        q.reminders.append((str(event.data["kind"]), _decided_at(event)))
+        reminded = WrittenReminded.parse(event.data)
+        # When it was decided (the ``now`` it was decided for), else when it was stored.
+        q.reminders.append((reminded.kind, reminded.now if reminded.now is not None else event.at))
 
 
 def _on_digest(state: ConferenceState, event: Event) -> None:
-    written_state(state).last_digest_at = _decided_at(event)
+    now = WrittenDigestSent.parse(event.data).now
+    written_state(state).last_digest_at = now if now is not None else event.at
 
 
 # -- views ---------------------------------------------------------------------

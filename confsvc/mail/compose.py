@@ -22,7 +22,7 @@ from typing import Any
 
 from confsvc.core import written as W
 from confsvc.core.conference import ConferenceState
-from confsvc.core.events import NewEvent
+from confsvc.core.events import NewEvent, WrittenAssigned, WrittenReviewed
 from confsvc.core.roles import Role, issue_invite
 from confsvc.core.translation import current
 from confsvc.i18n import LANGUAGES, I18n
@@ -85,13 +85,14 @@ class Composer:
         for i, event in enumerate(new):
             seq = state.seq + i + 1
             d = event.data
-            if event.type == "written.reviewed":
-                reviewed[str(d["question"])] = str(d["text"])
+            if event.type == WrittenReviewed.TYPE:
+                review = WrittenReviewed.parse(d)
+                reviewed[review.question] = review.text
             kind: str | None = None
             if event.type == "q.translated":
                 d = self._released(state, d)  # the desk's translation an assignment waited for
                 kind = "assignment" if d else None
-            elif event.type == "written.assigned" and d.get("waits_for"):
+            elif event.type == WrittenAssigned.TYPE and WrittenAssigned.parse(d).waits_for:
                 kind = None  # it goes once the desk has translated the question
             elif event.type == "written.assigned":
                 kind = "assignment"

@@ -11,7 +11,19 @@ import pytest
 from confsvc.core import written as W
 from confsvc.core.agenda import parse_agenda
 from confsvc.core.conference import ConferenceState, created_event
-from confsvc.core.events import SYSTEM, Event, NewEvent, OnAir, QuestionAsked, Step
+from confsvc.core.events import (
+    SYSTEM,
+    Event,
+    NewEvent,
+    OnAir,
+    QuestionAsked,
+    Step,
+    WrittenAssigned,
+    WrittenDigestSent,
+    WrittenPublished,
+    WrittenReminded,
+    WrittenReviewed,
+)
 from confsvc.core.floor import floor_state, on_air_event
 from confsvc.core.questions import question
 from confsvc.core.questions.queue import asked_event
@@ -141,3 +153,50 @@ def test_the_floor_folds_on_air_through_the_type() -> None:
     assert floor_state(state).on_air == [site]
     RULES.fold(state, _stored(on_air_event([]), state.seq + 1))
     assert floor_state(state).on_air == []
+
+
+WRITTEN = [
+    WrittenAssigned(question="q-1", expert="epi", due=T0 + 86400),
+    WrittenAssigned(question="q-1", expert="epi", due=T0, waits_for="zh"),
+    WrittenAssigned(question="q-1", expert="epi", due=T0, untranslated=True),
+    WrittenReviewed(question="q-1", text="Odpowiedź"),
+    WrittenPublished(question="q-1"),
+    WrittenPublished(question="q-1", untranslated=True),
+    WrittenReminded(question="q-1", kind="overdue", now=T0),
+    WrittenDigestSent(counts={"open": 2, "total": 3}, now=T0),
+]
+
+
+@pytest.mark.parametrize("payload", WRITTEN, ids=lambda p: type(p).__name__)
+def test_written_payloads_round_trip_through_the_stored_json(payload: Any) -> None:
+    stored = _stored(payload.event())
+    assert stored.type == payload.TYPE
+    assert type(payload).parse(stored.data) == payload
+
+
+def test_unset_optional_written_fields_stay_out_of_the_stored_payload() -> None:
+    # The stored JSON is what it was before the types: nothing new in old-shaped events.
+    assert WRITTEN[0].event().data == {"question": "q-1", "expert": "epi", "due": T0 + 86400}
+    assert WRITTEN[4].event().data == {"question": "q-1"}
+
+
+def test_the_written_part_folds_assignments_reviews_and_reminders_through_the_types() -> None:
+    expert = AGENDA.experts[0].id
+    state = _state(
+        QuestionAsked(id="q-1", text="Czy?", language="pl", source="pre_session").event(),
+        WrittenAssigned(question="q-1", expert=expert, due=T0 + 86400, waits_for="zh").event(),
+        WrittenReminded(question="q-1", kind="before", now=T0 + 100).event(),
+    )
+    q = W.entry(state, "q-1")
+    assert q is not None
+    assert (q.status, q.expert, q.due, q.waits_for) == ("assigned", expert, T0 + 86400, "zh")
+    assert q.reminders == [("before", T0 + 100)]
+
+
+def test_a_stored_assignment_with_a_broken_due_reads_as_no_due_and_one_without_expert_fails() -> (
+    None
+):
+    broken = WrittenAssigned.parse({"question": "q-2", "expert": "x", "due": "soon"})
+    assert (broken.due, broken.waits_for, broken.untranslated) == (None, None, False)
+    with pytest.raises(KeyError):
+        WrittenAssigned.parse({"question": "q-2"})
