@@ -1,0 +1,342 @@
+"""A soak as long as a real session (issue 12): three nodes, media, questions, the agenda.
+
+    python bench/soak.py [--minutes 120] [--participants 300] [--viewers 100]
+
+Three ``confsvc serve`` nodes on a PostgreSQL schema and a redis-server of their own
+(bench/cluster.py). On node A: three site bots publishing (``confsvc bot``, a process
+each) and ``--viewers`` light viewers (``confsvc loadtest --light``, one process), and the
+host, who runs the agenda: start, then ``ros.next`` spread evenly over the run. On nodes
+B and C: ``--participants`` WebSockets that ask (each about every ``--ask-every`` seconds,
+keyed) and vote on what they are shown; a moderator on node A approves every question.
+Every ``--sample`` seconds the resident memory (VmRSS) of each node is read. At the end,
+after a quiet moment: is every acknowledged question in the store once, every vote, and
+does every participant's view (what it was sent) equal what a new connection is shown?
+A client whose socket drops resumes with its seq, as pages do. Memory growth is the slope
+of a least-squares line over the second half of the run (the first is warm-up). The last
+line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from cluster import DEFAULT_DB, Cluster, cluster, command, connect_all, rss_kib
+
+from confsvc.store import open_store
+
+SITES = ["warsaw", "olsztyn", "weifang"]
+
+
+def slope_per_min(samples: list[tuple[float, int]]) -> float:
+    """MiB a minute: least squares over (seconds, KiB)."""
+    if len(samples) < 2:
+        return 0.0
+    n = len(samples)
+    mx = sum(t for t, _ in samples) / n
+    my = sum(k for _, k in samples) / n
+    sxx = sum((t - mx) ** 2 for t, _ in samples)
+    if sxx == 0:
+        return 0.0
+    sxy = sum((t - mx) * (k - my) for t, k in samples)
+    return sxy / sxx * 60 / 1024
+
+
+class Participant:
+    """One page: asks, votes on what it is shown, keeps the seq and resumes on a drop."""
+
+    def __init__(self, c: Cluster, node: Any, token: str, n: int) -> None:
+        self.c, self.node, self.token, self.n = c, node, token, n
+        self.sock: aiohttp.ClientWebSocketResponse | None = None
+        self.seq = 0
+        self.person: str | None = None  # a shared audience link: who this page is
+        self.shown: set[str] = set()
+        self.voted: set[str] = set()
+        self.asked: list[str] = []
+        self.votes_acked = 0
+        self.resumes = 0
+        self.retries = 0  # sent again after a drop or no answer in 30 s
+        self.unavailable = 0  # answered unavailable (the store saturated), sent again
+        self.give_up_at = float("inf")
+        self.snapshots = 0
+        self.replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.next_id = 0
+
+    async def connect(self) -> None:
+        url = self.c.ws_url(self.node)
+        self.sock = await self.c.session.ws_connect(url, max_msg_size=0)
+        hello: dict[str, Any] = {"type": "hello", "token": self.token}
+        if self.seq:
+            hello["seq"] = self.seq
+        if self.person is not None:
+            hello["person"] = self.person
+        await self.sock.send_json(hello)
+        welcome = await self.sock.receive_json(timeout=60)
+        assert welcome["type"] == "welcome", welcome
+        self.person = welcome["you"].get("person_token") or self.person
+        if welcome.get("resumed"):
+            self.resumes += 1
+        else:
+            self.snapshots += 1 if self.seq else 0
+            views = welcome["views"].get("questions") or {}
+            self.shown = {q["id"] for q in views.get("items", [])}
+        self.seq = max(self.seq, welcome["seq"])
+        self.c.tasks.append(asyncio.ensure_future(self.read(self.sock)))
+
+    async def read(self, sock: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in sock:
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                continue
+            body = json.loads(msg.data)
+            if isinstance(body.get("seq"), int):
+                self.seq = max(self.seq, body["seq"])
+            kind = body.get("type")
+            if kind == "q.shown":
+                self.shown.add(body["item"]["id"])
+            elif kind == "q.hidden":
+                self.shown.discard(body["id"])
+            elif kind in ("ack", "error") and body.get("id") in self.replies:
+                self.replies.pop(body["id"]).set_result(body)
+        for fut in self.replies.values():  # the socket dropped: these are sent again
+            if not fut.done():
+                fut.set_exception(ConnectionError("dropped"))
+        self.replies.clear()
+
+    async def command(self, name: str, key: str, **args: Any) -> dict[str, Any]:
+        """Sent until answered, with its key, reconnecting (resuming) as needed; given up
+        (``gave_up``, counted) past ``self.give_up_at``."""
+        while True:
+            if time.monotonic() > self.give_up_at:
+                return {"type": "error", "code": "gave_up"}
+            if self.sock is None or self.sock.closed:
+                await self.connect()
+            assert self.sock is not None
+            self.next_id += 1
+            fut = asyncio.get_running_loop().create_future()
+            self.replies[self.next_id] = fut
+            try:
+                await self.sock.send_json(
+                    {"type": "command", "id": self.next_id, "name": name, "args": args, "key": key}
+                )
+                reply = await asyncio.wait_for(fut, 30)
+            except (ConnectionError, aiohttp.ClientError, TimeoutError):
+                self.retries += 1
+                with contextlib.suppress(Exception):
+                    if self.sock is not None:
+                        await self.sock.close()  # a reply that never came: a new socket
+                continue
+            if reply["type"] == "error" and reply.get("code") == "unavailable":
+                self.unavailable += 1
+                await asyncio.sleep(float(reply.get("retry_after", 1)))
+                continue
+            return reply
+
+    async def run(self, until: float, ask_every: float, refusals: dict[str, int]) -> None:
+        self.give_up_at = until + 120
+        rng = random.Random(self.n)
+        await asyncio.sleep(rng.uniform(0, ask_every))
+        k = 0
+        while time.monotonic() < until:
+            k += 1
+            if rng.random() < 0.5:
+                reply = await self.command("q.ask", f"a{self.n}-{k}", text=f"p{self.n} q{k}")
+                if reply["type"] == "ack":
+                    self.asked.append(reply["ids"][0])
+                else:
+                    refusals[reply["code"]] = refusals.get(reply["code"], 0) + 1
+            else:
+                choices = sorted(self.shown - self.voted)
+                if choices:
+                    qid = rng.choice(choices)
+                    reply = await self.command("q.vote", f"v{self.n}-{qid}", id=qid)
+                    if reply["type"] == "ack":
+                        self.voted.add(qid)
+                        self.votes_acked += 1
+                    elif reply["code"] not in ("invalid_state", "not_found"):  # answered, merged
+                        refusals[reply["code"]] = refusals.get(reply["code"], 0) + 1
+            await asyncio.sleep(rng.uniform(0.5, 1.5) * ask_every)
+
+
+async def moderate(c: Cluster, node: Any, until: float, approved: set[str]) -> None:
+    """Approve every question as it comes (keyed by id: a retry is the same approval)."""
+    sock = await c.ws(node, node.token("moderator"))
+    pending: list[str] = []
+    n = 0
+    while time.monotonic() < until + 5 or pending:
+        try:
+            msg = await sock.receive(timeout=1)
+        except TimeoutError:
+            msg = None
+        if msg is not None and msg.type is aiohttp.WSMsgType.TEXT:
+            body = json.loads(msg.data)
+            items = [body["item"]] if body.get("type") == "q.item" else []
+            pending += [q["id"] for q in items if q.get("status") in ("submitted", "pending")]
+        elif msg is not None and msg.type is not aiohttp.WSMsgType.TEXT:
+            sock = await c.ws(node, node.token("moderator"))
+        while pending:
+            qid = pending.pop()
+            if qid in approved:
+                continue
+            n += 1
+            reply = await command(sock, 10_000 + n, "q.approve", f"ok-{qid}", id=qid)
+            if reply["type"] == "ack" or reply.get("code") == "invalid_state":
+                approved.add(qid)
+        if time.monotonic() > until + 5 and not pending:
+            break
+
+
+async def host(c: Cluster, node: Any, until: float, steps: int) -> int:
+    sock = await c.ws(node, node.token("host"))
+    assert (await command(sock, 1, "ros.start", "start"))["type"] == "ack"
+    moved = 0
+    pause = max(1.0, (until - time.monotonic()) / (steps + 1))
+    await sock.close()
+    while time.monotonic() + pause < until and moved < steps:
+        await asyncio.sleep(pause)
+        # A socket each step: one idle for longer than the server's heartbeat is closed.
+        sock = await c.ws(node, node.token("host"))
+        if (await command(sock, 2 + moved, "ros.next", f"next-{moved}"))["type"] == "ack":
+            moved += 1
+        await sock.close()
+    return moved
+
+
+def media(c: Cluster, node: Any, viewers: int, seconds: float, tmp: Path) -> list[Any]:
+    """Three site bots and the light viewers, each a process of its own."""
+    base = [sys.executable, "-m", "confsvc"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFSVC_")}
+    procs = []
+    for site in SITES:
+        link = node.link("site", site)
+        cmd = [*base, "bot", "--link", link, "--seconds", str(seconds + 30), "--json"]
+        out = (tmp / f"site-{site}.json").open("wb")
+        procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.DEVNULL))
+    links = [node.link("participant") for _ in range((viewers + 7) // 8)]
+    cmd = [*base, "loadtest", "--light", "--participants", str(viewers), "--seconds", str(seconds)]
+    for link in links:
+        cmd += ["--link", link]
+    out = (tmp / "viewers.json").open("wb")
+    procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.DEVNULL))
+    return procs
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    seconds = args.minutes * 60
+    with tempfile.TemporaryDirectory(prefix="confsvc-soak-") as tmp:
+        async with cluster(args.db, Path(tmp)) as c:
+            a, b, d = c.nodes
+            until = time.monotonic() + seconds
+            bots = media(c, a, args.viewers, seconds, Path(tmp)) if args.viewers else []
+            participants = [
+                Participant(c, (b, d)[i % 2], a.token("participant"), i)
+                for i in range(args.participants)
+            ]
+            await connect_all([p.connect() for p in participants])
+            approved: set[str] = set()
+            refusals: dict[str, int] = {}
+            mod = asyncio.ensure_future(moderate(c, a, until, approved))
+            agenda = asyncio.ensure_future(host(c, a, until, 13))
+            samples: dict[str, list[tuple[float, int]]] = {n.name: [] for n in c.nodes}
+            started = time.monotonic()
+
+            async def sample() -> None:
+                while time.monotonic() < until:
+                    for n in c.nodes:
+                        assert n.proc is not None
+                        samples[n.name].append((time.monotonic() - started, rss_kib(n.proc.pid)))
+                    await asyncio.sleep(args.sample)
+
+            sampler = asyncio.ensure_future(sample())
+            await asyncio.gather(*(p.run(until, args.ask_every, refusals) for p in participants))
+            moved = await agenda
+            try:
+                await asyncio.wait_for(mod, 120)
+            except TimeoutError:
+                refusals["moderator_unfinished"] = 1
+            sampler.cancel()
+            await asyncio.sleep(3)  # quiet: the last messages arrive
+            for bot in bots:
+                try:
+                    bot.wait(timeout=120)
+                except subprocess.TimeoutExpired:
+                    bot.kill()
+            store = await open_store(c.nodes[0].db)
+            try:
+                log = await store.read("weifang-olsztyn-2020")
+            finally:
+                await store.close()
+            asked = [e.data["id"] for e in log if e.type == "q.asked"]
+            votes = sum(1 for e in log if e.type == "q.voted")
+            acked = [q for p in participants for q in p.asked]
+            fresh = await c.ws(b, a.token("participant"))
+            welcome = json.loads((await fresh.receive(timeout=60)).data)
+            shown_now = {q["id"] for q in welcome["views"]["questions"]["items"]}
+            diverged = sum(1 for p in participants if p.shown != shown_now)
+            viewers = _viewer_report(Path(tmp) / "viewers.json")
+    half = [s for s in next(iter(samples.values())) if s[0] >= seconds / 2]
+    return {
+        "minutes": args.minutes,
+        "nodes": 3,
+        "participants": args.participants,
+        "viewers": args.viewers,
+        "asked_acked": len(acked),
+        "asked_stored": len(asked),
+        "asked_stored_twice": len(asked) - len(set(asked)),
+        "acked_not_stored": len(set(acked) - set(asked)),
+        "votes_acked": sum(p.votes_acked for p in participants),
+        "votes_stored": votes,
+        "approved": len(approved),
+        "agenda_steps": moved,
+        "refusals": refusals,
+        "participants_diverged": diverged,
+        "resumed": sum(p.resumes for p in participants),
+        "sent_again_no_answer": sum(p.retries for p in participants),
+        "answered_unavailable_then_stored": sum(p.unavailable for p in participants),
+        "snapshots_after_a_drop": sum(p.snapshots for p in participants),
+        "rss_mib_start": {k: round(v[0][1] / 1024, 1) for k, v in samples.items() if v},
+        "rss_mib_end": {k: round(v[-1][1] / 1024, 1) for k, v in samples.items() if v},
+        "rss_mib_per_min_second_half": {
+            k: round(slope_per_min([s for s in v if s[0] >= seconds / 2]), 3)
+            for k, v in samples.items()
+        },
+        "samples": len(half),
+        "viewers_report": viewers,
+        "log_events": len(log),
+    }
+
+
+def _viewer_report(path: Path) -> Any:
+    try:
+        lines = path.read_text().strip().splitlines()
+        body = json.loads(lines[-1]) if lines else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(body, dict):
+        return body
+    return {k: v for k, v in body.items() if not isinstance(v, (list, dict)) or k == "summary"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=120.0)
+    parser.add_argument("--participants", type=int, default=300)
+    parser.add_argument("--viewers", type=int, default=100)
+    parser.add_argument("--ask-every", type=float, default=30.0, help="seconds, on average")
+    parser.add_argument("--sample", type=float, default=15.0, help="seconds between RSS reads")
+    parser.add_argument("--db", default=DEFAULT_DB, help="PostgreSQL DSN (a schema is made)")
+    print(json.dumps(asyncio.run(run(parser.parse_args()))))
+
+
+if __name__ == "__main__":
+    main()
