@@ -22,6 +22,15 @@ import pytest
 
 from confsvc.core.roles import Role
 from tests.conftest import Running, artifact
+from tests.unit.interpretation_agenda import TEXT
+
+# The interpreters under people's names: the test agenda's English descriptions
+# ("Polish booth, first interpreter") would read as untranslated text on pl and zh pages.
+INTERPRETED = (
+    TEXT.replace("Polish booth, first interpreter", "Anna Nowak")
+    .replace("Polish booth, second interpreter", "Jan Kowalski")
+    .replace("English booth", "Li Wei")
+)
 
 pytestmark = pytest.mark.browser
 
@@ -69,6 +78,15 @@ CLIPPED = """() => {
 }"""
 
 
+@pytest.fixture
+async def running(confsvc_app: Any, tmp_path: Path) -> Running:
+    """The sample agenda with interpretation channels: every page with audio shows its
+    channel picker, and the interpreter's booth page is one of the pages."""
+    agenda = tmp_path / "agenda.yaml"
+    agenda.write_text(INTERPRETED, encoding="utf-8")
+    return await confsvc_app(agenda_path=agenda)  # type: ignore[no-any-return]
+
+
 async def _session(running: Running) -> dict[str, str]:
     host = await running.ws("host")
     mod = await running.ws("moderator")
@@ -102,6 +120,7 @@ async def _session(running: Running) -> dict[str, str]:
         "expert": running.link("expert", expert=EXPERT, name="Epidemiology"),
         "participant": running.link("participant"),
         "translator": running.link("translator", languages=("zh", "pl"), name="Desk"),
+        "interpreter": running.link("interpreter", interpreter="pl-booth-1"),
         "live": f"{base}/c/{cid}/live",
         "written": f"{base}/c/{cid}/written?t={mod_token}",
         "report": f"{base}/j/{mod_token}/report",
