@@ -32,7 +32,7 @@ from prometheus_client.registry import Collector
 
 from confsvc.aio import cancel_and_wait
 from confsvc.core.registry import RULES
-from confsvc.http.keys import CONFIG, HUBS
+from confsvc.http.features import CONFIG, HUBS
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class AppCollector(Collector):
         )
 
     def _connections(self, app: web.Application) -> Iterator[Metric]:
-        from confsvc.http.wsconn import Connection
+        from confsvc.http.features import Connection
 
         ws = GaugeMetricFamily(
             "confsvc_ws_connections",

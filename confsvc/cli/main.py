@@ -607,7 +607,7 @@ async def run_server(
     stop accepting, WebSockets closed with 1001, SSE streams ended, running commands and
     the mail being sent finished, the store closed; a few seconds at most.
 
-    A worker of ``--workers`` (``confsvc.workers``) shares the port (``reuse_port``) and
+    A worker of ``--workers`` (``confsvc.cli.workers``) shares the port (``reuse_port``) and
     listens on ``node_port`` alone too (its ``node_url``)."""
 
     from confsvc.http import shutdown
@@ -664,7 +664,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     configure(cfg)
     if cfg.workers > 1:
-        from confsvc.workers import serve_workers
+        from confsvc.cli.workers import serve_workers
 
         return serve_workers(cfg)
     asyncio.run(run_server(cfg))

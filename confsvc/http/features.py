@@ -15,6 +15,11 @@ routes. In its ``setup`` a feature may:
 - render the page an invite link opens for a role (``role_page``);
 - keep its own state under an ``aiohttp.web.AppKey`` declared next to its setup.
 
+What a feature may read of the web adapter is named here too, and features import it
+from here, never from ``confsvc.http.keys``, ``ws`` or ``wsconn``: the app's ``CONFIG``,
+``HUBS``, ``STORE``, ``SECRET``, ``I18N`` and ``CLOCK``, and the ``Connection`` a
+message handler is given (``send``, ``principal``, ``hub``, ``state``).
+
 Each message type and each role's page belongs to one feature: a second claim is refused
 at start-up, naming both, instead of one feature silently replacing the other's.
 The keys read by ``ws.py`` and ``pages.py`` are in ``confsvc.http.keys``.
@@ -27,7 +32,34 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from confsvc.core.roles import Role
-from confsvc.http.keys import ROLE_PAGES, WS_CLOSE_HOOKS, WS_HANDLERS, PageRenderer, WsHandler
+from confsvc.http.keys import (
+    CLOCK,
+    CONFIG,
+    HUBS,
+    I18N,
+    ROLE_PAGES,
+    SECRET,
+    STORE,
+    WS_CLOSE_HOOKS,
+    WS_HANDLERS,
+    PageRenderer,
+    WsHandler,
+)
+from confsvc.http.wsconn import Connection
+
+__all__ = [
+    "CLOCK",
+    "CONFIG",
+    "HUBS",
+    "I18N",
+    "SECRET",
+    "STORE",
+    "Connection",
+    "FeatureClash",
+    "handle_message",
+    "on_close",
+    "role_page",
+]
 
 # Message types the WebSocket itself handles (``confsvc.http.ws``).
 BUILT_IN_MESSAGES = frozenset({"hello", "command", "ping"})

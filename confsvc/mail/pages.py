@@ -10,8 +10,8 @@ from confsvc.core import written as W
 from confsvc.core.errors import DomainError
 from confsvc.core.permissions import Permission, require
 from confsvc.http.auth import open_invite
+from confsvc.http.features import I18N
 from confsvc.http.i18n import render
-from confsvc.http.keys import I18N
 from confsvc.http.pages import error_page, page_context
 
 

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from confsvc.core.roles import Role
 from confsvc.http import features
-from confsvc.http.keys import CONFIG, HUBS, I18N, SECRET
+from confsvc.http.features import CONFIG, HUBS, I18N, SECRET
 from confsvc.mail import pages
 from confsvc.mail.service import MailService
 

@@ -38,7 +38,7 @@ from confsvc.core.agenda import ID_PATTERN, Agenda
 from confsvc.core.errors import NotFound
 from confsvc.core.floor import current_floor
 from confsvc.core.runofshow import PAUSED, RUNNING, ros
-from confsvc.http.keys import CONFIG, HUBS, I18N
+from confsvc.http.features import CONFIG, HUBS, I18N
 from confsvc.media.hls import PLAYLIST, HlsSettings, HlsTranscoder
 from confsvc.media.program import Program, ProgramPacket, Programs
 

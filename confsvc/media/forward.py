@@ -31,7 +31,7 @@ from confsvc.core.errors import Unavailable
 from confsvc.media.home import Home
 
 if TYPE_CHECKING:
-    from confsvc.http.wsconn import Connection
+    from confsvc.http.features import Connection
 
 log = logging.getLogger(__name__)
 

@@ -24,13 +24,13 @@ from confsvc.core.interpretation import on_air
 from confsvc.core.permissions import Permission, require
 from confsvc.core.roles import Role
 from confsvc.http import features
+from confsvc.http.features import HUBS
 from confsvc.http.i18n import render
-from confsvc.http.keys import HUBS
 from confsvc.http.pages import page_context
 
 if TYPE_CHECKING:
     from confsvc.core.events import Event
-    from confsvc.http.ws import Connection
+    from confsvc.http.features import Connection
     from confsvc.media.relay import Relay
     from confsvc.service import Hub
 

@@ -19,8 +19,8 @@ from confsvc.core.errors import Unavailable
 from confsvc.core.floor import current_floor
 from confsvc.core.roles import Role
 from confsvc.http import features
+from confsvc.http.features import CONFIG, HUBS, STORE
 from confsvc.http.i18n import render
-from confsvc.http.keys import CONFIG, HUBS, STORE
 from confsvc.http.pages import page_context
 from confsvc.media.fanout import Passthrough
 from confsvc.media.forward import Forwarder
@@ -36,7 +36,7 @@ from confsvc.store import StoreError
 
 if TYPE_CHECKING:
     from confsvc.core.events import Event
-    from confsvc.http.ws import Connection
+    from confsvc.http.features import Connection
     from confsvc.service import Hub
 
 log = logging.getLogger(__name__)

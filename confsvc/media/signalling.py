@@ -43,7 +43,7 @@ def interpreter_voice(state: ConferenceState, principal: Principal) -> tuple[str
 
 
 if TYPE_CHECKING:
-    from confsvc.http.ws import Connection
+    from confsvc.http.features import Connection
     from confsvc.media.relay import Relay
     from confsvc.media.room import Room
     from confsvc.service import Hub
@@ -148,7 +148,7 @@ async def handle_leave(relay: Relay, conn: Connection, body: dict[str, Any]) -> 
 
 
 def sites_changed_notifier(app: web.Application) -> Any:
-    from confsvc.http.keys import HUBS
+    from confsvc.http.features import HUBS
 
     def notify(room: Room) -> None:
         hub: Hub | None = next((h for h in app[HUBS].loaded() if h.id == room.conference), None)

@@ -27,9 +27,9 @@ from confsvc.core.questions.text import warm as warm_language_detector
 from confsvc.core.roles import Role
 from confsvc.http import features
 from confsvc.http.auth import principal_for_token
+from confsvc.http.features import CONFIG, HUBS
 from confsvc.http.forms import Upload, header_token, read_form
 from confsvc.http.i18n import render
-from confsvc.http.keys import CONFIG, HUBS
 from confsvc.http.pages import page_context
 from confsvc.questions.export import export_csv, export_json
 from confsvc.questions.photos import clean_post_args

@@ -23,7 +23,7 @@ from confsvc.core.errors import BadRequest, DomainError
 from confsvc.core.events import Principal
 from confsvc.http import shutdown
 from confsvc.http.api import PUBLIC
-from confsvc.http.keys import HUBS
+from confsvc.http.features import HUBS
 from confsvc.service import dumps
 from confsvc.store.guarded import StoreUnavailable
 

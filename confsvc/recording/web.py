@@ -35,8 +35,8 @@ from confsvc.core.questions import questions
 from confsvc.core.recording import media_s, recording
 from confsvc.core.recording import view as recording_view
 from confsvc.http.auth import open_invite
+from confsvc.http.features import CONFIG, HUBS, I18N, SECRET
 from confsvc.http.i18n import render
-from confsvc.http.keys import CONFIG, HUBS, I18N, SECRET
 from confsvc.http.pages import error_page
 from confsvc.media.setup import RELAY
 from confsvc.recording.files import (

@@ -11,7 +11,7 @@ from aiohttp import web
 from confsvc.core.errors import DomainError
 from confsvc.core.permissions import Permission, require
 from confsvc.http.auth import open_invite
-from confsvc.http.keys import CONFIG, HUBS, I18N
+from confsvc.http.features import CONFIG, HUBS, I18N
 from confsvc.http.pages import error_page
 from confsvc.http.security import content_security_policy
 from confsvc.report import FORMATS, build, render, render_html

@@ -139,3 +139,25 @@ def test_translations_are_not_a_web_concern() -> None:
         imports = _every_import(_module_path(name))
         assert "confsvc.i18n" in imports, name
         assert sorted(m for m in imports if m.startswith("confsvc.http.i18n")) == [], name
+
+
+FEATURES = ("media", "questions", "mail", "report", "recording", "desk", "metrics")
+ADAPTER_INSIDES = ("confsvc.http.keys", "confsvc.http.ws", "confsvc.http.wsconn")
+
+
+def test_features_use_the_feature_interface_not_the_web_adapters_insides() -> None:
+    # What a feature may register and read of the app is confsvc.http.features.
+    reaching_in = {}
+    for path in ROOT.rglob("*.py"):
+        name = ".".join(("confsvc", *path.relative_to(ROOT).with_suffix("").parts))
+        if name.split(".")[1] not in FEATURES:
+            continue
+        inside = sorted(
+            m
+            for m in _every_import(path)
+            if m in ADAPTER_INSIDES or m.startswith(tuple(f"{a}." for a in ADAPTER_INSIDES))
+        )
+        if inside:
+            reaching_in[name] = inside
+    assert reaching_in == {}
+    assert "confsvc.http.features" in _every_import(_module_path("confsvc.media.setup"))

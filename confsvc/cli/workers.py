@@ -29,7 +29,7 @@ from typing import Any
 
 from confsvc.config import Config
 
-log = logging.getLogger("confsvc.workers")
+log = logging.getLogger("confsvc.cli.workers")
 
 RESTART_S = 1.0
 
