@@ -214,6 +214,8 @@ def _with_lang(url: str, lang: str) -> str:
     return url + ("&" if "?" in url else "?") + f"lang={lang}"
 
 
+# Every page at two sizes with axe-core: minutes, not the default two, on a slow machine.
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("lang", ["en", "pl", "zh"])
 async def test_every_page_fits_a_phone_and_a_laptop(
     running: Running, browser: Any, lang: str, axe_source: str
