@@ -133,8 +133,13 @@ class Recorder:
 
     # -- sources -----------------------------------------------------------------
 
+    def _file_name(self, source: str) -> str:
+        """``<part>-<source>.webm``; a channel's slot ``channel:pl`` is ``channel-pl`` in a
+        file name (``confsvc.recording.files.NAME``: no colon, for every file system)."""
+        return f"{self.part}-{source.replace(':', '-')}.webm"
+
     def _writer(self, source: str, label: str) -> WebmWriter:
-        path = self.directory / f"{self.part}-{source}.webm"
+        path = self.directory / self._file_name(source)
         return WebmWriter(path, title=f"{self.title} — {label}" if self.title else label)
 
     def add_source(self, source: str) -> None:
@@ -259,9 +264,7 @@ class Recorder:
             "take": self.take,
             "part": self.part,
             "started_at": self.started_wall,
-            "files": {
-                name: f"{self.part}-{name}.webm" for name in [PROGRAM, *sorted(self._sources)]
-            },
+            "files": {name: self._file_name(name) for name in [PROGRAM, *sorted(self._sources)]},
             "chapters": f"{self.part}-program.vtt",
         }
 

@@ -14,7 +14,8 @@ from confsvc.media import pattern
 from confsvc.media.fanout import SlotFanout
 from confsvc.media.program import Program
 from confsvc.media.recorder import Recorder, webvtt_chapters
-from confsvc.media.room import Room, SiteFeed
+from confsvc.media.room import Room, SiteFeed, VoiceFeed, channel_slot
+from confsvc.recording.files import parse_name
 from tests.unit.test_media_room import FakeClock
 
 SITES = ["weifang", "olsztyn"]
@@ -126,3 +127,25 @@ async def test_a_file_starts_on_a_keyframe_and_audio_only_sources_get_a_file(
         assert [s.type for s in c.streams] == ["audio"]
         assert sum(1 for p in c.demux() if p.size) == 199
     assert not (tmp_path / f"{rec.part}-olsztyn.webm").exists()  # it sent nothing
+
+
+async def test_an_interpreters_channel_is_recorded_under_a_name_the_listing_reads(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    room, _feeds = make_room(clock)
+    rec = Recorder(room, directory=tmp_path, take=1, sites=SITES, clock=clock, program=None)
+    voice = VoiceFeed(room, "pl-booth-1", "pl", peer=object())
+    room.voices_on_air["pl"] = "pl-booth-1"  # the core has this interpreter on air
+    rec.add_source(channel_slot("pl"))
+    for i in range(1, 250):  # 5 s: an audio-only file opens once 3 s came without video
+        voice.on_audio(AUDIO[i % len(AUDIO)], 960 * i, True)
+        clock.now += 1 / 50
+    await rec.close()
+    name = f"{rec.part}-channel-pl.webm"  # the slot is channel:pl; no colon in a file name
+    with av.open(str(tmp_path / name)) as c:
+        assert [s.type for s in c.streams] == ["audio"]
+        assert sum(1 for p in c.demux() if p.size) == 249
+    listed = parse_name(name)
+    assert listed is not None and listed.source == "channel-pl"
+    assert rec.manifest()["files"][channel_slot("pl")] == name
