@@ -165,6 +165,13 @@ TEMPLATES: dict[str, str] = {
     "invite.ttl_hours": "ttl_hours must be between 0 and {max}",
     "invite.unknown_role": "unknown role {role!r}",
     "invite.not_text": "{field} must be a string",
+    # the media home (media/forward.py, media/setup.py)
+    "media.home_silent": "the media home of this conference does not answer: try again",
+    "media.home_refused": "the media home refused the connection: {reason}",
+    "media.home_gone": "the media home went away: try again",
+    "media.home_lost": "the media home went away: reconnecting",
+    "media.home_unknown": "the media home cannot be looked up: {reason}",
+    "media.not_forwardable": "this connection cannot be forwarded to the media home",
     # places named by several parts
     "site.unknown": "{command}: no site {site!r} in the agenda",
     "site.unknown_plain": "no site {site!r} in the agenda",

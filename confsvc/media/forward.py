@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from confsvc.aio import cancel_and_wait
+from confsvc.core.error_codes import english
 from confsvc.core.errors import Unavailable
 from confsvc.media.home import Home
 
@@ -35,7 +36,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HOME_LOST = "the media home went away: reconnecting"
+HOME_LOST = english("media.home_lost", {})
+# What a client is told when the home's socket closes: the English reason, and its key
+# for the page's language (confsvc/core/error_codes.py).
+HOME_LOST_STATE = {
+    "type": "rtc.state",
+    "state": "failed",
+    "reason": HOME_LOST,
+    "key": "media.home_lost",
+    "params": {},
+}
 CONNECT_TIMEOUT_S = 3.0
 HEARTBEAT_S = 2.0  # a home that vanished without closing is noticed within about this
 RETRY_AFTER_S = 1.0
@@ -69,21 +79,17 @@ class HomeLink:
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError, TypeError) as exc:
             await self._drop()
             log.info("%r: the home at %s does not answer: %s", self, self.home.url, exc)
-            raise Unavailable(
-                "the media home of this conference does not answer: try again",
-                retry_after=RETRY_AFTER_S,
-            ) from None
+            raise Unavailable.keyed("media.home_silent", retry_after=RETRY_AFTER_S) from None
         if welcome.get("type") != "welcome":
             await self._drop()
-            raise Unavailable(
-                f"the media home refused the connection: {welcome.get('message')}",
-                retry_after=RETRY_AFTER_S,
+            raise Unavailable.keyed(
+                "media.home_refused", reason=welcome.get("message"), retry_after=RETRY_AFTER_S
             )
         self._reader = asyncio.create_task(self._read(), name=f"home-link {self.conn!r}")
 
     async def send(self, body: dict[str, Any]) -> None:
         if self.ws is None or self.ws.closed:
-            raise Unavailable("the media home went away: try again", retry_after=RETRY_AFTER_S)
+            raise Unavailable.keyed("media.home_gone", retry_after=RETRY_AFTER_S)
         await self.ws.send_str(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
 
     async def _read(self) -> None:
@@ -104,7 +110,7 @@ class HomeLink:
             if not self.closing:
                 log.info("%r: the home's socket closed (%s)", self, self.ws.close_code)
                 self.forwarder.forget(self)
-                self.conn.send({"type": "rtc.state", "state": "failed", "reason": HOME_LOST})
+                self.conn.send(HOME_LOST_STATE)
 
     async def close(self) -> None:
         self.closing = True
@@ -139,7 +145,7 @@ class Forwarder:
         if link is None:
             token = conn.state.get("token")
             if not isinstance(token, str):
-                raise Unavailable("this connection cannot be forwarded to the media home")
+                raise Unavailable.keyed("media.not_forwardable")
             link = HomeLink(self, conn, home)
             await link.open(token)
             self.links[conn] = link

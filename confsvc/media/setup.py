@@ -93,7 +93,7 @@ async def _home(app: web.Application, conn: Connection) -> Home:
     try:
         home = await app[HOMES].home_of(conn.hub.id)
     except StoreError as exc:
-        raise Unavailable(f"the media home cannot be looked up: {exc}", retry_after=1.0) from None
+        raise Unavailable.keyed("media.home_unknown", reason=exc, retry_after=1.0) from None
     if home.mine:
         await app[FORWARDER].drop(conn)
     return home

@@ -3,6 +3,8 @@
 // Publishing (a site) sends one audio and one video track; subscribing receives an audio
 // and a video slot per site. Reconnects by itself after a network drop.
 
+import { errorText } from "./conn.js";
+
 const CODECS = { audio: ["audio/opus"], video: ["video/VP8", "video/rtx"] };
 
 function preferCodecs(transceiver, kind) {
@@ -242,7 +244,9 @@ export class MediaSession {
 
   _onServerState(msg) {
     if (msg.state === "failed" || (msg.state === "closed" && msg.reason !== "left")) {
-      this._setState("failed", msg.reason);
+      // A reason with a key (the media home went away) reads in the page's language.
+      const reason = msg.key ? errorText({ key: msg.key, params: msg.params, message: msg.reason }) : msg.reason;
+      this._setState("failed", reason);
       this._restart();
     }
   }
