@@ -105,6 +105,9 @@ class BotBase:
     reconnects: int = 0  # times it started over (reconnect=True)
     lost_at: float | None = None  # monotonic time it last found its connection gone
     seq: int | None = None  # the highest seq seen: a reconnect resumes from it
+    # On a shared audience link, the person this bot is (welcome.you.person_token): sent
+    # again in each hello, so a reconnect stays that person (its keys, votes, questions).
+    person_token: str | None = None
     _reader: asyncio.Task[None] | None = None
     _waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = field(default_factory=dict)
     _live: bool = False
@@ -120,9 +123,14 @@ class BotBase:
         hello: dict[str, Any] = {"type": "hello", "token": self.link.token}
         if self.seq is not None:
             hello["seq"] = self.seq  # only what it missed (docs/protocol.md, "Resuming")
+        if self.person_token is not None:  # the same person on a shared audience link
+            hello["person"] = self.person_token
         await self.ws.send_json(hello)
         self._reader = asyncio.create_task(self._read())
-        await self.expect("welcome")
+        welcome = await self.expect("welcome")
+        you = welcome.get("you") or {}
+        if isinstance(you.get("person_token"), str):
+            self.person_token = you["person_token"]
         await self.ws.send_json({"type": "rtc.config"})
         self.config = await self.expect("rtc.config")
 

@@ -174,3 +174,20 @@ async def test_the_person_token_is_in_no_log_and_no_event(
     assert signature not in stored
     assert caplog.records  # there is a log to leak into
     assert not [r for r in caplog.records if signature in r.getMessage()]
+
+
+async def test_a_bot_on_a_shared_link_stays_one_person_across_reconnects(running: Running) -> None:
+    from confsvc.media.bot import ViewerBot, parse_link
+
+    bot = ViewerBot(link=parse_link(running.link("participant")))
+    people = []
+    try:
+        for _ in range(2):  # a connection, then a reconnect (the supervisor's _open again)
+            await bot._open()
+            welcome = next(m for m in reversed(bot.messages) if m.get("type") == "welcome")
+            people.append(welcome["you"]["person"])
+            await bot._teardown()
+    finally:
+        await bot.close()
+    assert people[0] is not None and people == [people[0], people[0]]
+    assert bot.person_token is not None
