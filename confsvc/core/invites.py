@@ -145,7 +145,14 @@ def _record(state: ConferenceState, args: RecordArgs, who: Principal, now: float
     _check_languages(state, args.role, args.languages)
     if args.id in invites(state):
         raise InvalidState.keyed("invite.recorded", invite=args.id)
-    return [NewEvent(type="invite.issued", data=args.model_dump())]
+    data = args.model_dump()
+    # Only an interpreter's or a translator's link names these: other invites are stored
+    # as they were before those roles existed.
+    if data["interpreter"] is None:
+        del data["interpreter"]
+    if not data["languages"]:
+        del data["languages"]
+    return [NewEvent(type="invite.issued", data=data)]
 
 
 def _on_issued(state: ConferenceState, event: Event) -> None:
