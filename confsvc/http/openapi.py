@@ -348,6 +348,55 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             },
         }
     },
+    "/j/{token}/recordings": _page(
+        "The host's recordings page (docs/recording.md): takes, files, signed download links",
+        [TOKEN],
+        errors="403",
+    ),
+    "/j/{token}/recordings/presskit.zip": {
+        "get": {
+            "summary": "The press kit (host): public report, each take's program and chapters, "
+            "live-page photos, as one zip",
+            "parameters": [TOKEN],
+            "responses": {
+                "200": _body("the zip", "application/zip"),
+                "403": HTML_ERROR,
+                "404": HTML_ERROR,
+                "default": DEFAULT,
+            },
+        }
+    },
+    "/j/{token}/recordings/program/{take}": {
+        "get": {
+            "summary": "A moment of a take's program (the report's links): a redirect to the "
+            "signed program file at #t=<seconds>",
+            "parameters": [TOKEN, _path("take", "the take's number")],
+            "responses": {
+                "302": _body("a redirect to the program file, at the moment", "text/plain"),
+                "403": HTML_ERROR,
+                "404": HTML_ERROR,
+                "default": DEFAULT,
+            },
+        }
+    },
+    "/c/{conference}/recordings/{name}": {
+        "get": {
+            "summary": "A recording file by its signed link (24 h; range requests)",
+            "parameters": [
+                CONFERENCE,
+                _path("name", "the file's name (recording list)"),
+                {"name": "exp", "in": "query", "required": True, "schema": {"type": "string"}},
+                {"name": "sig", "in": "query", "required": True, "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": _body("the file", "video/webm", "text/vtt", "application/json"),
+                "206": _body("a range of the file", "video/webm"),
+                "403": HTML_ERROR,
+                "404": HTML_ERROR,
+                "default": DEFAULT,
+            },
+        }
+    },
     "/c/{conference}/questions/import": {
         "post": {
             "summary": "Import pre-session questions from CSV: all rows or none",

@@ -27,6 +27,8 @@ conn.on("error", (msg) => {
   const refused = $("[data-person-refused]");
   if (!refused) return;
   $("[data-person-error]").textContent = msg.message; // conn.js has put it in the page's language
-  $("[data-person-again]").href = location.pathname + location.search; // no fragment: a new person
+  // The same page without the fragment: a new person (the href is set here, not in the
+  // template, which has no address of its own for it).
+  $("[data-person-again]").href = location.pathname + location.search;
   refused.hidden = false;
 });
