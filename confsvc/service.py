@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from confsvc.backlog import DEFAULT_SIZE, Backlog, Behind, coalesced, for_principal
-from confsvc.bus import Bus, LocalBus
+from confsvc.bus import Bus, LocalBus, Tidings
 from confsvc.core.agenda import Agenda, id_problem
 from confsvc.core.conference import (
     ConferenceState,
@@ -114,6 +114,7 @@ class Hub:
         self.backlog = Backlog(backlog_events)
         self._contended_at = -CONTENDED_S  # when another writer last wrote (monotonic)
         self._append_s = 0.0  # how long the last append took
+        self.bus_store_reads = 0  # bus messages that needed a store read (``receive``)
 
     def __repr__(self) -> str:
         return f"Conference({self.id})"
@@ -140,6 +141,26 @@ class Hub:
             self._contended_at = time.monotonic()  # another writer wrote
             await self._apply(events)
         return len(events)
+
+    async def receive(self, seq: int, events: Sequence[Event] | None) -> int:
+        """Fold another node's append as the bus carried it (``confsvc.bus``): its events
+        without a store read when they follow what is folded here; the store's when the
+        bus carried none, when there is a gap (a bus message missed), or for an erasure.
+        Each seq is folded once, in order: what is folded already is skipped."""
+        async with self._lock:
+            if seq <= self.state.seq:
+                return 0  # folded already (our own catch-up, or an older message)
+            fresh = [e for e in events or () if e.seq > self.state.seq]
+            if (
+                not fresh
+                or fresh[0].seq != self.state.seq + 1
+                or any(e.type == ERASED_EVENT for e in fresh)
+            ):
+                self.bus_store_reads += 1
+                return await self._catch_up_locked()
+            self._contended_at = time.monotonic()  # another writer wrote
+            await self._apply(fresh)
+            return len(fresh)
 
     # -- commands --------------------------------------------------------------
 
@@ -276,7 +297,7 @@ class Hub:
         try:
             # Stored already: a bus that is down must not turn the ack into an error (other
             # nodes catch up by polling the store meanwhile).
-            await self.bus.publish(self.id, events[-1].seq)
+            await self.bus.publish(self.id, events)
         except Exception as exc:
             log.warning("%r: could not publish seq %d on the bus: %r", self, events[-1].seq, exc)
         return events
@@ -361,10 +382,10 @@ class Hubs:
         if on_reconnect is not None:  # Redis: catch up on what came while it was away
             on_reconnect(self.catch_up_all)
 
-    async def _on_bus(self, conference: str, seq: int) -> None:
-        hub = self._hubs.get(conference)
-        if hub is not None and hub.state.seq < seq:
-            await hub.catch_up()
+    async def _on_bus(self, tidings: Tidings) -> None:
+        hub = self._hubs.get(tidings.conference)
+        if hub is not None and hub.state.seq < tidings.seq:
+            await hub.receive(tidings.seq, tidings.events)
 
     async def get(self, conference: str) -> Hub:
         """The conference's hub; ``NotFound`` if the store has no such conference."""

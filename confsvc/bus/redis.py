@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from confsvc.bus import BusError, Handler
+from confsvc.bus import MAX_MESSAGE_BYTES, BusError, Handler, MalformedMessage, decode, encode
+from confsvc.core.events import Event
 from confsvc.store import describe
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,8 @@ Reconnected = Callable[[], Awaitable[None]]
 
 
 class RedisBus:
-    """Publishes ``(conference, seq)`` and listens for other nodes' on one channel.
+    """Publishes ``(conference, seq, events)`` and listens for other nodes' on one channel
+    (``confsvc.bus.encode``: the events themselves up to ``max_message_bytes``).
 
     The listener is supervised: when Redis goes away it is logged and counted
     (``losses``), the node keeps serving (other nodes' updates come through the store
@@ -65,8 +66,10 @@ class RedisBus:
         channel: str = CHANNEL,
         backoff_max_s: float = BACKOFF_MAX_S,
         health_s: float = HEALTH_S,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.url = url
+        self.max_message_bytes = max_message_bytes
         self.channel = channel
         self.health_s = health_s
         self.node = secrets.token_hex(4)
@@ -92,8 +95,10 @@ class RedisBus:
         """Called after every subscription: catch up on what was published meanwhile."""
         self._reconnected.append(handler)
 
-    async def publish(self, conference: str, seq: int) -> None:
-        msg = json.dumps({"c": conference, "s": seq, "n": self.node})
+    async def publish(self, conference: str, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        msg = encode(conference, self.node, events, self.max_message_bytes)
         try:
             # Bounded: the hub publishes while it holds its lock, and a Redis that hangs
             # (not down: stopped) would otherwise hold it for as long as it hangs.
@@ -156,16 +161,15 @@ class RedisBus:
                 if message.get("type") != "message":
                     continue
                 try:
-                    body = json.loads(message["data"])
-                    if body.get("n") == self.node:
-                        continue
-                    conference, seq = str(body["c"]), int(body["s"])
-                except (ValueError, KeyError, TypeError):
-                    log.warning("%r: ignored a malformed message", self)
+                    tidings = decode(message["data"])
+                except (MalformedMessage, KeyError) as exc:
+                    log.warning("%r: ignored a malformed message (%s)", self, exc)
+                    continue
+                if tidings.node == self.node:
                     continue
                 for handler in self._handlers:
                     try:
-                        await handler(conference, seq)
+                        await handler(tidings)
                     except Exception:
                         log.exception("%r: handler failed", self)
         finally:
