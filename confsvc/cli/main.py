@@ -636,6 +636,9 @@ async def run_server(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    from confsvc import memdebug
+
+    memdebug.install(loop)  # CONFSVC_TRACEMALLOC=FILE: dump growth on SIGUSR1 (off by default)
     try:
         log.info("serving on %s", cfg.base_url)
         for host, port, *_ in runner.addresses:
