@@ -30,7 +30,10 @@ behalf, so it also needs (see ``Wire``, ``SenderHooks`` and ``vp8_packetize``):
   nominated aioice pair: ``.protocol.transport`` and ``.remote_addr``);
 - ``Vp8Encoder._packetize(buffer, picture_id)`` (VP8 payload descriptors, RFC 7741);
 - asyncio's ``_SelectorDatagramTransport._sock`` (the UDP socket, for ``sendmsg`` with
-  Linux's UDP_SEGMENT; without it the transport's ``sendto`` is used).
+  Linux's UDP_SEGMENT; without it the transport's ``sendto`` is used);
+- ``pylibsrtp.Session._srtp`` and ``pylibsrtp._binding`` (``ffi``, ``lib.srtp_protect``):
+  ``srtp_protector`` calls libsrtp on the session's own context with a buffer of its own,
+  without pylibsrtp's per-call Python (about 2 µs of the 5-7 µs a packet costs here).
 
 Load-test viewers (``tap_incoming_rtp``) use aioice's ``Connection._protocols`` and
 replace each ``StunProtocol.datagram_received``.
@@ -61,6 +64,7 @@ import aioice.ice
 import aiortc
 import av
 import pylibsrtp
+import pylibsrtp._binding
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
@@ -224,16 +228,61 @@ def _closing(transport: Any) -> bool:
     return bool(is_closing()) if is_closing is not None else False
 
 
-def _backlog(transport: Any) -> int:
-    """Bytes queued in user space (``TurnTransport`` keeps no such queue)."""
-    size = getattr(transport, "get_write_buffer_size", None)
-    return int(size()) if size is not None else 0
+_SRTP_BUFFER = 2048  # bytes: an RTP packet here is at most ~1,350 before its SRTP tag
+
+
+def srtp_protector(session: pylibsrtp.Session) -> Callable[[bytes], bytes]:
+    """``session.protect``, the same libsrtp context, without pylibsrtp's per-call Python.
+
+    pylibsrtp checks types, allocates an ``int *`` and copies through a buffer slice on
+    every call (~2 µs here); this keeps its own buffer and length cell and calls
+    ``srtp_protect`` directly. What it returns is byte for byte what ``session.protect``
+    would (``tests/unit/test_media_internals.py``). Only for the event loop's thread.
+    Falls back to ``session.protect`` if pylibsrtp's layout is not the one checked.
+    """
+    binding = pylibsrtp._binding
+    ffi = getattr(binding, "ffi", None)
+    srtp_protect: Any = getattr(getattr(binding, "lib", None), "srtp_protect", None)
+    srtp = getattr(session, "_srtp", None)
+    if ffi is None or srtp is None or srtp_protect is None:
+        return session.protect
+    buffer = ffi.new("char[]", _SRTP_BUFFER)
+    view = ffi.buffer(buffer)
+    length = ffi.new("int *")
+    context = srtp[0]
+    memmove = ffi.memmove
+    limit = _SRTP_BUFFER - int(getattr(pylibsrtp, "SRTP_MAX_TRAILER_LEN", 144))
+    errors = getattr(pylibsrtp, "ERRORS", [])
+
+    def protect(packet: bytes) -> bytes:
+        n = len(packet)
+        if n > limit:
+            return session.protect(packet)  # refuses it as pylibsrtp does (ValueError)
+        memmove(buffer, packet, n)
+        length[0] = n
+        rc = srtp_protect(context, buffer, length)
+        if rc:
+            raise pylibsrtp.Error(errors[rc] if 0 <= rc < len(errors) else f"libsrtp error {rc}")
+        return view[0 : length[0]]  # type: ignore[no-any-return]
+
+    protect.session = session  # type: ignore[attr-defined]  # keeps the context alive
+    return protect
 
 
 class Path:
     """One sender's resolved way out: its SRTP context and its nominated ICE pair's socket."""
 
-    __slots__ = ("_sock", "addr", "dropped", "dtls", "protect", "sent", "transport")
+    __slots__ = (
+        "_buffered",
+        "_is_closing",
+        "_sock",
+        "addr",
+        "dropped",
+        "dtls",
+        "protect",
+        "sent",
+        "transport",
+    )
 
     def __init__(self, dtls: Any, protect: Callable[[bytes], bytes], transport: Any, addr: Any):
         self.dtls = dtls
@@ -244,18 +293,46 @@ class Path:
         # costs a microsecond per packet. A TURN relay's transport has none: use its sendto.
         sock = getattr(transport, "_sock", None)
         self._sock: socket.socket | None = sock if isinstance(sock, socket.socket) else None
+        # Looked up once: aioice's ``TurnTransport`` has neither (and keeps no queue).
+        self._is_closing: Callable[[], bool] | None = getattr(transport, "is_closing", None)
+        self._buffered: Callable[[], int] | None = getattr(transport, "get_write_buffer_size", None)
         self.sent = 0
         self.dropped = 0
 
     def usable(self) -> bool:
-        return self.dtls._state is DtlsState.CONNECTED and not _closing(self.transport)
+        is_closing = self._is_closing
+        return self.dtls._state is DtlsState.CONNECTED and not (
+            is_closing is not None and is_closing()
+        )
+
+    def backlog(self) -> int:
+        """Bytes the transport holds in user space (the socket was full)."""
+        buffered = self._buffered
+        return buffered() if buffered is not None else 0
+
+    def send_one(self, data: bytes) -> int:
+        """``send([data])`` for the common single datagram (audio, RTX)."""
+        sock = self._sock
+        if sock is None or self.backlog():
+            return self.send([data])
+        try:
+            sock.sendto(data, self.addr)
+            total = len(data)
+        except OSError:  # full (NACK/PLI recover) or the route went away (ICE consent notices)
+            self.dropped += 1
+            total = 0
+        self.sent += 1
+        dtls = self.dtls
+        setattr(dtls, _DTLS_TX_PACKETS, getattr(dtls, _DTLS_TX_PACKETS) + 1)
+        setattr(dtls, _DTLS_TX_BYTES, getattr(dtls, _DTLS_TX_BYTES) + total)
+        return total
 
     def send(self, datagrams: list[bytes]) -> int:
         """Send already-protected datagrams in order; returns the bytes handed to the kernel."""
         sock = self._sock
         addr = self.addr
         total = 0
-        if sock is None or _backlog(self.transport):
+        if sock is None or self.backlog():
             for data in datagrams:
                 self.transport.sendto(data, addr)
                 total += len(data)
@@ -336,7 +413,7 @@ class Wire:
     def prepare(self) -> Path | None:
         path = self._path
         if path is not None and path.usable() and path.dtls is self.sender.transport:
-            if _backlog(path.transport) > WIRE_BACKLOG_BYTES:
+            if path.backlog() > WIRE_BACKLOG_BYTES:
                 return None
             return path
         self._path = None
@@ -351,7 +428,7 @@ class Wire:
         transport = pair.protocol.transport
         if transport is None or _closing(transport):
             return None
-        self._path = Path(dtls, srtp.protect, transport, pair.remote_addr)
+        self._path = Path(dtls, srtp_protector(srtp), transport, pair.remote_addr)
         return self._path
 
 
@@ -730,6 +807,7 @@ __all__ = [
     "parse_sdp",
     "read_rtcp_fast",
     "run_eagerly",
+    "srtp_protector",
     "tap_incoming_rtp",
     "tap_receiver",
     "untap_receiver",

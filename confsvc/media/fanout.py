@@ -203,20 +203,30 @@ class Leg:
         pt = self.payload_type
         ssrc = self.ssrc
         seq = self.seq
+        payloads = frame.payloads
+        n = len(payloads)
+        pack = _HEADER.pack
         # Only what RTX can resend is kept: the header, and the payload every viewer shares.
         history = self.history if self.rtx_payload_type is not None else None
-        last = len(frame.payloads) - 1
-        pack = _HEADER.pack
-        out = []
-        for i, payload in enumerate(frame.payloads):
-            head = pack(first, pt | 0x80 if i == last else pt, seq, ts, ssrc) + ext
+        if n == 1:  # audio, and small video frames: one datagram, no list, no loop
+            payload = payloads[0]
+            head = pack(first, pt | 0x80, seq, ts, ssrc) + ext
             if history is not None:
                 history[seq & _MASK] = (seq, head, payload)
-            out.append(protect(head + payload))
-            seq = (seq + 1) & 0xFFFF
-        path.send(out)
-        n = len(out)
-        self.seq = seq
+            path.send_one(protect(head + payload))
+            self.seq = (seq + 1) & 0xFFFF
+        else:
+            out = []
+            last = n - 1
+            for i in range(n):
+                payload = payloads[i]
+                head = pack(first, pt | 0x80 if i == last else pt, seq, ts, ssrc) + ext
+                if history is not None:
+                    history[seq & _MASK] = (seq, head, payload)
+                out.append(protect(head + payload))
+                seq = (seq + 1) & 0xFFFF
+            path.send(out)
+            self.seq = seq
         self.packets += n
         self.octets += frame.size
         self.hooks.account(n, frame.size, ts, frame.ntp)
@@ -242,7 +252,7 @@ class Leg:
             + payload
         )
         self.rtx_seq = (self.rtx_seq + 1) & 0xFFFF
-        path.send([path.protect(rtx)])
+        path.send_one(path.protect(rtx))
         self.retransmits += 1
 
 

@@ -68,6 +68,9 @@ class RecordingWire:
         self.sent.extend(datagrams)
         return sum(map(len, datagrams))
 
+    def send_one(self, datagram: bytes) -> int:
+        return self.send([datagram])
+
 
 def make_leg(kind: str = "video", mid: str = "2") -> tuple[Leg, RecordingWire, RTCRtpSender]:
     """Call from a coroutine: ``RTCRtpSender`` takes the running event loop."""
@@ -292,6 +295,25 @@ def test_a_gso_run_is_equal_sizes_and_may_end_on_a_shorter_one() -> None:
     many = [b"y" * 1200] * 100
     end, _ = run(many, 0)
     assert end * 1200 <= 60_000 and end <= 64
+
+
+async def test_a_single_datagram_goes_out_whole_and_is_counted() -> None:
+    path, receiver, transport = await path_to_receiver()
+    try:
+        assert path.send_one(b"opus" * 30) == 120
+        assert path.send_one(b"rtx" * 10) == 30
+        assert received(receiver, 2) == [b"opus" * 30, b"rtx" * 10]
+        assert path.sent == 2 and path.dropped == 0
+        assert path.dtls._RTCDtlsTransport__tx_packets == 2
+        assert path.dtls._RTCDtlsTransport__tx_bytes == 150
+        fake = FakeSock(errno.EIO)
+        fake.sendto = lambda data, addr: (_ for _ in ()).throw(BlockingIOError())  # type: ignore[method-assign]
+        path._sock = fake  # type: ignore[assignment]
+        assert path.send_one(b"x" * 10) == 0  # the socket is full: dropped, counted
+        assert path.dropped == 1 and path.sent == 3
+    finally:
+        transport.close()
+        receiver.close()
 
 
 async def test_a_path_is_unusable_once_its_socket_closes() -> None:
