@@ -24,19 +24,140 @@ import contextlib
 import json
 import os
 import random
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from cluster import DEFAULT_DB, Cluster, cluster, command, connect_all, rss_kib
 
-from confsvc.store import open_store
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from confsvc.store import open_store  # noqa: E402
+from tests.conftest import SECRET, own_schema  # noqa: E402
+from tests.integration.nodes import CONFERENCE, Node  # noqa: E402
+from tests.integration.test_bus_outage import RedisProcess, _free_port  # noqa: E402
 
 SITES = ["warsaw", "olsztyn", "weifang"]
+DEFAULT_DB = os.environ.get("CONFSVC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class SoakNode(Node):
+    """A node; with ``trace`` set, started with ``CONFSVC_TRACEMALLOC`` (confsvc/memdebug.py):
+    on SIGUSR1 it appends what grew since the last signal to that file."""
+
+    trace: Path | None = None
+
+    def start(self, timeout: float = 180.0) -> Node:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONFSVC_")}
+        env["PYTHONPATH"] = str(ROOT)
+        if self.trace is not None:
+            env["CONFSVC_TRACEMALLOC"] = str(self.trace / f"{self.name}.tracemalloc")
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.argv(), cwd=self.workdir, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        self.wait_ready(timeout)
+        return self
+
+
+class Cluster:
+    """The nodes, their Redis and one client session (no connection limit: each
+    WebSocket holds one of its connections, and aiohttp's default is 100)."""
+
+    def __init__(self, nodes: list[SoakNode], redis: RedisProcess) -> None:
+        self.nodes = nodes
+        self.redis = redis
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
+        )
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def ws_url(self, node: Node) -> str:
+        return f"ws://127.0.0.1:{node.port}/c/{CONFERENCE}/ws"
+
+    async def ws(self, node: Node, token: str) -> aiohttp.ClientWebSocketResponse:
+        """A socket past its welcome."""
+        return (await self.ws_welcome(node, token))[0]
+
+    async def ws_welcome(
+        self, node: Node, token: str
+    ) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
+        """A socket and its welcome."""
+        sock = await self.session.ws_connect(self.ws_url(node), max_msg_size=0)
+        await sock.send_json({"type": "hello", "token": token})
+        while True:
+            msg = await sock.receive(timeout=60)
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                raise ConnectionError(f"no welcome from {node.name}: {msg}")
+            body = json.loads(msg.data)
+            if body.get("type") == "welcome":
+                return sock, body
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.session.close()
+
+
+@asynccontextmanager
+async def cluster(db: str, workdir: Path, trace: Path | None) -> AsyncIterator[Cluster]:
+    """Three nodes on a PostgreSQL schema of their own and a redis-server of their own."""
+    async with own_schema(db) as dsn:
+        redis = RedisProcess(_free_port(), workdir)
+        redis.start()
+        extra = ("--redis", redis.url, "--log-level", "warning")
+        running = [SoakNode(workdir, n, db=dsn, secret=SECRET, extra=extra) for n in "abc"]
+        for node in running:
+            node.trace = trace
+        try:
+            for node in running:
+                await asyncio.to_thread(node.start, 120.0)
+            c = Cluster(running, redis)
+            try:
+                yield c
+            finally:
+                await c.close()
+        finally:
+            for node in running:
+                node.stop()
+            redis.kill()
+
+
+async def command(
+    sock: aiohttp.ClientWebSocketResponse, msg_id: int, name: str, key: str, **args: Any
+) -> dict[str, Any]:
+    await sock.send_json({"type": "command", "id": msg_id, "name": name, "args": args, "key": key})
+    while True:
+        msg = await sock.receive(timeout=120)
+        if msg.type is not aiohttp.WSMsgType.TEXT:
+            raise ConnectionError(f"the socket closed: {msg}")
+        body = json.loads(msg.data)
+        if body.get("id") == msg_id and body.get("type") in ("ack", "error"):
+            return body
+
+
+async def connect_all(coros: list[Any], size: int = 50) -> list[Any]:
+    out: list[Any] = []
+    for i in range(0, len(coros), size):
+        out.extend(await asyncio.gather(*coros[i : i + size]))
+    return out
 
 
 def slope_per_min(samples: list[tuple[float, int]]) -> float:
@@ -169,9 +290,16 @@ class Participant:
 
 
 async def moderate(c: Cluster, node: Any, until: float, approved: set[str]) -> None:
-    """Approve every question as it comes (keyed by id: a retry is the same approval)."""
-    sock = await c.ws(node, node.token("moderator"))
-    pending: list[str] = []
+    """Approve every question as it comes (keyed by id: a retry is the same approval). On a
+    new socket the welcome's snapshot names what waits (what came while it was away)."""
+    waiting = ("submitted", "pending")
+
+    async def connect() -> tuple[aiohttp.ClientWebSocketResponse, list[str]]:
+        sock, welcome = await c.ws_welcome(node, node.token("moderator"))
+        items = welcome["views"]["questions"]["items"]
+        return sock, [q["id"] for q in items if q.get("status") in waiting]
+
+    sock, pending = await connect()
     n = 0
     while time.monotonic() < until + 5 or pending:
         try:
@@ -181,15 +309,19 @@ async def moderate(c: Cluster, node: Any, until: float, approved: set[str]) -> N
         if msg is not None and msg.type is aiohttp.WSMsgType.TEXT:
             body = json.loads(msg.data)
             items = [body["item"]] if body.get("type") == "q.item" else []
-            pending += [q["id"] for q in items if q.get("status") in ("submitted", "pending")]
+            pending += [q["id"] for q in items if q.get("status") in waiting]
         elif msg is not None and msg.type is not aiohttp.WSMsgType.TEXT:
-            sock = await c.ws(node, node.token("moderator"))
+            sock, pending = await connect()
         while pending:
             qid = pending.pop()
             if qid in approved:
                 continue
             n += 1
-            reply = await command(sock, 10_000 + n, "q.approve", f"ok-{qid}", id=qid)
+            try:
+                reply = await command(sock, 10_000 + n, "q.approve", f"ok-{qid}", id=qid)
+            except (ConnectionError, TimeoutError):
+                sock, pending = await connect()
+                continue
             if reply["type"] == "ack" or reply.get("code") == "invalid_state":
                 approved.add(qid)
         if time.monotonic() > until + 5 and not pending:
@@ -221,20 +353,32 @@ def media(c: Cluster, node: Any, viewers: int, seconds: float, tmp: Path) -> lis
         link = node.link("site", site)
         cmd = [*base, "bot", "--link", link, "--seconds", str(seconds + 30), "--json"]
         out = (tmp / f"site-{site}.json").open("wb")
-        procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.DEVNULL))
+        err = (tmp / f"site-{site}.err").open("wb")
+        procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=err))
     links = [node.link("participant") for _ in range((viewers + 7) // 8)]
     cmd = [*base, "loadtest", "--light", "--participants", str(viewers), "--seconds", str(seconds)]
     for link in links:
         cmd += ["--link", link]
     out = (tmp / "viewers.json").open("wb")
-    procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.DEVNULL))
+    err = (tmp / "viewers.err").open("wb")
+    procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=err))
     return procs
+
+
+async def shown_to_a_new_page(c: Cluster, node: Any, issuer: Any) -> set[str]:
+    sock, welcome = await c.ws_welcome(node, issuer.token("participant"))
+    await sock.close()
+    return {q["id"] for q in welcome["views"]["questions"]["items"]}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     seconds = args.minutes * 60
+    load_start = os.getloadavg()
+    trace = Path(args.tracemalloc).resolve() if args.tracemalloc else None
+    if trace is not None:
+        trace.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="confsvc-soak-") as tmp:
-        async with cluster(args.db, Path(tmp)) as c:
+        async with cluster(args.db, Path(tmp), trace) as c:
             a, b, d = c.nodes
             until = time.monotonic() + seconds
             bots = media(c, a, args.viewers, seconds, Path(tmp)) if args.viewers else []
@@ -251,14 +395,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             started = time.monotonic()
 
             async def sample() -> None:
+                traced = False
                 while time.monotonic() < until:
                     for n in c.nodes:
                         assert n.proc is not None
                         samples[n.name].append((time.monotonic() - started, rss_kib(n.proc.pid)))
+                    if args.tracemalloc and not traced and time.monotonic() - started > seconds / 2:
+                        traced = True  # the baseline: what grows after this is in the 2nd dump
+                        for n in c.nodes:
+                            assert n.proc is not None
+                            os.kill(n.proc.pid, signal.SIGUSR1)
                     await asyncio.sleep(args.sample)
 
             sampler = asyncio.ensure_future(sample())
             await asyncio.gather(*(p.run(until, args.ask_every, refusals) for p in participants))
+            await asyncio.sleep(max(0.0, until - time.monotonic()))  # --participants 0: media alone
             moved = await agenda
             try:
                 await asyncio.wait_for(mod, 120)
@@ -266,11 +417,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 refusals["moderator_unfinished"] = 1
             sampler.cancel()
             await asyncio.sleep(3)  # quiet: the last messages arrive
+            media_exits = []
             for bot in bots:
                 try:
-                    bot.wait(timeout=120)
+                    media_exits.append(bot.wait(timeout=120))
                 except subprocess.TimeoutExpired:
-                    bot.kill()
+                    bot.kill()  # by its own handle: a child this bench started
+                    media_exits.append(bot.wait())
             store = await open_store(c.nodes[0].db)
             try:
                 log = await store.read("weifang-olsztyn-2020")
@@ -279,11 +432,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             asked = [e.data["id"] for e in log if e.type == "q.asked"]
             votes = sum(1 for e in log if e.type == "q.voted")
             acked = [q for p in participants for q in p.asked]
-            fresh = await c.ws(b, a.token("participant"))
-            welcome = json.loads((await fresh.receive(timeout=60)).data)
-            shown_now = {q["id"] for q in welcome["views"]["questions"]["items"]}
-            diverged = sum(1 for p in participants if p.shown != shown_now)
+            # What a new page is shown now, on each participants' node (``Cluster.ws``
+            # reads the welcome itself and keeps it from us: a socket of our own).
+            shown_now = {n.name: await shown_to_a_new_page(c, n, a) for n in (b, d)}
+            diverged = sum(1 for p in participants if p.shown != shown_now[p.node.name])
+            nodes_disagree = int(shown_now[b.name] != shown_now[d.name])
+            if args.tracemalloc:
+                for n in c.nodes:
+                    assert n.proc is not None
+                    os.kill(n.proc.pid, signal.SIGUSR1)
+                await asyncio.sleep(30)  # a snapshot of a big heap takes a while
             viewers = _viewer_report(Path(tmp) / "viewers.json")
+            sites = {site: _viewer_report(Path(tmp) / f"site-{site}.json") for site in SITES}
+            if args.keep:  # the node logs, the bots' and viewers' output
+                shutil.copytree(tmp, args.keep, dirs_exist_ok=True)
     half = [s for s in next(iter(samples.values())) if s[0] >= seconds / 2]
     return {
         "minutes": args.minutes,
@@ -297,34 +459,62 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "votes_acked": sum(p.votes_acked for p in participants),
         "votes_stored": votes,
         "approved": len(approved),
+        "asked_not_approved": len(set(asked) - approved),
         "agenda_steps": moved,
         "refusals": refusals,
         "participants_diverged": diverged,
+        "nodes_disagree": nodes_disagree,
         "resumed": sum(p.resumes for p in participants),
         "sent_again_no_answer": sum(p.retries for p in participants),
         "answered_unavailable_then_stored": sum(p.unavailable for p in participants),
         "snapshots_after_a_drop": sum(p.snapshots for p in participants),
         "rss_mib_start": {k: round(v[0][1] / 1024, 1) for k, v in samples.items() if v},
         "rss_mib_end": {k: round(v[-1][1] / 1024, 1) for k, v in samples.items() if v},
+        "rss_mib_per_min_first_half": {
+            k: round(slope_per_min([s for s in v if s[0] < seconds / 2]), 3)
+            for k, v in samples.items()
+        },
         "rss_mib_per_min_second_half": {
             k: round(slope_per_min([s for s in v if s[0] >= seconds / 2]), 3)
             for k, v in samples.items()
         },
         "samples": len(half),
+        "rss_mib_by_tenth": {
+            k: [round(v[i * (len(v) - 1) // 10][1] / 1024, 1) for i in range(11)]
+            for k, v in samples.items()
+            if v
+        },
+        "media_exit_codes": media_exits,
         "viewers_report": viewers,
+        "site_bots": sites,
         "log_events": len(log),
+        "load_average_start": [round(x, 2) for x in load_start],
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
     }
 
 
 def _viewer_report(path: Path) -> Any:
     try:
         lines = path.read_text().strip().splitlines()
-        body = json.loads(lines[-1]) if lines else None
-    except (OSError, ValueError):
-        return None
+        body = json.loads(lines[-1]) if lines else "no output"
+    except (OSError, ValueError) as exc:
+        return f"unreadable: {exc!r}"[:200]
     if not isinstance(body, dict):
         return body
-    return {k: v for k, v in body.items() if not isinstance(v, (list, dict)) or k == "summary"}
+    out = {k: v for k, v in body.items() if not isinstance(v, (list, dict))}
+    subscribers = body.get("subscribers")
+    if isinstance(subscribers, list):  # confsvc loadtest: per viewer, per site
+        out["subscribers"] = len(subscribers)
+        rows = [(site, r) for sub in subscribers for site, r in sub.items()]
+        for site in sorted({site for site, _ in rows}):
+            mine = [r for s, r in rows if s == site]
+            out[site] = {
+                "viewers": len(mine),
+                "video_fps_min": min(r["video_fps"] for r in mine),
+                "video_fps_mean": round(sum(r["video_fps"] for r in mine) / len(mine), 1),
+                "video_loss_pct_max": max(r["video_loss_pct"] for r in mine),
+            }
+    return out
 
 
 def main() -> None:
@@ -335,6 +525,12 @@ def main() -> None:
     parser.add_argument("--ask-every", type=float, default=30.0, help="seconds, on average")
     parser.add_argument("--sample", type=float, default=15.0, help="seconds between RSS reads")
     parser.add_argument("--db", default=DEFAULT_DB, help="PostgreSQL DSN (a schema is made)")
+    parser.add_argument("--keep", metavar="DIR", help="copy the node logs and bot output here")
+    parser.add_argument(
+        "--tracemalloc",
+        metavar="DIR",
+        help="nodes trace allocations (slower); DIR/<node>.tracemalloc: growth over the 2nd half",
+    )
     print(json.dumps(asyncio.run(run(parser.parse_args()))))
 
 
