@@ -393,6 +393,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             agenda = asyncio.ensure_future(host(c, a, until, 13))
             samples: dict[str, list[tuple[float, int]]] = {n.name: [] for n in c.nodes}
             started = time.monotonic()
+            half_wall = time.time() + seconds / 2  # the log's ``at`` is wall-clock time
 
             async def sample() -> None:
                 traced = False
@@ -430,6 +431,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             finally:
                 await store.close()
             asked = [e.data["id"] for e in log if e.type == "q.asked"]
+            late = [e for e in log if e.at >= half_wall]  # the second half's events
             votes = sum(1 for e in log if e.type == "q.voted")
             acked = [q for p in participants for q in p.asked]
             # What a new page is shown now, on each participants' node (``Cluster.ws``
@@ -454,6 +456,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "viewers": args.viewers,
         "asked_acked": len(acked),
         "asked_stored": len(asked),
+        # What the state grows by on every node, by design (bench/state_memory.py gives
+        # the bytes per question): the second half's questions and events a minute.
+        "asked_per_min_second_half": round(
+            sum(1 for e in late if e.type == "q.asked") / (seconds / 120), 1
+        ),
+        "events_per_min_second_half": round(len(late) / (seconds / 120), 1),
         "asked_stored_twice": len(asked) - len(set(asked)),
         "acked_not_stored": len(set(acked) - set(asked)),
         "votes_acked": sum(p.votes_acked for p in participants),
