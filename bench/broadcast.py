@@ -14,8 +14,8 @@ Three measurements (issue 16, "Figures"):
   the page shows, it reads the stamp back from a canvas and takes it from its own
   ``Date.now()``: the broadcast's delay behind the room (same machine, same clock).
 - ``readers``: the same server, broadcasting; N simulated readers (aiohttp, in child
-  processes) each fetch the playlist every target duration and every new segment, as
-  hls.js does. Server CPU (the transcode included, so it is measured first with no
+  processes, one keep-alive connection each over asyncio streams) each fetch the playlist
+  every target duration and every new segment, as hls.js does. Server CPU (the transcode included, so it is measured first with no
   reader) and the p50/p99 time from request to the last byte.
 
     python bench/broadcast.py                    # all three, about 3 minutes
@@ -321,10 +321,17 @@ def delay(server: Server, seconds: float) -> dict[str, Any]:
 
 
 async def child_readers(base: str, n: int, seconds: float) -> None:
-    """``n`` readers of the playlist and its segments; prints every request's time (ms)."""
-    import aiohttp
+    """``n`` readers of the playlist and its segments; prints every request's time (ms).
 
-    conn = aiohttp.TCPConnector(limit=0)
+    Each reader holds one keep-alive HTTP/1.1 connection, as a browser's player does, and
+    speaks it over asyncio streams: an HTTP client library costs the load generator more
+    per request than the server's static serving, and on two cores the readers' own
+    scheduling would then be most of the response times measured.
+    """
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    host, port, prefix = url.hostname or "127.0.0.1", url.port or 80, url.path
     times: list[float] = []
     errors = 0
     kinds: dict[str, int] = {}
@@ -332,34 +339,60 @@ async def child_readers(base: str, n: int, seconds: float) -> None:
     octets = 0
     stop = time.monotonic() + seconds
 
-    async def get(http: aiohttp.ClientSession, url: str) -> bytes | None:
+    class Conn:
+        def __init__(self) -> None:
+            self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+        async def get(self, name: str) -> tuple[int, bytes]:
+            if self.streams is None:
+                self.streams = await asyncio.open_connection(host, port)
+            reader, writer = self.streams
+            writer.write(f"GET {prefix}/{name} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            body = await reader.readexactly(length)
+            if b"connection: close" in head.lower():
+                writer.close()
+                self.streams = None
+            return status, body
+
+        def close(self) -> None:
+            if self.streams is not None:
+                self.streams[1].close()
+
+    async def get(conn: Conn, name: str) -> bytes | None:
         nonlocal errors, octets
         t0 = time.perf_counter()
         try:
-            async with http.get(url) as r:
-                body = await r.read()
-                ok = r.status == 200
-        except (aiohttp.ClientError, OSError) as exc:
+            status, body = await conn.get(name)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            conn.close()
+            conn.streams = None
             errors += 1
             kinds[type(exc).__name__] = kinds.get(type(exc).__name__, 0) + 1
             return None
         times.append((time.perf_counter() - t0) * 1000)
-        if not ok:
+        if status != 200:
             errors += 1
-            kind = f"{r.status} {'playlist' if url.endswith('.m3u8') else 'segment'}"
+            kind = f"{status} {'playlist' if name.endswith('.m3u8') else 'segment'}"
             if kind not in kinds:
-                sys.stderr.write(f"{kind} {url} {body[:120]!r}\n")
+                sys.stderr.write(f"{kind} {name} {body[:120]!r}\n")
             kinds[kind] = kinds.get(kind, 0) + 1
             return None
         octets += len(body)
         return body
 
-    async def reader(http: aiohttp.ClientSession, i: int) -> None:
+    async def reader(i: int) -> None:
+        conn = Conn()
         seen: set[str] = set()
         await asyncio.sleep(i / n)  # spread the first requests over a second
         while time.monotonic() < stop:
             t0 = time.monotonic()
-            body = await get(http, f"{base}/index.m3u8")
+            body = await get(conn, "index.m3u8")
             names = [x for x in (body or b"").decode().splitlines() if x.endswith(".ts")]
             new = [x for x in names if x not in seen] if seen else names[-1:]
             if len(new) > 3:  # fallen behind: go to the live edge, as hls.js does
@@ -367,12 +400,12 @@ async def child_readers(base: str, n: int, seconds: float) -> None:
                 new = new[-1:]
             seen.update(names)
             for name in new:
-                await get(http, f"{base}/{name}")
+                await get(conn, name)
             await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
+        conn.close()
 
-    async with aiohttp.ClientSession(connector=conn) as http:
-        print("ready", flush=True)
-        await asyncio.gather(*(reader(http, i) for i in range(n)))
+    print("ready", flush=True)
+    await asyncio.gather(*(reader(i) for i in range(n)))
     print(json.dumps({"times": [round(t, 2) for t in times], "errors": errors, "kinds": kinds,
                       "skipped": skipped[0], "octets": octets}))  # fmt: skip
 

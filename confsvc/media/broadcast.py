@@ -16,7 +16,9 @@ follows every hub's events and starts or stops them.
 Serving: ``GET /c/{conference}/broadcast/{file}`` is a static file handler over
 ``broadcast_dir/<conference>/`` (no hub, no per-viewer state): the playlist
 ``no-cache, max-age=1``, segments (never rewritten: ``hls``) ``immutable``; CORS open,
-the files are public. A reverse proxy or CDN can serve the same directory instead
+the files are public; served from memory while unchanged on disk (``FileCache``: one
+``stat`` per request, no thread hop), ranges and date conditions by aiohttp's
+``FileResponse``. A reverse proxy or CDN can serve the same directory instead
 (docs/deploy.md).
 """
 
@@ -24,10 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import re
+import stat
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +55,14 @@ IDLE_S = 0.2  # nothing queued this long: the transcoder fills both streams up t
 STOP_TIMEOUT_S = 10.0
 PLAYLIST_CACHE = "no-cache, max-age=1"
 SEGMENT_CACHE = "public, max-age=31536000, immutable"
+# Requests that aiohttp's FileResponse answers (ranges, dates): If-None-Match is ours.
+CONDITIONAL = (
+    hdrs.RANGE,
+    hdrs.IF_RANGE,
+    hdrs.IF_MODIFIED_SINCE,
+    hdrs.IF_UNMODIFIED_SINCE,
+    hdrs.IF_MATCH,
+)
 FILE_NAME = re.compile(r"^(index\.m3u8|seg-[0-9a-f]{8}-[0-9]{1,12}\.ts)$")
 CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t"}
 
@@ -227,6 +241,62 @@ def _not_found(what: str) -> web.Response:
     return web.json_response(NotFound(what).as_dict(), status=404)
 
 
+class FileCache:
+    """The broadcast's files, held in memory while they are on disk unchanged.
+
+    Every reader asks for the same few files (the playlist once a target duration, each
+    new segment once), so a node serves them from memory: one ``os.stat`` per request
+    (in the event loop: a local directory, no thread hop) says whether the copy is still
+    the file on disk (inode, mtime, size: the muxer writes the playlist to a temporary
+    file and renames it, and never rewrites a segment). The transcoder may be another
+    node's, on a shared ``broadcast_dir``: the stat sees its writes too. Held: at most
+    ``max_bytes``, the least recently used dropped first.
+    """
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._files: OrderedDict[str, tuple[tuple[int, int, int], bytes, str, str]] = OrderedDict()
+        self._bytes = 0
+        self.hits = 0
+        self.reads = 0
+
+    def get(self, path: str, st: os.stat_result) -> tuple[bytes, str, str] | None:
+        """``(body, etag, last_modified)`` of ``path`` as ``st`` describes it, or None.
+
+        ``path`` is a string: hashing a ``Path`` costs more than the rest of a hit.
+        """
+        version = (st.st_ino, st.st_mtime_ns, st.st_size)
+        held = self._files.get(path)
+        if held is not None and held[0] == version:
+            self._files.move_to_end(path)
+            self.hits += 1
+            return held[1], held[2], held[3]
+        try:
+            with open(path, "rb") as f:
+                body = f.read()
+        except OSError:
+            return None
+        if len(body) != st.st_size:  # replaced while read: serve it, do not keep it
+            return None
+        self.reads += 1
+        # aiohttp's FileResponse spells ETag and Last-Modified the same way, so a
+        # conditional request it answers (Range, If-Modified-Since) agrees with these.
+        etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
+        modified = formatdate(st.st_mtime, usegmt=True)
+        if held is not None:
+            self._bytes -= len(held[1])
+        self._files[path] = (version, body, etag, modified)
+        self._files.move_to_end(path)
+        self._bytes += len(body)
+        while self._bytes > self.max_bytes and len(self._files) > 1:
+            _, (_, old, _, _) = self._files.popitem(last=False)
+            self._bytes -= len(old)
+        return body, etag, modified
+
+
+FILES = web.AppKey("broadcast_files", FileCache)
+
+
 async def broadcast_file(request: web.Request) -> web.StreamResponse:
     """``GET /c/{conference}/broadcast/{file}``: the playlist or a segment, as a file."""
     directory: Path | None = request.app[CONFIG].broadcast_dir
@@ -236,21 +306,33 @@ async def broadcast_file(request: web.Request) -> web.StreamResponse:
         return _not_found("this server does not broadcast (broadcast_dir is not set)")
     if not re.fullmatch(ID_PATTERN, conference) or not FILE_NAME.match(name):
         return _not_found(f"no broadcast file {name!r} (index.m3u8 or seg-RUN-N.ts)")
-    path = directory / conference / name
-    if not path.is_file():
+    path = os.path.join(directory, conference, name)
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    if st is None or not stat.S_ISREG(st.st_mode):
         if name == PLAYLIST:
             return _not_found(f"the broadcast of {conference!r} has not started")
         return _not_found(f"segment {name!r} is no longer in the broadcast's playlist")
-    suffix = path.suffix
-    return web.FileResponse(
-        path,
-        headers={
-            hdrs.CONTENT_TYPE: CONTENT_TYPES[suffix],
-            hdrs.CACHE_CONTROL: PLAYLIST_CACHE if suffix == ".m3u8" else SEGMENT_CACHE,
-            hdrs.ACCESS_CONTROL_ALLOW_ORIGIN: "*",
-            "Cross-Origin-Resource-Policy": "cross-origin",
-        },
-    )
+    suffix = os.path.splitext(name)[1]
+    headers = {
+        hdrs.CONTENT_TYPE: CONTENT_TYPES[suffix],
+        hdrs.CACHE_CONTROL: PLAYLIST_CACHE if suffix == ".m3u8" else SEGMENT_CACHE,
+        hdrs.ACCESS_CONTROL_ALLOW_ORIGIN: "*",
+        "Cross-Origin-Resource-Policy": "cross-origin",
+    }
+    held = None
+    if not any(h in request.headers for h in CONDITIONAL):
+        held = request.app[FILES].get(path, st)
+    if held is None:  # ranges, If-Modified-Since, or a file that changed as it was read
+        return web.FileResponse(path, headers=headers)
+    body, etag, modified = held
+    headers[hdrs.ETAG] = etag
+    headers[hdrs.LAST_MODIFIED] = modified
+    if request.headers.get(hdrs.IF_NONE_MATCH) == etag:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, headers=headers)
 
 
 async def _broadcasts_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -271,6 +353,7 @@ async def _broadcasts_ctx(app: web.Application) -> AsyncIterator[None]:
 def setup(app: web.Application) -> None:
     """Registered after ``media.setup`` (it needs the relay): ``confsvc.assembly``."""
     app.router.add_get("/c/{conference}/broadcast/{file}", broadcast_file, name="broadcast")
+    app[FILES] = FileCache()
     serving = app[CONFIG].broadcast_dir is not None
 
     def broadcast_on(agenda: Agenda) -> bool:

@@ -146,3 +146,63 @@ async def test_a_server_without_broadcast_dir_says_so(running: Any) -> None:
     body = await resp.json()
     assert body["message"] == "this server does not broadcast (broadcast_dir is not set)"
     assert body["key"] == "broadcast.off"  # translated where shown (errors.json)
+
+
+async def test_files_are_served_from_memory_while_unchanged_on_disk(broadcasting: Any) -> None:
+    """Another node's transcoder may write the shared directory: a rename (the muxer's
+    temp_file) or a new file is seen at once; ranges and dates go to FileResponse."""
+    from confsvc.media.broadcast import FILES
+
+    running = broadcasting
+    directory = running.config.broadcast_dir / running.conference
+    directory.mkdir(parents=True)
+    url = f"/c/{running.conference}/broadcast"
+    segment = directory / "seg-0123abcd-1.ts"
+    segment.write_bytes(b"G" * 188 * 10)
+    playlist = directory / "index.m3u8"
+    playlist.write_text("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:1\nseg-0123abcd-1.ts\n")
+    files = running.app[FILES]
+    reads = files.reads
+
+    first = await running.client.get(f"{url}/seg-0123abcd-1.ts")
+    assert first.status == 200 and await first.read() == b"G" * 1880
+    assert first.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    etag = first.headers["ETag"]
+    again = await running.client.get(f"{url}/seg-0123abcd-1.ts")
+    assert await again.read() == b"G" * 1880 and again.headers["ETag"] == etag
+    assert files.reads == reads + 1 and files.hits >= 1  # the second came from memory
+
+    not_modified = await running.client.get(
+        f"{url}/seg-0123abcd-1.ts", headers={"If-None-Match": etag}
+    )
+    assert not_modified.status == 304 and await not_modified.read() == b""
+    ranged = await running.client.get(f"{url}/seg-0123abcd-1.ts", headers={"Range": "bytes=0-9"})
+    assert ranged.status == 206 and await ranged.read() == b"G" * 10
+
+    assert "seg-0123abcd-1.ts" in await (await running.client.get(f"{url}/index.m3u8")).text()
+    tmp = directory / "index.m3u8.tmp"  # as the HLS muxer writes it: a new file, renamed
+    tmp.write_text("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:2\nseg-0123abcd-2.ts\n")
+    tmp.replace(playlist)
+    text = await (await running.client.get(f"{url}/index.m3u8")).text()
+    assert "seg-0123abcd-2.ts" in text and "seg-0123abcd-1.ts" not in text
+
+    segment.unlink()  # gone from disk: gone from the server, memory or not
+    gone = await running.client.get(f"{url}/seg-0123abcd-1.ts")
+    assert gone.status == 404
+
+
+def test_the_file_cache_holds_at_most_its_bytes(tmp_path: Path) -> None:
+    import os
+
+    from confsvc.media.broadcast import FileCache
+
+    cache = FileCache(max_bytes=250)
+    paths = []
+    for i in range(5):
+        path = tmp_path / f"seg-{i}.ts"
+        path.write_bytes(bytes([i]) * 100)
+        paths.append(path)
+        held = cache.get(str(path), os.stat(path))
+        assert held is not None and held[0] == bytes([i]) * 100
+    assert cache._bytes <= 250 and len(cache._files) == 2  # the two most recent
+    assert list(cache._files) == [str(p) for p in paths[-2:]]
