@@ -295,7 +295,14 @@ async def moderate(c: Cluster, node: Any, until: float, approved: set[str]) -> N
     waiting = ("submitted", "pending")
 
     async def connect() -> tuple[aiohttp.ClientWebSocketResponse, list[str]]:
-        sock, welcome = await c.ws_welcome(node, node.token("moderator"))
+        for attempt in range(10):
+            try:
+                sock, welcome = await c.ws_welcome(node, node.token("moderator"))
+                break
+            except (ConnectionError, TimeoutError, aiohttp.ClientError):
+                if attempt == 9:
+                    raise
+                await asyncio.sleep(1)
         items = welcome["views"]["questions"]["items"]
         return sock, [q["id"] for q in items if q.get("status") in waiting]
 
@@ -328,19 +335,33 @@ async def moderate(c: Cluster, node: Any, until: float, approved: set[str]) -> N
             break
 
 
-async def host(c: Cluster, node: Any, until: float, steps: int) -> int:
-    sock = await c.ws(node, node.token("host"))
-    assert (await command(sock, 1, "ros.start", "start"))["type"] == "ack"
+async def host(c: Cluster, node: Any, until: float, steps: int, faults: list[str]) -> int:
+    """Start, then ``ros.next`` spread over the run, each keyed: a command whose socket
+    closed before its answer is sent again on a new socket (the same step, once stored),
+    up to five times; each such close is in ``faults``."""
+
+    async def keyed(msg_id: int, name: str, key: str) -> bool:
+        for _ in range(5):
+            try:
+                # A socket each step: one idle for longer than the server's heartbeat is
+                # closed. (A staff welcome holds every question: late, it is large.)
+                sock = await c.ws(node, node.token("host"))
+                try:
+                    return (await command(sock, msg_id, name, key))["type"] == "ack"
+                finally:
+                    await sock.close()
+            except (ConnectionError, TimeoutError, aiohttp.ClientError) as exc:
+                faults.append(f"{name} {key}: {exc!r}"[:160])
+                await asyncio.sleep(1)
+        return False
+
+    assert await keyed(1, "ros.start", "start")
     moved = 0
     pause = max(1.0, (until - time.monotonic()) / (steps + 1))
-    await sock.close()
     while time.monotonic() + pause < until and moved < steps:
         await asyncio.sleep(pause)
-        # A socket each step: one idle for longer than the server's heartbeat is closed.
-        sock = await c.ws(node, node.token("host"))
-        if (await command(sock, 2 + moved, "ros.next", f"next-{moved}"))["type"] == "ack":
+        if await keyed(2 + moved, "ros.next", f"next-{moved}"):
             moved += 1
-        await sock.close()
     return moved
 
 
@@ -390,7 +411,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             approved: set[str] = set()
             refusals: dict[str, int] = {}
             mod = asyncio.ensure_future(moderate(c, a, until, approved))
-            agenda = asyncio.ensure_future(host(c, a, until, 13))
+            host_faults: list[str] = []
+            agenda = asyncio.ensure_future(host(c, a, until, 13, host_faults))
             samples: dict[str, list[tuple[float, int]]] = {n.name: [] for n in c.nodes}
             started = time.monotonic()
             half_wall = time.time() + seconds / 2  # the log's ``at`` is wall-clock time
@@ -411,11 +433,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             sampler = asyncio.ensure_future(sample())
             await asyncio.gather(*(p.run(until, args.ask_every, refusals) for p in participants))
             await asyncio.sleep(max(0.0, until - time.monotonic()))  # --participants 0: media alone
-            moved = await agenda
+            try:
+                moved = await agenda
+            except Exception as exc:  # the figures of the run are kept all the same
+                host_faults.append(f"host gave up: {exc!r}"[:160])
+                moved = -1
             try:
                 await asyncio.wait_for(mod, 120)
             except TimeoutError:
                 refusals["moderator_unfinished"] = 1
+            except Exception as exc:  # the figures of the run are kept all the same
+                host_faults.append(f"moderator gave up: {exc!r}"[:160])
             sampler.cancel()
             await asyncio.sleep(3)  # quiet: the last messages arrive
             media_exits = []
@@ -469,6 +497,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "approved": len(approved),
         "asked_not_approved": len(set(asked) - approved),
         "agenda_steps": moved,
+        "host_faults": host_faults,
         "refusals": refusals,
         "participants_diverged": diverged,
         "nodes_disagree": nodes_disagree,
