@@ -336,22 +336,42 @@ async def moderate(c: Cluster, node: Any, until: float, approved: set[str]) -> N
 
 
 async def host(c: Cluster, node: Any, until: float, steps: int, faults: list[str]) -> int:
-    """Start, then ``ros.next`` spread over the run, each keyed: a command whose socket
-    closed before its answer is sent again on a new socket (the same step, once stored),
-    up to five times; each such close is in ``faults``."""
+    """Start, then ``ros.next`` spread over the run, each keyed, on one socket kept open
+    as the host's page keeps it (read all the time, so pings are answered; a reconnect
+    costs a staff welcome, which holds every question). A command whose socket closed
+    before its answer is sent again on a new one (the same step once stored), up to five
+    times; each such close is in ``faults``."""
+    sock: aiohttp.ClientWebSocketResponse | None = None
+    replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
+
+    async def read(ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type is aiohttp.WSMsgType.TEXT and '"id"' in msg.data:
+                body = json.loads(msg.data)
+                fut = replies.pop(body.get("id"), None)
+                if fut is not None and not fut.done() and body.get("type") in ("ack", "error"):
+                    fut.set_result(body)
+        for fut in replies.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError(f"the host's socket closed: {ws.close_code}"))
+        replies.clear()
 
     async def keyed(msg_id: int, name: str, key: str) -> bool:
+        nonlocal sock
         for _ in range(5):
             try:
-                # A socket each step: one idle for longer than the server's heartbeat is
-                # closed. (A staff welcome holds every question: late, it is large.)
-                sock = await c.ws(node, node.token("host"))
-                try:
-                    return (await command(sock, msg_id, name, key))["type"] == "ack"
-                finally:
-                    await sock.close()
+                if sock is None or sock.closed:
+                    sock = await c.ws(node, node.token("host"))
+                    c.tasks.append(asyncio.ensure_future(read(sock)))
+                fut = asyncio.get_running_loop().create_future()
+                replies[msg_id] = fut
+                body = {"type": "command", "id": msg_id, "name": name, "args": {}, "key": key}
+                await sock.send_json(body)
+                return (await asyncio.wait_for(fut, 120))["type"] == "ack"
             except (ConnectionError, TimeoutError, aiohttp.ClientError) as exc:
                 faults.append(f"{name} {key}: {exc!r}"[:160])
+                if sock is not None:
+                    await sock.close()
                 await asyncio.sleep(1)
         return False
 
@@ -362,6 +382,8 @@ async def host(c: Cluster, node: Any, until: float, steps: int, faults: list[str
         await asyncio.sleep(pause)
         if await keyed(2 + moved, "ros.next", f"next-{moved}"):
             moved += 1
+    if sock is not None:
+        await sock.close()
     return moved
 
 
