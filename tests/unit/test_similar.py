@@ -49,3 +49,26 @@ def test_questions_that_cannot_be_merged_into_are_not_suggested() -> None:
     assert similar(items["q-3"], items) == []
     # nor does a question that cannot be merged any more get suggestions
     assert similar(_q("q-4", PL_2, "answered"), items) == []
+
+
+def test_scores_are_token_sort_ratio_of_the_normalised_texts() -> None:
+    """The prepared key (words sorted once per text) compared with ``ratio`` scores as
+    ``token_sort_ratio`` does on the normalised texts: the optimisation changes no list."""
+    import unicodedata
+
+    from rapidfuzz import fuzz, utils
+
+    from confsvc.core.questions.similar import _key
+
+    def norm(text: str) -> str:
+        return str(utils.default_process(unicodedata.normalize("NFKC", text)))
+
+    texts = [PL_1, PL_2, PL_OTHER, ZH_1, ZH_2, ZH_OTHER, "Maseczki: czy szpitale je mają?"]
+    texts += [
+        "Czy szpitale mają maseczki?",
+        "ＭＡＳＥＣＺＫＩ — czy  szpitale?",
+        "Do hospitals have masks?",
+    ]
+    for a in texts:
+        for b in texts:
+            assert fuzz.ratio(_key(a), _key(b)) == fuzz.token_sort_ratio(norm(a), norm(b)), (a, b)
