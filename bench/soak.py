@@ -331,6 +331,9 @@ async def moderate(c: Cluster, node: Any, until: float, approved: set[str]) -> N
                 continue
             if reply["type"] == "ack" or reply.get("code") == "invalid_state":
                 approved.add(qid)
+            elif reply.get("code") == "unavailable":  # the store was busy: again, later
+                pending.insert(0, qid)
+                await asyncio.sleep(float(reply.get("retry_after", 1)))
         if time.monotonic() > until + 5 and not pending:
             break
 
