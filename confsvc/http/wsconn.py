@@ -56,8 +56,10 @@ class Connection:
     """One WebSocket: its principal, its hub, and writes that never wait.
 
     A client that stops reading lets its transport buffer grow; past
-    ``WRITE_BUFFER_LIMIT`` it is closed with a reason, so one slow browser never holds
-    the room back.
+    ``WRITE_BUFFER_LIMIT`` more than the largest frame it was sent (a staff welcome of a
+    conference with a thousand questions is itself about a megabyte, and the live
+    messages right after it must not cut the console off) it is closed with a reason, so
+    one slow browser never holds the room back.
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class Connection:
         self.state: dict[str, Any] = {}  # per-feature data (e.g. the media peer)
         self._closing: asyncio.Future[None] | None = None
         self._pending: list[bytes] = []
+        self._largest = 0  # the largest frame sent: the buffer may hold it on top of the limit
 
     def __repr__(self) -> str:
         return f"Connection({self.hub.id}, {self.principal.actor})"
@@ -83,13 +86,16 @@ class Connection:
         if transport is None or transport.is_closing() or self.ws.closed:
             self.closed = True
             return
-        if transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
+        if transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT + self._largest:
             log.warning("%r: too slow, closing", self)
             self.start_close(1008, b"too slow: messages piled up")
             return
         if not self._pending:
             flusher.mark(self)
-        self._pending.append(frames.get(text))
+        frame = frames.get(text)
+        if len(frame) > self._largest:
+            self._largest = len(frame)
+        self._pending.append(frame)
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []

@@ -84,3 +84,47 @@ async def test_close_of_a_closed_socket_sends_nothing() -> None:
     conn = _conn(ws)
     await conn.close()
     assert (conn.closed, ws.codes) == (True, [])
+
+
+class BufferingTransport:
+    """A peer that reads nothing: every write stays in the buffer."""
+
+    def __init__(self) -> None:
+        self.buffered = 0
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def write(self, data: bytes) -> None:
+        self.buffered += len(data)
+
+
+async def test_a_welcome_larger_than_the_limit_does_not_cut_the_client_off() -> None:
+    """A staff welcome with ~1,000 questions is about a megabyte; the live messages that
+    follow it before the client has read it must still go out. A client that then stops
+    reading is closed once the limit is passed on top of that."""
+    from confsvc.http.wsconn import WRITE_BUFFER_LIMIT
+    from confsvc.http.wsframes import flusher
+
+    ws = FakeWs()
+    transport = BufferingTransport()
+    conn = _conn(ws)
+    conn.transport = transport
+    conn.deliver('{"type":"welcome","items":"' + "x" * (WRITE_BUFFER_LIMIT + 200_000) + '"}')
+    flusher.flush()
+    for n in range(50):
+        conn.deliver(f'{{"type":"q.changed","n":{n}}}')
+        flusher.flush()
+    assert not conn.closed and ws.codes == []
+    assert transport.buffered > WRITE_BUFFER_LIMIT
+
+    ws.release.set()
+    while not conn.closed:  # a reader that never reads: the limit is passed, then closed
+        conn.deliver('{"type":"q.changed","pad":"' + "y" * 100_000 + '"}')
+        flusher.flush()
+        await asyncio.sleep(0)
+    assert ws.codes == [(1008, b"too slow: messages piled up")]
+    assert transport.buffered <= 2 * WRITE_BUFFER_LIMIT + 400_000
