@@ -97,6 +97,7 @@ def cmd_bot(args: argparse.Namespace) -> int:
             args.seconds,
             _ice_for(args.link, args.ice_address),
             on_live=lambda what: print(f"confsvc bot: {what}", file=sys.stderr, flush=True),
+            reconnect=not args.no_reconnect,
         ),
         args,
         [args.link],
@@ -172,6 +173,11 @@ def register(sub: Any) -> None:
     p.add_argument("--link", required=True, help="invite link: a site publishes, others watch")
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--json", action="store_true", help="print only the JSON result")
+    p.add_argument(
+        "--no-reconnect",
+        action="store_true",
+        help="stop at the first lost connection (by default it starts over, as a page does)",
+    )
     _ice_option(p)
     _log_options(p)
     p.set_defaults(func=cmd_bot)

@@ -497,15 +497,18 @@ async def run_bot(
     seconds: float,
     ice_addresses: list[str],
     on_live: Callable[[str], None] | None = None,
+    reconnect: bool = True,
 ) -> dict[str, Any]:
     """``confsvc bot``: publish (site link) or subscribe (any other link) for ``seconds``.
 
     ``on_live(what)`` is called once the media connection is up (before the ``seconds``).
+    With ``reconnect`` (the default, as a page does) a lost socket or a failed media
+    connection is started over; the result counts the ``reconnects``.
     """
     link = parse_link(url)
     bot: SiteBot | ViewerBot
     if link.role == "site":
-        bot = SiteBot(link, ice_addresses=ice_addresses)
+        bot = SiteBot(link, ice_addresses=ice_addresses, reconnect=reconnect)
         try:
             await bot.start()
             if on_live is not None:
@@ -516,16 +519,17 @@ async def run_bot(
                 "site": link.site,
                 "state": bot.state,
                 "sent": {"video_frames": bot.video.sent, "audio_frames": bot.audio.sent},
+                "reconnects": bot.reconnects,
             }
         finally:
             await bot.close()
-    bot = ViewerBot(link, ice_addresses=ice_addresses)
+    bot = ViewerBot(link, ice_addresses=ice_addresses, reconnect=reconnect)
     try:
         await bot.start()
         if on_live is not None:
             on_live("receiving")
         await asyncio.sleep(seconds)
-        return bot.report()
+        return {**bot.report(), "reconnects": bot.reconnects}
     finally:
         await bot.close()
 

@@ -117,6 +117,7 @@ def test_a_participant_bot_prints_frames_from_every_site_bot(
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert sorted(report["sites"]) == sorted(SITES)
+    assert report["reconnects"] == 0  # it reconnects by default, as a page does; none needed
     for site in SITES:
         got = report["sites"][site]
         assert got["video_frames"] > 0, (site, got)
