@@ -94,7 +94,17 @@ async def test_a_lossy_link_loses_no_frame_when_nacks_are_answered(
                 kept.append(data)
         return original(self, kept)
 
+    original_one = internals.Path.send_one
+
+    def lossy_one(self: internals.Path, data: bytes) -> int:
+        # A one-packet frame goes out through send_one (RTX too, on its own SSRC).
+        if data[8:12] in video_ssrcs and next(counter) % DROP_EVERY == 0:
+            dropped.append(int.from_bytes(data[2:4], "big"))
+            return 0
+        return original_one(self, data)
+
     monkeypatch.setattr(internals.Path, "send", lossy)
+    monkeypatch.setattr(internals.Path, "send_one", lossy_one)
     site = SiteBot(parse_link(running.link("site", "olsztyn")), ice_addresses=LOOP)
     await site.start()
     viewer = ViewerBot(parse_link(running.link("participant")), ice_addresses=LOOP, decode=True)
