@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -44,6 +45,14 @@ def main() -> None:
     confsvc = str(Path(sys.executable).with_name("confsvc"))
     out = subprocess.run([confsvc, "--version"], capture_output=True, text=True, check=True)
     print(f"smoke: {out.stdout.strip()}")
+    # The fan-out's C send path (confsvc/media/_wire.c) is built into the wheel where a
+    # compiler is; without one the wheel still installs and the Python path is used.
+    native = subprocess.run(
+        [sys.executable, "-c", "import confsvc.media._wire"], capture_output=True, text=True
+    )
+    if native.returncode != 0 and shutil.which("cc"):
+        fail(f"the wheel has no confsvc.media._wire: {native.stderr.strip()[-300:]}")
+    print(f"smoke: C send path in the wheel: {'yes' if native.returncode == 0 else 'no'}")
     port = free_port()
     proc = subprocess.Popen(
         [confsvc, "demo", "--bots", "--port", str(port)],

@@ -33,7 +33,9 @@ behalf, so it also needs (see ``Wire``, ``SenderHooks`` and ``vp8_packetize``):
   Linux's UDP_SEGMENT; without it the transport's ``sendto`` is used);
 - ``pylibsrtp.Session._srtp`` and ``pylibsrtp._binding`` (``ffi``, ``lib.srtp_protect``):
   ``srtp_protector`` calls libsrtp on the session's own context with a buffer of its own,
-  without pylibsrtp's per-call Python (about 2 µs of the 5-7 µs a packet costs here).
+  without pylibsrtp's per-call Python (about 2 µs of the 5-7 µs a packet costs here);
+  ``native_srtp`` hands the same function's address and context to ``confsvc.media._wire``
+  (C: a frame's headers, SRTP and one system call), after checking cffi's type of it.
 
 Load-test viewers (``tap_incoming_rtp``) use aioice's ``Connection._protocols`` and
 replace each ``StunProtocol.datagram_received``.
@@ -51,6 +53,7 @@ import contextlib
 import contextvars
 import errno
 import logging
+import os
 import queue
 import random
 import socket
@@ -78,6 +81,7 @@ _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
 
 _U16 = struct.Struct("=H")
+_RTP_HEADER = struct.Struct("!BBHII")
 EncodedPacket: TypeAlias = "av.Packet[Any]"
 # (encoded frame, RTP timestamp in the codec's clock rate, is a VP8 keyframe)
 FrameCallback = Callable[[bytes, int, bool], None]
@@ -229,6 +233,43 @@ def _closing(transport: Any) -> bool:
 
 
 _SRTP_BUFFER = 2048  # bytes: an RTP packet here is at most ~1,350 before its SRTP tag
+# libsrtp 2's srtp_protect, as pylibsrtp 1.0's cffi declares it: what _wire.c calls.
+_SRTP_PROTECT_TYPE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
+
+
+def _load_native() -> Any:
+    """``confsvc.media._wire`` (built from ``_wire.c`` when the package is installed), or
+    ``None``: no C compiler at install, or ``CONFSVC_NATIVE_WIRE=0`` (the Python path)."""
+    if os.environ.get("CONFSVC_NATIVE_WIRE", "1").strip().lower() in {"0", "false", "no", "off"}:
+        return None
+    try:
+        from confsvc.media import _wire  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _wire
+
+
+NATIVE = _load_native()
+
+
+def native_srtp(session: pylibsrtp.Session) -> tuple[int, int] | None:
+    """(address of libsrtp's ``srtp_protect``, the session's ``srtp_t``) for ``_wire``, or
+    ``None`` when there is no ``_wire`` or pylibsrtp's layout is not the one checked."""
+    if NATIVE is None:
+        return None
+    binding = pylibsrtp._binding
+    ffi = getattr(binding, "ffi", None)
+    lib = getattr(binding, "lib", None)
+    srtp = getattr(session, "_srtp", None)
+    if ffi is None or lib is None or srtp is None:
+        return None
+    try:
+        function = ffi.addressof(lib, "srtp_protect")
+        if ffi.typeof(function).cname != _SRTP_PROTECT_TYPE:
+            return None
+        return int(ffi.cast("uintptr_t", function)), int(ffi.cast("uintptr_t", srtp[0]))
+    except (AttributeError, TypeError, ffi.error):
+        return None
 
 
 def srtp_protector(session: pylibsrtp.Session) -> Callable[[bytes], bytes]:
@@ -274,8 +315,12 @@ class Path:
 
     __slots__ = (
         "_buffered",
+        "_fd",
         "_is_closing",
+        "_native",
         "_sock",
+        "_sockaddr",
+        "_srtp",
         "addr",
         "dropped",
         "dtls",
@@ -284,7 +329,14 @@ class Path:
         "transport",
     )
 
-    def __init__(self, dtls: Any, protect: Callable[[bytes], bytes], transport: Any, addr: Any):
+    def __init__(
+        self,
+        dtls: Any,
+        protect: Callable[[bytes], bytes],
+        transport: Any,
+        addr: Any,
+        srtp: pylibsrtp.Session | None = None,
+    ):
         self.dtls = dtls
         self.protect = protect
         self.transport = transport
@@ -293,6 +345,22 @@ class Path:
         # costs a microsecond per packet. A TURN relay's transport has none: use its sendto.
         sock = getattr(transport, "_sock", None)
         self._sock: socket.socket | None = sock if isinstance(sock, socket.socket) else None
+        # The C path (``_wire.send_rtp``): the socket's descriptor, the peer's sockaddr and
+        # libsrtp's function and context; ``None`` where any is missing (TURN, no _wire).
+        self._srtp = srtp  # keeps the context ``_native`` points at alive
+        self._native: tuple[int, int] | None = None
+        self._fd = -1
+        self._sockaddr = b""
+        if self._sock is not None and srtp is not None and NATIVE is not None:
+            native = native_srtp(srtp)
+            try:
+                sockaddr = NATIVE.sockaddr(str(addr[0]), int(addr[1]))
+            except (ValueError, TypeError, IndexError):
+                native = None
+            if native is not None:
+                self._native = native
+                self._fd = self._sock.fileno()
+                self._sockaddr = sockaddr
         # Looked up once: aioice's ``TurnTransport`` has neither (and keeps no queue).
         self._is_closing: Callable[[], bool] | None = getattr(transport, "is_closing", None)
         self._buffered: Callable[[], int] | None = getattr(transport, "get_write_buffer_size", None)
@@ -309,6 +377,51 @@ class Path:
         """Bytes the transport holds in user space (the socket was full)."""
         buffered = self._buffered
         return buffered() if buffered is not None else 0
+
+    def send_rtp(
+        self, first: int, pt: int, seq: int, ts: int, ssrc: int, ext: bytes, payloads: list[bytes]
+    ) -> None:
+        """One frame's RTP packets: sequence numbers from ``seq``, the marker on the last,
+        ``ext`` after each 12-byte header, then SRTP and the socket (C where it can)."""
+        native = self._native
+        if native is not None and not self.backlog():
+            octets, dropped = NATIVE.send_rtp(
+                self._fd,
+                self._sockaddr,
+                native[0],
+                native[1],
+                first,
+                pt,
+                seq,
+                ts,
+                ssrc,
+                ext,
+                payloads,
+            )
+            n = len(payloads)
+            self.sent += n
+            self.dropped += dropped
+            self._account(n, octets)
+            return
+        self.send_rtp_python(first, pt, seq, ts, ssrc, ext, payloads)
+
+    def send_rtp_python(
+        self, first: int, pt: int, seq: int, ts: int, ssrc: int, ext: bytes, payloads: list[bytes]
+    ) -> None:
+        """``send_rtp`` without ``_wire``: the same datagrams, built and protected one by one."""
+        protect = self.protect
+        pack = _RTP_HEADER.pack
+        last = len(payloads) - 1
+        if last == 0:
+            self.send_one(protect(pack(first, pt | 0x80, seq, ts, ssrc) + ext + payloads[0]))
+            return
+        out = []
+        for i, payload in enumerate(payloads):
+            out.append(
+                protect(pack(first, pt | 0x80 if i == last else pt, seq, ts, ssrc) + ext + payload)
+            )
+            seq = (seq + 1) & 0xFFFF
+        self.send(out)
 
     def send_one(self, data: bytes) -> int:
         """``send([data])`` for the common single datagram (audio, RTX)."""
@@ -428,7 +541,7 @@ class Wire:
         transport = pair.protocol.transport
         if transport is None or _closing(transport):
             return None
-        self._path = Path(dtls, srtp_protector(srtp), transport, pair.remote_addr)
+        self._path = Path(dtls, srtp_protector(srtp), transport, pair.remote_addr, srtp)
         return self._path
 
 

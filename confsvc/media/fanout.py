@@ -46,8 +46,8 @@ from confsvc.media.room import KeyframeGate, Room, SiteFeed
 
 log = logging.getLogger(__name__)
 
-HISTORY = 512  # packets kept per video subscriber for NACK (power of two; ~4 s at 1 Mbit/s)
-_MASK = HISTORY - 1
+HISTORY_FRAMES = 128  # frames kept per video subscriber for NACK (power of two; ~4 s at 30 fps)
+_FRAME_MASK = HISTORY_FRAMES - 1
 YIELD_EVERY = 32
 _NTP_EPOCH = 2208988800  # 1900-01-01 to 1970-01-01, in seconds
 _HEADER = struct.Struct("!BBHII")
@@ -100,6 +100,7 @@ class Leg:
 
     __slots__ = (
         "_ext",
+        "frames",
         "history",
         "hooks",
         "kind",
@@ -134,8 +135,10 @@ class Leg:
         self.seq = random.randint(0, 0x7FFF)
         self.rtx_seq = random.randint(0, 0x7FFF)
         self.ts_origin = random.getrandbits(32)
-        # (sequence number, header with extensions, payload shared with the other viewers)
-        self.history: list[tuple[int, bytes, bytes] | None] = [None] * HISTORY
+        # Per frame sent: (first sequence number, RTP timestamp, payloads shared with the
+        # other viewers); ``frames`` counts them (the next slot is ``frames & _FRAME_MASK``).
+        self.history: list[tuple[int, int, list[bytes]] | None] = [None] * HISTORY_FRAMES
+        self.frames = 0
         self.packets = 0
         self.octets = 0  # payload octets sent, as RTCP sender reports count them
         self.retransmits = 0
@@ -196,52 +199,52 @@ class Leg:
         if path is None:
             self.stalls += 1
             return False
-        protect = path.protect
         ext = self._ext
-        first = 0x90 if ext else 0x80
         ts = (self.ts_origin + frame.timestamp) & 0xFFFFFFFF
-        pt = self.payload_type
-        ssrc = self.ssrc
         seq = self.seq
         payloads = frame.payloads
         n = len(payloads)
-        pack = _HEADER.pack
-        # Only what RTX can resend is kept: the header, and the payload every viewer shares.
-        history = self.history if self.rtx_payload_type is not None else None
-        if n == 1:  # audio, and small video frames: one datagram, no list, no loop
-            payload = payloads[0]
-            head = pack(first, pt | 0x80, seq, ts, ssrc) + ext
-            if history is not None:
-                history[seq & _MASK] = (seq, head, payload)
-            path.send_one(protect(head + payload))
-            self.seq = (seq + 1) & 0xFFFF
-        else:
-            out = []
-            last = n - 1
-            for i in range(n):
-                payload = payloads[i]
-                head = pack(first, pt | 0x80 if i == last else pt, seq, ts, ssrc) + ext
-                if history is not None:
-                    history[seq & _MASK] = (seq, head, payload)
-                out.append(protect(head + payload))
-                seq = (seq + 1) & 0xFFFF
-            path.send(out)
-            self.seq = seq
+        if self.rtx_payload_type is not None:
+            # What RTX can resend: one entry a frame (the payloads every viewer shares).
+            self.history[self.frames & _FRAME_MASK] = (seq, ts, payloads)
+            self.frames += 1
+        path.send_rtp(0x90 if ext else 0x80, self.payload_type, seq, ts, self.ssrc, ext, payloads)
+        self.seq = (seq + n) & 0xFFFF
         self.packets += n
         self.octets += frame.size
         self.hooks.account(n, frame.size, ts, frame.ntp)
         return True
 
+    def _find(self, sequence_number: int) -> tuple[bytes, bytes] | None:
+        """(header with extensions, payload) of a packet still in history, newest first."""
+        history = self.history
+        frames = self.frames
+        for back in range(1, min(frames, HISTORY_FRAMES) + 1):
+            entry = history[(frames - back) & _FRAME_MASK]
+            if entry is None:
+                return None
+            first_seq, ts, payloads = entry
+            index = (sequence_number - first_seq) & 0xFFFF
+            if index < len(payloads):
+                marker = 0x80 if index == len(payloads) - 1 else 0
+                first = 0x90 if self._ext else 0x80
+                head = (
+                    _HEADER.pack(first, self.payload_type | marker, sequence_number, ts, self.ssrc)
+                    + self._ext
+                )
+                return head, payloads[index]
+        return None
+
     def retransmit(self, sequence_number: int) -> None:
         """A NACK: resend from history as RTX (RFC 4588); without RTX, SRTP forbids a resend."""
-        entry = self.history[sequence_number & _MASK]
-        if entry is None or entry[0] != sequence_number or self.rtx_payload_type is None:
+        found = self._find(sequence_number) if self.rtx_payload_type is not None else None
+        if found is None or self.rtx_payload_type is None:
             self.nacks_missed += 1
             return
         path = self.wire.prepare()
         if path is None:
             return
-        _seq, head, payload = entry
+        head, payload = found
         rtx = (
             bytes([head[0], (head[1] & 0x80) | self.rtx_payload_type])
             + _SEQ.pack(self.rtx_seq)

@@ -18,6 +18,7 @@ to measure them against it in the same run (``CONFSVC_RELAY_MODE``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +29,8 @@ from confsvc.media import aiortc_internals as internals
 from confsvc.media.fanout import Forwarding, Passthrough
 from confsvc.media.peer import Notify, Peer
 from confsvc.media.room import Room, Timer
+
+log = logging.getLogger(__name__)
 
 # Relay.totals(): forwarded RTP packets and payload octets, RTX resends, NACKs that
 # found nothing to resend, PLIs sent to publishers.
@@ -72,6 +75,11 @@ class Relay:
         self._closing: set[asyncio.Task[None]] = set()
         # What closed legs and feeds had counted, so ``totals`` never goes back.
         self.retired = dict.fromkeys(TOTALS, 0)
+        log.info(
+            "media relay: %s forwarding, subscribers' packets sent by %s",
+            self.forwarding.name,
+            "C (confsvc.media._wire)" if internals.NATIVE is not None else "Python",
+        )
 
     @classmethod
     def named(cls, config: Config, mode: str) -> Relay:

@@ -48,6 +48,10 @@ async def test_every_frame_decodes_and_sender_reports_carry_the_fanouts_counts(
         track = video_track(running, "warsaw")
         leg = track.leg
         assert leg is not None
+        # Where confsvc.media._wire is built, these frames went out through it (C).
+        path = leg.wire._path
+        assert path is not None
+        assert (path._native is not None) == (internals.NATIVE is not None)
         # The sender's own RTCP sender reports count what the fan-out sent for it.
         assert leg.hooks.counts()[0] == leg.packets > 0
         # The viewer's receiver reports answer those sender reports: aiortc's sender
@@ -105,6 +109,8 @@ async def test_a_lossy_link_loses_no_frame_when_nacks_are_answered(
 
     monkeypatch.setattr(internals.Path, "send", lossy)
     monkeypatch.setattr(internals.Path, "send_one", lossy_one)
+    # The loss is made in Python: frames take the Python path (the C one never calls these).
+    monkeypatch.setattr(internals.Path, "send_rtp", internals.Path.send_rtp_python)
     site = SiteBot(parse_link(running.link("site", "olsztyn")), ice_addresses=LOOP)
     await site.start()
     viewer = ViewerBot(parse_link(running.link("participant")), ice_addresses=LOOP, decode=True)

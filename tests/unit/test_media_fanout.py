@@ -27,7 +27,7 @@ from aiortc.rtp import HeaderExtensionsMap, RtpPacket, unwrap_rtx
 from confsvc.media import aiortc_internals as internals
 from confsvc.media.fanout import (
     ABS_SEND_TIME_URI,
-    HISTORY,
+    HISTORY_FRAMES,
     MID_URI,
     YIELD_EVERY,
     Frame,
@@ -70,6 +70,8 @@ class RecordingWire:
 
     def send_one(self, datagram: bytes) -> int:
         return self.send([datagram])
+
+    send_rtp = internals.Path.send_rtp_python  # builds the packets as a real path does
 
 
 def make_leg(kind: str = "video", mid: str = "2") -> tuple[Leg, RecordingWire, RTCRtpSender]:
@@ -158,12 +160,29 @@ async def test_a_nack_is_answered_with_rtx_that_unwraps_to_the_original() -> Non
     assert len(wire.sent) == count and leg.nacks_missed == 1
 
 
+async def test_a_nack_for_an_older_frame_across_a_wrap_is_found_in_history() -> None:
+    leg, wire, sender = make_leg()
+    leg.seq = 0xFFFE  # the keyframe's packets wrap: 65534, 65535, 0, 1, ...
+    packetizer = Packetizer("video")
+    leg.send(packetizer.frame(keyframe(), 0, True))
+    wrapped = [parse(p) for p in wire.sent]
+    for i in range(20):
+        leg.send(packetizer.frame(b"\x11d", (i + 1) * 3000, False))
+    for original in (wrapped[1], wrapped[2], wrapped[-1]):
+        leg.retransmit(original.sequence_number)
+        restored = unwrap_rtx(parse(wire.sent[-1]), payload_type=97, ssrc=sender._ssrc)
+        assert restored.sequence_number == original.sequence_number
+        assert restored.payload == original.payload and restored.marker == original.marker
+        assert restored.timestamp == original.timestamp
+    assert leg.retransmits == 3 and leg.nacks_missed == 0
+
+
 async def test_the_history_forgets_after_its_size() -> None:
     leg, wire, _ = make_leg()
     packetizer = Packetizer("video")
     leg.send(packetizer.frame(b"\x10" + b"k" * 100, 0, True))
     first = parse(wire.sent[0]).sequence_number
-    for i in range(HISTORY):
+    for i in range(HISTORY_FRAMES):
         leg.send(packetizer.frame(b"\x11d", (i + 1) * 3000, False))
     count = len(wire.sent)
     leg.retransmit(first)
