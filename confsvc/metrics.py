@@ -146,6 +146,12 @@ class AppCollector(Collector):
             "Times the bus subscribed again after a loss (and caught up from the store)",
             value=getattr(bus, "reconnects", 0),
         )
+        yield CounterMetricFamily(
+            "confsvc_bus_store_reads",
+            "Bus messages folded from a store read instead of the events they carried "
+            "(a message missed, an erasure, or one too large to carry its events)",
+            value=getattr(hubs, "bus_store_reads", 0),
+        )
 
     def _connections(self, app: web.Application) -> Iterator[Metric]:
         from confsvc.http.features import Connection

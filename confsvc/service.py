@@ -377,6 +377,9 @@ class Hubs:
         self.command_filters: dict[str, CommandFilter] = {}
         self._hubs: dict[str, Hub] = {}
         self._loading: dict[str, asyncio.Future[Hub]] = {}
+        # Bus messages that needed a store read (a gap, an erasure, or no events carried),
+        # over every hub this node has held (``/metrics``: confsvc_bus_store_reads).
+        self.bus_store_reads = 0
         self.bus.on_publish(self._on_bus)
         on_reconnect = getattr(self.bus, "on_reconnect", None)
         if on_reconnect is not None:  # Redis: catch up on what came while it was away
@@ -385,7 +388,11 @@ class Hubs:
     async def _on_bus(self, tidings: Tidings) -> None:
         hub = self._hubs.get(tidings.conference)
         if hub is not None and hub.state.seq < tidings.seq:
-            await hub.receive(tidings.seq, tidings.events)
+            before = hub.bus_store_reads
+            try:
+                await hub.receive(tidings.seq, tidings.events)
+            finally:
+                self.bus_store_reads += hub.bus_store_reads - before
 
     async def get(self, conference: str) -> Hub:
         """The conference's hub; ``NotFound`` if the store has no such conference."""

@@ -17,7 +17,11 @@ Private names used:
 - that ``aioice.ice.Connection.get_component_candidates`` binds each host candidate with
   ``asyncio.get_running_loop().create_datagram_endpoint(..., local_addr=(address, 0))``
   (``local_ports`` wraps that loop method to bind in a configured port range instead);
-- ``aiortc.sdp.SessionDescription`` (parsing offers to validate them).
+- ``aiortc.sdp.SessionDescription`` (parsing offers to validate them);
+- ``aioice.ice.Connection.query_consent`` (replaced: checks retransmitted, consent ending
+  30 s after the last answer, RFC 7675), using its ``build_request``, ``_nominated``,
+  ``remote_password``, ``_query_consent_task`` and ``close()``, and
+  ``aioice.stun.TransactionError``.
 
 The fast fan-out (``confsvc.media.fanout``) sends RTP it built itself on a sender's
 behalf, so it also needs (see ``Wire``, ``SenderHooks`` and ``vp8_packetize``):
@@ -64,6 +68,7 @@ from fractions import Fraction
 from typing import Any, TypeAlias
 
 import aioice.ice
+import aioice.stun
 import aiortc
 import av
 import pylibsrtp
@@ -76,6 +81,7 @@ from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.sdp import SessionDescription
 
 CHECKED_AIORTC = "1.16.0"
+log = logging.getLogger(__name__)
 
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
@@ -806,14 +812,68 @@ def install_address_policy() -> None:
     aioice.ice.get_host_addresses = _policy_host_addresses
 
 
+# -- ICE consent freshness (RFC 7675), patient under load -----------------------------------
+
+CONSENT_INTERVAL_S = 5.0  # a check every 4-6 s, as aioice does
+CONSENT_RETRANSMISSIONS = 2  # a check waits 0.5 + 1 + 2 s for its answer (aioice: 0.5 s)
+CONSENT_EXPIRY_S = 30.0  # RFC 7675: consent ends 30 s after the last answer
+
+
+_original_query_consent = aioice.ice.Connection.query_consent
+
+
+async def _patient_query_consent(self: aioice.ice.Connection) -> None:
+    """aioice's ``Connection.query_consent``, with retransmissions and RFC 7675's 30 s.
+
+    aioice sends each check once and gives it 0.5 s: a peer whose event loop lags by half
+    a second (a busy relay, a load generator) fails every check and, after six, the
+    connection closes although both ends are up (the soak's site bots lost consent 10-11
+    times in 12 minutes). Here each check is retransmitted (a late answer to any copy
+    counts: same transaction) and consent expires only when no check was answered for
+    ``CONSENT_EXPIRY_S``, as RFC 7675 section 5.1 says.
+    """
+    assert self.remote_password is not None
+    answered = asyncio.get_running_loop().time()
+    while True:
+        await asyncio.sleep(CONSENT_INTERVAL_S * (0.8 + 0.4 * random.random()))
+        for pair in list(self._nominated.values()):
+            request = self.build_request(pair, nominate=False)
+            try:
+                await pair.protocol.request(
+                    request,
+                    pair.remote_addr,
+                    integrity_key=self.remote_password.encode("utf8"),
+                    retransmissions=CONSENT_RETRANSMISSIONS,
+                )
+                answered = asyncio.get_running_loop().time()
+            except aioice.stun.TransactionError:
+                pass
+        if asyncio.get_running_loop().time() - answered >= CONSENT_EXPIRY_S:
+            log.info("ICE consent expired: no check answered for %.0f s", CONSENT_EXPIRY_S)
+            self._query_consent_task = None
+            await self.close()
+            return
+
+
+def install_consent_policy() -> None:
+    """Idempotent: every aioice connection of this process checks consent patiently."""
+    connection = aioice.ice.Connection
+    for name in ("query_consent", "build_request", "close"):
+        if not hasattr(connection, name):
+            raise InternalsMoved(f"aioice.ice.Connection.{name} is gone")
+    connection.query_consent = _patient_query_consent  # type: ignore[method-assign]
+
+
 @contextlib.contextmanager
 def local_addresses(addresses: list[str] | tuple[str, ...] | None) -> Iterator[None]:
     """ICE gathering inside this block (same task or tasks it starts) offers only these.
 
     Unlike aioice's default, loopback addresses are allowed (tests, benchmarks).
-    ``None`` or empty means every interface.
+    ``None`` or empty means every interface. Connections made here check ICE consent
+    patiently (``install_consent_policy``).
     """
     install_address_policy()
+    install_consent_policy()
     token = _ADDRESSES.set(tuple(addresses) if addresses else None)
     try:
         yield

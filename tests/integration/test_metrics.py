@@ -18,6 +18,7 @@ FAMILIES = {
     "confsvc_sse_readers": "gauge",
     "confsvc_bus_losses": "counter",
     "confsvc_bus_reconnects": "counter",
+    "confsvc_bus_store_reads": "counter",
     "confsvc_commands": "counter",
     "confsvc_store_append_seconds": "histogram",
     "confsvc_mail_outbox_rows": "gauge",

@@ -211,7 +211,7 @@ async def test_events_on_the_bus_are_folded_without_a_store_read(pairs: Any) -> 
     for message in pair.bus.sent:
         await pair.hand(message)
     assert pair.counting.reads == 0
-    assert pair.reader.bus_store_reads == 0
+    assert pair.reader.bus_store_reads == pair.reader_hubs.bus_store_reads == 0
     assert pair.listener.seqs == list(range(first, first + 5))
     await _check_converged(pair, first)
 
@@ -224,6 +224,7 @@ async def test_a_gap_reads_the_store_once_and_folds_each_event_once(pairs: Any) 
     await pair.hand(one)
     await pair.hand(three)  # the second never came: the store has it
     assert (pair.counting.reads, pair.reader.bus_store_reads) == (1, 1)
+    assert pair.reader_hubs.bus_store_reads == 1  # the node's count (/metrics)
     await pair.hand(four)  # follows again: no read
     await pair.hand(three)  # late, and repeated: nothing
     await pair.hand(one)
@@ -252,6 +253,7 @@ async def test_a_message_without_its_events_reads_the_store(pairs: Any) -> None:
         assert decode(pair.bus.sent[-1]).events is None
         await pair.hand(pair.bus.sent[-1])
         assert pair.counting.reads == pair.reader.bus_store_reads == n
+        assert pair.reader_hubs.bus_store_reads == n
     await _check_converged(pair, first)
 
 
