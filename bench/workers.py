@@ -8,7 +8,9 @@ publisher``: VP8 ~1 Mbit/s 30 fps + Opus; its host starts the run of show, so th
 audio flows) and a viewer process runs N light viewers of all three sites
 (``bench/relay.py --child light``: ``LightViewerBot``, ICE and DTLS like a browser, media
 counted from RTP headers, no decryption, no RTCP). Figures: each worker's CPU (100 % =
-one core), which conference it is home of, and every viewer's frame rate per site.
+one core), which conference it is home of, and every viewer's frame rate per site; the
+publisher processes' CPU; and each worker's relay counters over the window (``/metrics``:
+packets forwarded, frames stalled, datagrams the kernel refused, PLIs), per second.
 
     python bench/workers.py                    # 2 x (3 sites + 100 viewers)
     python bench/workers.py --viewers 50 --seconds 10
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +61,26 @@ def cpu_of(pids: list[int], seconds: float) -> list[float]:
     return [
         round((relay.cpu_seconds(p) - c) / span * 100, 1) for p, c in zip(pids, c0, strict=True)
     ]
+
+
+RELAY_COUNTERS = {
+    "confsvc_media_forwarded_packets_total": "packets",
+    "confsvc_media_stalls_total": "stalls",
+    "confsvc_media_send_refused_total": "refused",
+    "confsvc_media_pli_total": "plis",
+}
+
+
+def relay_counts(port: int) -> dict[str, float]:
+    """A worker's media counters from its ``/metrics`` (what its relay sent and could not)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    out = dict.fromkeys(RELAY_COUNTERS.values(), 0.0)
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in RELAY_COUNTERS:
+            out[RELAY_COUNTERS[name]] = float(value)
+    return out
 
 
 def homes(db: Path) -> dict[str, str]:
@@ -118,7 +141,18 @@ def main() -> None:
             for v in viewers:
                 ready(v, f"{args.viewers} viewers")
             time.sleep(args.warmup)
-            cpu = cpu_of(pids, args.seconds)
+            ports = (port + 1, port + 2)
+            before = [relay_counts(p) for p in ports]
+            publishers = [p.pid for p in procs[:2]]
+            cpu_all = cpu_of(pids + publishers + [v.pid for v in viewers], args.seconds)
+            cpu, publisher_cpu = cpu_all[: len(pids)], cpu_all[len(pids) : len(pids) + 2]
+            after = [relay_counts(p) for p in ports]
+            relays = {
+                f"http://127.0.0.1:{p}": {
+                    f"{key}_per_s": round((a[key] - b[key]) / args.seconds, 1) for key in a
+                }
+                for p, b, a in zip(ports, before, after, strict=True)
+            }
             results = []
             for v in viewers:
                 assert v.stdout is not None
@@ -152,6 +186,8 @@ def main() -> None:
                 "viewers": "LightViewerBot (bench/relay.py --child light)",
                 "worker_cpu_pct": cpu,
                 "worker_cpu_pct_publishers_only": base,
+                "publisher_process_cpu_pct": publisher_cpu,
+                "relays": relays,
                 "conferences": per_conference,
             }
         )

@@ -206,6 +206,17 @@ class AppCollector(Collector):
             ("confsvc_media_rtx", "retransmits", "Packets resent as RTX after a NACK"),
             ("confsvc_media_nack_missed", "nacks_missed", "NACKed packets no longer held"),
             ("confsvc_media_pli", "plis", "Keyframe requests (PLI) sent to publishing sites"),
+            (
+                "confsvc_media_stalls",
+                "stalls",
+                "Frames not sent to a viewer: its connection could not take them (it resumes "
+                "at a keyframe)",
+            ),
+            (
+                "confsvc_media_send_refused",
+                "refused",
+                "Datagrams to viewers the kernel refused (socket buffer full, or the route gone)",
+            ),
         ):
             yield CounterMetricFamily(name, doc, value=totals.get(key, 0))
 

@@ -386,9 +386,10 @@ class Path:
 
     def send_rtp(
         self, first: int, pt: int, seq: int, ts: int, ssrc: int, ext: bytes, payloads: list[bytes]
-    ) -> None:
+    ) -> int:
         """One frame's RTP packets: sequence numbers from ``seq``, the marker on the last,
-        ``ext`` after each 12-byte header, then SRTP and the socket (C where it can)."""
+        ``ext`` after each 12-byte header, then SRTP and the socket (C where it can).
+        Returns how many datagrams the kernel refused (also counted in ``dropped``)."""
         native = self._native
         if native is not None and not self.backlog():
             octets, dropped = NATIVE.send_rtp(
@@ -408,19 +409,20 @@ class Path:
             self.sent += n
             self.dropped += dropped
             self._account(n, octets)
-            return
-        self.send_rtp_python(first, pt, seq, ts, ssrc, ext, payloads)
+            return int(dropped)
+        return self.send_rtp_python(first, pt, seq, ts, ssrc, ext, payloads)
 
     def send_rtp_python(
         self, first: int, pt: int, seq: int, ts: int, ssrc: int, ext: bytes, payloads: list[bytes]
-    ) -> None:
+    ) -> int:
         """``send_rtp`` without ``_wire``: the same datagrams, built and protected one by one."""
+        before = self.dropped
         protect = self.protect
         pack = _RTP_HEADER.pack
         last = len(payloads) - 1
         if last == 0:
             self.send_one(protect(pack(first, pt | 0x80, seq, ts, ssrc) + ext + payloads[0]))
-            return
+            return self.dropped - before
         out = []
         for i, payload in enumerate(payloads):
             out.append(
@@ -428,6 +430,7 @@ class Path:
             )
             seq = (seq + 1) & 0xFFFF
         self.send(out)
+        return self.dropped - before
 
     def send_one(self, data: bytes) -> int:
         """``send([data])`` for the common single datagram (audio, RTX)."""

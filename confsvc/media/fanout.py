@@ -109,6 +109,7 @@ class Leg:
         "packets",
         "payload_type",
         "ready",
+        "refused",
         "retransmits",
         "rtcp",
         "rtx_payload_type",
@@ -143,7 +144,8 @@ class Leg:
         self.octets = 0  # payload octets sent, as RTCP sender reports count them
         self.retransmits = 0
         self.nacks_missed = 0
-        self.stalls = 0
+        self.stalls = 0  # frames not sent: the connection could not take them
+        self.refused = 0  # datagrams the kernel refused (socket buffer full, route gone)
         self.rtcp: internals.RtcpReader | None = None
 
     def read_rtcp(self) -> None:
@@ -208,7 +210,9 @@ class Leg:
             # What RTX can resend: one entry a frame (the payloads every viewer shares).
             self.history[self.frames & _FRAME_MASK] = (seq, ts, payloads)
             self.frames += 1
-        path.send_rtp(0x90 if ext else 0x80, self.payload_type, seq, ts, self.ssrc, ext, payloads)
+        self.refused += path.send_rtp(
+            0x90 if ext else 0x80, self.payload_type, seq, ts, self.ssrc, ext, payloads
+        )
         self.seq = (seq + n) & 0xFFFF
         self.packets += n
         self.octets += frame.size
@@ -347,12 +351,15 @@ class ForwardTrack(MediaStreamTrack):
             into["octets"] += leg.octets
             into["retransmits"] += leg.retransmits
             into["nacks_missed"] += leg.nacks_missed
+            into["stalls"] += leg.stalls
+            into["refused"] += leg.refused
 
     def retire(self, into: dict[str, int]) -> None:
         self.count(into)
         leg = self.leg
         if leg is not None:
             leg.packets = leg.octets = leg.retransmits = leg.nacks_missed = 0
+            leg.stalls = leg.refused = 0
 
     def stop(self) -> None:
         if self.readyState == "live":

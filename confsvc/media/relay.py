@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 # Relay.totals(): forwarded RTP packets and payload octets, RTX resends, NACKs that
 # found nothing to resend, PLIs sent to publishers.
-TOTALS = ("packets", "octets", "retransmits", "nacks_missed", "plis")
+TOTALS = ("packets", "octets", "retransmits", "nacks_missed", "plis", "stalls", "refused")
 
 # The forwardings ``Relay.named`` knows: this one, and what the bench registers.
 FORWARDINGS: dict[str, Callable[[], Forwarding]] = {Passthrough.name: Passthrough}

@@ -35,6 +35,8 @@ FAMILIES = {
     "confsvc_media_rtx": "counter",
     "confsvc_media_nack_missed": "counter",
     "confsvc_media_pli": "counter",
+    "confsvc_media_stalls": "counter",
+    "confsvc_media_send_refused": "counter",
     "confsvc_event_loop_lag_seconds": "gauge",
 }
 

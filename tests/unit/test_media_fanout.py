@@ -30,6 +30,7 @@ from confsvc.media.fanout import (
     HISTORY_FRAMES,
     MID_URI,
     YIELD_EVERY,
+    ForwardTrack,
     Frame,
     Leg,
     Packetizer,
@@ -57,6 +58,7 @@ class RecordingWire:
     def __init__(self) -> None:
         self.sent: list[bytes] = []
         self.up = True
+        self.dropped = 0
 
     def prepare(self) -> Any:
         return self if self.up else None
@@ -202,6 +204,27 @@ async def test_a_connection_that_cannot_send_gets_nothing_and_is_counted() -> No
     wire.up = False
     assert not leg.send(Packetizer("video").frame(keyframe(), 0, True))
     assert wire.sent == [] and leg.stalls == 1
+
+
+async def test_datagrams_the_kernel_refused_and_stalled_frames_reach_the_relays_totals() -> None:
+    from confsvc.media.relay import TOTALS
+
+    leg, wire, _ = make_leg()
+
+    def refusing(datagrams: list[bytes]) -> int:
+        wire.dropped += len(datagrams)  # as Path.send counts a full socket
+        return 0
+
+    wire.send = refusing  # type: ignore[method-assign]
+    leg.send(Packetizer("video").frame(keyframe(), 0, True))
+    wire.up = False
+    leg.send(Packetizer("video").frame(keyframe(), 3000, True))
+    assert (leg.refused, leg.stalls) == (len(internals.vp8_packetize(keyframe(), 0)), 1)
+    track = ForwardTrack.__new__(ForwardTrack)
+    track.leg = leg
+    into = dict.fromkeys(TOTALS, 0)
+    track.count(into)
+    assert into["refused"] == leg.refused and into["stalls"] == 1
 
 
 async def test_a_codec_other_than_the_forwarded_one_leaves_the_leg_unready() -> None:
