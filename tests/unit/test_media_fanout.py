@@ -423,3 +423,31 @@ async def test_a_refused_segmented_send_is_told_apart_from_a_lost_route(
     finally:
         transport.close()
         receiver.close()
+
+
+async def test_the_demos_site_bots_start_over_by_themselves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``confsvc demo --bots``: each site bot reconnects when its connection is lost."""
+    import confsvc.media.bot as bot_module
+    from confsvc.cli.media_cmd import demo_bots
+    from confsvc.config import Config
+    from confsvc.media.setup import BOTS
+
+    made: list[dict[str, Any]] = []
+
+    class FakeBot:
+        def __init__(self, link: Any, **kwargs: Any) -> None:
+            made.append({"site": link.site, **kwargs})
+
+        async def start(self) -> None:
+            return None
+
+    monkeypatch.setattr(bot_module, "SiteBot", FakeBot)
+    cfg = Config()
+    app: dict[Any, Any] = {BOTS: []}
+    base = cfg.base_url
+    links = [("site:warsaw", f"{base}/j/tok-w"), ("participant", f"{base}/j/tok-p")]
+    monkeypatch.setattr(bot_module, "parse_link", lambda url: type("L", (), {"site": url[-5:]})())
+    await demo_bots(app, cfg, links)
+    assert [m["reconnect"] for m in made] == [True] and len(app[BOTS]) == 1
