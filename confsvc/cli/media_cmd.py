@@ -158,9 +158,7 @@ async def demo_bots(app: Any, cfg: Config, links: list[tuple[str, str]]) -> None
         if role.startswith("site:"):
             direct = local + url[len(cfg.base_url) :]
             # It starts over by itself when its connection is lost, as a site's page does.
-            bot = SiteBot(
-                parse_link(direct), ice_addresses=list(cfg.ice_addresses), reconnect=True
-            )
+            bot = SiteBot(parse_link(direct), ice_addresses=list(cfg.ice_addresses), reconnect=True)
             try:
                 await bot.start()
             except Exception as exc:

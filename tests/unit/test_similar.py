@@ -72,3 +72,52 @@ def test_scores_are_token_sort_ratio_of_the_normalised_texts() -> None:
     for a in texts:
         for b in texts:
             assert fuzz.ratio(_key(a), _key(b)) == fuzz.token_sort_ratio(norm(a), norm(b)), (a, b)
+
+
+def test_a_snapshots_lists_at_once_are_each_questions_own_list() -> None:
+    """``similar_all`` (one score matrix) gives every question the list ``similar`` does,
+    ties and statuses included, across more questions than one block of rows."""
+    import random
+
+    from confsvc.core.questions import similar as module
+    from confsvc.core.questions.similar import similar_all
+
+    rng = random.Random(7)
+    words = (
+        "czy szpitale maseczki lekarzy olsztyn kiedy szkoły 医院 门诊 学校 hospital masks".split()
+    )
+    statuses = ["pending", "approved", "on_air", "answered", "rejected", "merged"]
+    items = {}
+    for i in range(300):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(2, 6)))
+        items[f"q-{i}"] = _q(f"q-{i}", text, rng.choice(statuses))
+    items["q-dup"] = _q("q-dup", items["q-5"].text, "pending")  # an exact duplicate: 100
+    original = module.BLOCK
+    try:
+        module.BLOCK = 64  # several blocks
+        lists = similar_all(items)
+    finally:
+        module.BLOCK = original
+    from rapidfuzz import fuzz, process
+
+    def one_by_one(q: Question) -> list[dict[str, object]]:
+        """The lists as they were found before the score matrix: RapidFuzz's extract."""
+        if q.status not in ("pending", "approved"):
+            return []
+        choices = {
+            o.id: module._key(o.text)
+            for o in items.values()
+            if o.id != q.id and o.status in module.TARGETS
+        }
+        found = process.extract(
+            module._key(q.text), choices, scorer=fuzz.ratio, processor=None,
+            score_cutoff=module.MIN_SCORE, limit=module.LIMIT,
+        )  # fmt: skip
+        return [{"id": key, "score": round(score)} for _text, score, key in found]
+
+    assert set(lists) == set(items)
+    for qid, q in items.items():
+        assert lists[qid] == similar(q, items) == one_by_one(q), qid
+    assert any(found for found in lists.values())  # the texts do overlap: lists are not empty
+    if items["q-5"].status in ("pending", "approved", "on_air"):
+        assert lists["q-dup"][0]["score"] == 100

@@ -11,7 +11,8 @@ pays for its open questions only. Translations do not exist yet; once they do, c
 them too.
 
 A question's list is computed when the moderator's view of it is (the snapshot, and each
-change to it), so an older question's list does not grow when a newer duplicate arrives:
+change to it); a snapshot finds every list at once (``similar_all``: one score matrix in
+C++, no Python per pair), so an older question's list does not grow when a newer duplicate arrives:
 the newer one lists the older, which is the direction a moderator merges in.
 
 Not for: deciding a merge (the moderator does) or the merge rules (life.py, queue.py).
@@ -21,8 +22,9 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 from rapidfuzz import fuzz, process, utils
 
 from confsvc.core.questions.life import APPROVED, ON_AIR, PENDING
@@ -34,6 +36,7 @@ TARGETS = (PENDING, APPROVED, ON_AIR)
 # near-duplicates of tests/unit/test_similar.py the pairs score 70–80, unrelated ones < 45.
 MIN_SCORE = 60
 LIMIT = 3
+BLOCK = 256  # rows of the score matrix at once: 256 x 6,000 questions is 12 MB
 
 
 @functools.lru_cache(maxsize=4096)
@@ -46,18 +49,55 @@ def _key(text: str) -> str:
     return " ".join(sorted(str(utils.default_process(unicodedata.normalize("NFKC", text))).split()))
 
 
+def _best(scores: Sequence[float], ids: Sequence[str], own: str) -> list[dict[str, object]]:
+    """The ``LIMIT`` best of one row of scores (0 = below ``MIN_SCORE``), ``own`` left
+    out: the highest first, and among equal scores the earlier question first."""
+    ranked = sorted(
+        (i for i, score in enumerate(scores) if score >= MIN_SCORE and ids[i] != own),
+        key=lambda i: -scores[i],
+    )
+    return [{"id": ids[i], "score": round(scores[i])} for i in ranked[:LIMIT]]
+
+
 def similar(q: Question, items: Mapping[str, Question]) -> list[dict[str, object]]:
     """Up to three questions ``q`` could be merged into, the most similar first:
     ``[{"id": "q-3", "score": 82}, …]``."""
     if q.status not in (PENDING, APPROVED):
         return []
-    choices = {o.id: _key(o.text) for o in items.values() if o.id != q.id and o.status in TARGETS}
-    found = process.extract(
-        _key(q.text),
-        choices,
+    targets = [o for o in items.values() if o.id != q.id and o.status in TARGETS]
+    scores = process.cpdist(
+        [_key(q.text)] * len(targets),
+        [_key(o.text) for o in targets],
         scorer=fuzz.ratio,
         processor=None,
         score_cutoff=MIN_SCORE,
-        limit=LIMIT,
+        dtype=np.float64,
     )
-    return [{"id": key, "score": round(score)} for _text, score, key in found]
+    return _best(scores.tolist(), [o.id for o in targets], q.id)
+
+
+def similar_all(items: Mapping[str, Question]) -> dict[str, list[dict[str, object]]]:
+    """``similar(q, items)`` for every question of ``items`` at once (a staff snapshot).
+
+    The same lists, but every pair is scored in one RapidFuzz ``cdist`` call (C++, in
+    blocks of ``BLOCK`` rows) instead of one Python pass over the questions per question:
+    the work is still every pending or approved question against every target, but none of
+    it per pair in Python (1,000 questions: bench/staff_welcome.py, docs/benchmarks.md)."""
+    targets = [o for o in items.values() if o.status in TARGETS]
+    keys = [_key(o.text) for o in targets]
+    ids = [o.id for o in targets]
+    asking = [q for q in items.values() if q.status in (PENDING, APPROVED)]
+    out: dict[str, list[dict[str, object]]] = {q.id: [] for q in items.values()}
+    for start in range(0, len(asking), BLOCK):
+        block = asking[start : start + BLOCK]
+        matrix = process.cdist(
+            [_key(q.text) for q in block],
+            keys,
+            scorer=fuzz.ratio,
+            processor=None,
+            score_cutoff=MIN_SCORE,
+            dtype=np.float64,
+        )
+        for q, row in zip(block, matrix.tolist(), strict=True):
+            out[q.id] = _best(row, ids, q.id)
+    return out

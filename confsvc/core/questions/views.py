@@ -28,7 +28,7 @@ from confsvc.core.questions.desk import (
 from confsvc.core.questions.life import ANSWERED, ON_AIR, SHOWN
 from confsvc.core.questions.posts import post_view
 from confsvc.core.questions.queue import ASKERS, allowed_actions
-from confsvc.core.questions.similar import similar
+from confsvc.core.questions.similar import similar, similar_all
 from confsvc.core.questions.state import Question, questions
 from confsvc.core.roles import STAFF, Role
 
@@ -93,13 +93,18 @@ def moderator_view(
     roles: frozenset[Role] = STAFF,
     items: Mapping[str, Question] | None = None,
     state: ConferenceState | None = None,
+    lists: Mapping[str, list[dict[str, object]]] | None = None,
 ) -> dict[str, Any]:
     """The staff view plus ``actions``: what ``roles`` may do to ``q`` now (the console's
     buttons), ``similar``: the questions among ``items`` it likely duplicates (the merge
     form's default), and ``needs``: the languages the desk has still to translate it into
-    (read from ``state``). Not for exports: use ``staff_view``."""
+    (read from ``state``); ``lists``: the similar lists already found for every question
+    (``similar_all``, a snapshot's). Not for exports: use ``staff_view``."""
     view = {**staff_view(q), "actions": allowed_actions(q, roles)}
-    view["similar"] = similar(q, items) if items is not None else []
+    if lists is not None:
+        view["similar"] = lists.get(q.id, [])
+    else:
+        view["similar"] = similar(q, items) if items is not None else []
     view["needs"] = needs(state, q) if state is not None else []
     return view
 
@@ -127,7 +132,10 @@ def snapshot(state: ConferenceState, who: Principal, now: float) -> dict[str, An
     view = live_view(state)
     if who.role in STAFF or who.role is Role.SYSTEM:
         roles = frozenset({who.role}) if who.role in STAFF else STAFF
-        view["items"] = [moderator_view(q, roles, qs.items, state) for q in qs.items.values()]
+        lists = similar_all(qs.items)
+        view["items"] = [
+            moderator_view(q, roles, qs.items, state, lists) for q in qs.items.values()
+        ]
         view["staff"] = True
         view["desk_languages"] = desk_targets(state)
         return view
