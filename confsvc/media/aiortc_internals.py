@@ -357,7 +357,10 @@ class Path:
         self._native: tuple[int, int] | None = None
         self._fd = -1
         self._sockaddr = b""
-        if self._sock is not None and srtp is not None and NATIVE is not None:
+        # An IPv6 address with a flow label or scope id (link-local) keeps the Python path:
+        # ``sockaddr`` takes a host and a port only.
+        plain = isinstance(addr, tuple) and (len(addr) == 2 or not any(addr[2:]))
+        if self._sock is not None and srtp is not None and NATIVE is not None and plain:
             native = native_srtp(srtp)
             try:
                 sockaddr = NATIVE.sockaddr(str(addr[0]), int(addr[1]))

@@ -186,3 +186,21 @@ def test_a_libsrtp_other_than_the_one_checked_falls_back_to_python(
     assert internals.native_srtp(ours) is not None
     monkeypatch.setattr(internals, "_SRTP_PROTECT_TYPE", "int(*)(void *, size_t)")
     assert internals.native_srtp(ours) is None
+
+
+async def test_a_scoped_ipv6_peer_keeps_the_python_path() -> None:
+    """A link-local peer's scope id would be lost in ``sockaddr(host, port)``."""
+    loop = asyncio.get_running_loop()
+    ours, _theirs, _reader = sessions("SRTP_PROFILE_AES128_CM_SHA1_80")
+    transport, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+    )
+    try:
+        scoped = ("fe80::1", 5000, 0, 2)
+        path = internals.Path(FakeDtls(), internals.srtp_protector(ours), transport, scoped, ours)
+        assert path._native is None
+        plain = ("127.0.0.1", 5000)
+        path = internals.Path(FakeDtls(), internals.srtp_protector(ours), transport, plain, ours)
+        assert path._native is not None
+    finally:
+        transport.close()
