@@ -398,6 +398,7 @@ def media(c: Cluster, node: Any, viewers: int, seconds: float, tmp: Path) -> lis
     for site in SITES:
         link = node.link("site", site)
         cmd = [*base, "bot", "--link", link, "--seconds", str(seconds + 30), "--json"]
+        cmd += ["--log-level", "info"]  # why a connection was started over, in site-*.err
         out = (tmp / f"site-{site}.json").open("wb")
         err = (tmp / f"site-{site}.err").open("wb")
         procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=err))
