@@ -197,7 +197,7 @@ static PyObject *send_rtp(PyObject *self, PyObject *const *args, Py_ssize_t narg
         PyErr_SetString(PyExc_TypeError, "send_rtp takes 11 arguments");
         return NULL;
     }
-    long fd, protect_addr, context_addr, first, pt, seq, ts, ssrc;
+    long fd, first, pt, seq, ts, ssrc;
     if (as_long(args[0], &fd, "fd") < 0)
         return NULL;
     if (!PyBytes_Check(args[1])) {
@@ -210,14 +210,12 @@ static PyObject *send_rtp(PyObject *self, PyObject *const *args, Py_ssize_t narg
         PyErr_SetString(PyExc_ValueError, "send_rtp: sockaddr is too short");
         return NULL;
     }
-    void *p = PyLong_AsVoidPtr(args[2]);
-    if (p == NULL && PyErr_Occurred())
+    void *protect_ptr = PyLong_AsVoidPtr(args[2]);
+    if (protect_ptr == NULL && PyErr_Occurred())
         return NULL;
-    protect_addr = (long)(intptr_t)p;
-    void *c = PyLong_AsVoidPtr(args[3]);
-    if (c == NULL && PyErr_Occurred())
+    void *context = PyLong_AsVoidPtr(args[3]);
+    if (context == NULL && PyErr_Occurred())
         return NULL;
-    context_addr = (long)(intptr_t)c;
     if (as_long(args[4], &first, "first") < 0 || as_long(args[5], &pt, "payload_type") < 0 ||
         as_long(args[6], &seq, "seq") < 0)
         return NULL;
@@ -238,12 +236,11 @@ static PyObject *send_rtp(PyObject *self, PyObject *const *args, Py_ssize_t narg
         PyErr_SetString(PyExc_TypeError, "send_rtp: payloads must be a list of bytes");
         return NULL;
     }
-    if (protect_addr == 0 || context_addr == 0) {
+    if (protect_ptr == NULL || context == NULL) {
         PyErr_SetString(PyExc_ValueError, "send_rtp: no SRTP context");
         return NULL;
     }
-    srtp_protect_fn protect = (srtp_protect_fn)(intptr_t)protect_addr;
-    void *context = (void *)(intptr_t)context_addr;
+    srtp_protect_fn protect = (srtp_protect_fn)(intptr_t)protect_ptr;
     Py_ssize_t n = PyList_GET_SIZE(payloads);
     long octets = 0, dropped = 0;
     for (Py_ssize_t start = 0; start < n; start += MAX_PACKETS) {

@@ -360,16 +360,16 @@ class Path:
         # An IPv6 address with a flow label or scope id (link-local) keeps the Python path:
         # ``sockaddr`` takes a host and a port only.
         plain = isinstance(addr, tuple) and (len(addr) == 2 or not any(addr[2:]))
-        if self._sock is not None and srtp is not None and NATIVE is not None and plain:
-            native = native_srtp(srtp)
+        sock = self._sock
+        native = native_srtp(srtp) if sock is not None and srtp is not None and plain else None
+        if sock is not None and native is not None:
             try:
-                sockaddr = NATIVE.sockaddr(str(addr[0]), int(addr[1]))
+                self._sockaddr = NATIVE.sockaddr(str(addr[0]), int(addr[1]))
             except (ValueError, TypeError, IndexError):
-                native = None
-            if native is not None:
+                pass  # not a numeric (host, port): the Python path
+            else:
                 self._native = native
-                self._fd = self._sock.fileno()
-                self._sockaddr = sockaddr
+                self._fd = sock.fileno()
         # Looked up once: aioice's ``TurnTransport`` has neither (and keeps no queue).
         self._is_closing: Callable[[], bool] | None = getattr(transport, "is_closing", None)
         self._buffered: Callable[[], int] | None = getattr(transport, "get_write_buffer_size", None)
