@@ -48,7 +48,9 @@ def main() -> None:
     # The fan-out's C send path (confsvc/media/_wire.c) is built into the wheel where a
     # compiler is; without one the wheel still installs and the Python path is used.
     native = subprocess.run(
-        [sys.executable, "-c", "import confsvc.media._wire"], capture_output=True, text=True
+        [sys.executable, "-c", "from confsvc.media._wire import Sender, fan_out, send_rtp"],
+        capture_output=True,
+        text=True,
     )
     if native.returncode != 0 and shutil.which("cc"):
         fail(f"the wheel has no confsvc.media._wire: {native.stderr.strip()[-300:]}")

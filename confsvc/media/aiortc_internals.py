@@ -415,6 +415,55 @@ class Path:
             return int(dropped)
         return self.send_rtp_python(first, pt, seq, ts, ssrc, ext, payloads)
 
+    def native_sender(
+        self,
+        first: int,
+        pt: int,
+        ssrc: int,
+        ext: bytes,
+        ts_origin: int,
+        seq: int,
+        frames: int,
+        history: list[Any] | None,
+    ) -> Any:
+        """A ``_wire.Sender`` on this path (disarmed), for ``_wire.fan_out`` to send a
+        subscriber's frames without Python, or ``None``: no C path here, or an asyncio
+        transport without the attributes the Sender checks before each frame."""
+        native = self._native
+        if native is None or getattr(NATIVE, "Sender", None) is None:
+            return None
+        transport = self.transport
+        if not (
+            isinstance(getattr(transport, "_closing", None), bool)
+            and isinstance(getattr(transport, "_buffer_size", None), int)
+            and getattr(self.dtls, "_state", None) is DtlsState.CONNECTED
+        ):
+            return None
+        return NATIVE.Sender(
+            self._fd,
+            self._sockaddr,
+            native[0],
+            native[1],
+            self._srtp,
+            self.dtls,
+            DtlsState.CONNECTED,
+            transport,
+            first,
+            pt,
+            ssrc,
+            ext,
+            ts_origin,
+            seq,
+            frames,
+            history,
+        )
+
+    def note_sent(self, packets: int, octets: int, dropped: int) -> None:
+        """What a ``_wire.Sender`` sent on this path since it was last asked."""
+        self.sent += packets
+        self.dropped += dropped
+        self._account(packets, octets)
+
     def send_rtp_python(
         self, first: int, pt: int, seq: int, ts: int, ssrc: int, ext: bytes, payloads: list[bytes]
     ) -> int:
@@ -534,6 +583,11 @@ class Wire:
     def __init__(self, sender: RTCRtpSender) -> None:
         self.sender = sender
         self._path: Path | None = None
+
+    @property
+    def path(self) -> Path | None:
+        """The path the last ``prepare()`` returned (it may have become unusable since)."""
+        return self._path
 
     def prepare(self) -> Path | None:
         path = self._path

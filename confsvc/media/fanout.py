@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 HISTORY_FRAMES = 128  # frames kept per video subscriber for NACK (power of two; ~4 s at 30 fps)
 _FRAME_MASK = HISTORY_FRAMES - 1
 YIELD_EVERY = 32
+SYNC_EVERY = 16  # frames of a slot between folding its C senders' counts in (sender reports)
+_NATIVE_FAN_OUT: Callable[..., Sequence[int]] | None = getattr(internals.NATIVE, "fan_out", None)
 _NTP_EPOCH = 2208988800  # 1900-01-01 to 1970-01-01, in seconds
 _HEADER = struct.Struct("!BBHII")
 _SEQ = struct.Struct("!H")
@@ -105,6 +107,8 @@ class Leg:
         "hooks",
         "kind",
         "nacks_missed",
+        "native",
+        "native_path",
         "octets",
         "packets",
         "payload_type",
@@ -147,6 +151,11 @@ class Leg:
         self.stalls = 0  # frames not sent: the connection could not take them
         self.refused = 0  # datagrams the kernel refused (socket buffer full, route gone)
         self.rtcp: internals.RtcpReader | None = None
+        # While armed (``arm``), the C ``_wire.Sender`` that ``_wire.fan_out`` sends this
+        # leg's frames through: it then holds ``seq`` and ``frames`` (``sync`` copies them
+        # back) and counts what it sent until ``sync`` folds that in here.
+        self.native: Any = None
+        self.native_path: internals.Path | None = None
 
     def read_rtcp(self) -> None:
         """Once the connection is up: its RTCP is read in the socket's callback, REMB left
@@ -219,6 +228,57 @@ class Leg:
         self.hooks.account(n, frame.size, ts, frame.ntp)
         return True
 
+    def arm(self) -> Any:
+        """After a ``send`` that went out: the C ``Sender`` that carries the next frames, or
+        ``None`` where there is none (no ``_wire``, TURN, a scoped IPv6 peer)."""
+        if self.native is not None:
+            return self.native
+        path = self.wire.path
+        if path is None:
+            return None
+        native = path.native_sender(
+            0x90 if self._ext else 0x80,
+            self.payload_type,
+            self.ssrc,
+            self._ext,
+            self.ts_origin,
+            self.seq,
+            self.frames,
+            self.history if self.rtx_payload_type is not None else None,
+        )
+        if native is None:
+            return None
+        native.armed = True
+        self.native, self.native_path = native, path
+        return native
+
+    def sync(self) -> int:
+        """Fold what the armed ``Sender`` sent since the last call into this leg, its
+        aiortc sender's report counters and its path; returns the frames it sent."""
+        native = self.native
+        if native is None:
+            return 0
+        seq, frames, packets, octets, wire_octets, refused, sent, ts, ntp = native.take()
+        self.seq, self.frames = seq, frames
+        if sent:
+            self.packets += packets
+            self.octets += octets
+            self.refused += refused
+            self.hooks.account(packets, octets, ts, ntp)
+            if self.native_path is not None:
+                self.native_path.note_sent(packets, wire_octets, refused)
+        return int(sent)
+
+    def disarm(self) -> int:
+        """Back to ``send`` (Python's per-frame path); returns the frames the C one sent."""
+        native = self.native
+        if native is None:
+            return 0
+        native.armed = False
+        sent = self.sync()
+        self.native = self.native_path = None
+        return sent
+
     def _find(self, sequence_number: int) -> tuple[bytes, bytes] | None:
         """(header with extensions, payload) of a packet still in history, newest first."""
         history = self.history
@@ -241,6 +301,7 @@ class Leg:
 
     def retransmit(self, sequence_number: int) -> None:
         """A NACK: resend from history as RTX (RFC 4588); without RTX, SRTP forbids a resend."""
+        self.sync()  # the armed Sender's frame count: where its history ends
         found = self._find(sequence_number) if self.rtx_payload_type is not None else None
         if found is None or self.rtx_payload_type is None:
             self.nacks_missed += 1
@@ -273,9 +334,18 @@ def fan_out(
     start: int = 0,
     call_soon: Callable[..., object] | None = None,
 ) -> None:
-    """``frame`` to every subscriber, ``YIELD_EVERY`` per loop turn (the rest queued, FIFO)."""
+    """``frame`` to every subscriber, ``YIELD_EVERY`` per loop turn (the rest queued, FIFO).
+
+    With ``_wire``, one C call sends it to every subscriber whose ``fast`` ``Sender`` is
+    armed and returns the others, which get it through their own ``deliver``.
+    """
     end = min(start + YIELD_EVERY, len(subscribers))
-    for i in range(start, end):
+    rest: Sequence[int] = range(start, end)
+    if _NATIVE_FAN_OUT is not None and isinstance(subscribers, (tuple, list)):
+        rest = _NATIVE_FAN_OUT(
+            subscribers, start, end, frame.payloads, frame.timestamp, frame.size, frame.ntp
+        )
+    for i in rest:
         try:
             subscribers[i].deliver(frame)
         except Exception:  # one broken connection must not starve the others
@@ -290,8 +360,16 @@ class SlotFanout:
 
     def __init__(self, kind: str) -> None:
         self.packetizer = Packetizer(kind)
+        self.frames = 0
 
     def forward(self, data: bytes, pts: int, keyframe: bool, subscribers: Sequence[Any]) -> None:
+        self.frames += 1
+        if not self.frames % SYNC_EVERY:
+            # aiortc's sender reports (about one a second) read the counts a leg keeps:
+            # what the C senders sent reaches them here, at most SYNC_EVERY frames late.
+            for subscriber in subscribers:
+                if isinstance(subscriber, ForwardTrack):
+                    subscriber.sync()
         fan_out(self.packetizer.frame(data, pts, keyframe), subscribers)
 
 
@@ -301,7 +379,14 @@ class ForwardTrack(MediaStreamTrack):
     ``recv()`` never returns a frame: aiortc's sender calls it once its connection is up
     (the gate starts, and video asks the site for a keyframe), then waits until the track
     stops. ``leg`` is ``None`` only for the bench's ``pack`` mode (``bench/relay_modes.py``).
+
+    Once a frame went out through ``Leg.send`` on a plain UDP path, ``fast`` is the leg's
+    armed C ``Sender`` and ``fan_out`` sends the next frames itself, without ``deliver``;
+    a gap upstream (the gate waits for a keyframe), a connection it finds unusable and
+    ``stop`` hand the frames back to ``deliver``.
     """
+
+    fast: Any = None  # leg's armed C Sender (``_wire.Sender``), or None
 
     def __init__(self, room: Room, site: str, kind: str, leg: Leg | None = None) -> None:
         super().__init__()
@@ -310,6 +395,8 @@ class ForwardTrack(MediaStreamTrack):
         self.site = site
         self.gate = KeyframeGate(kind)
         self.leg = leg
+        self.fast = None
+        self.gate.on_gap = self._hold
         self._ended = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -318,12 +405,18 @@ class ForwardTrack(MediaStreamTrack):
     def deliver(self, frame: Frame) -> None:
         """The slot's fan-out hands over a frame packetized once for everyone."""
         leg = self.leg
-        if leg is None or not leg.ready or self.readyState != "live":
+        if leg is None:
+            return
+        if self.fast is not None:  # the C fan-out found the connection unusable: back here
+            self._hold()
+        if not leg.ready or self.readyState != "live":
             return
         if not self.gate.admit(frame.keyframe):
             return
         if leg.send(frame):
             self.gate.forwarded += 1
+            if self.readyState == "live":
+                self.fast = leg.arm()
         elif self.gate.wait_for_keyframe():
             # Closed under us or the socket is backed up: resume on a keyframe.
             self.gate.dropped += 1
@@ -344,7 +437,19 @@ class ForwardTrack(MediaStreamTrack):
         await self._ended.wait()
         raise MediaStreamError
 
+    def _hold(self) -> None:
+        """Frames go through ``deliver`` (the gate, ``Leg.send``) again, not the C sender."""
+        if self.fast is not None and self.leg is not None:
+            self.fast = None
+            self.gate.forwarded += self.leg.disarm()
+
+    def sync(self) -> None:
+        """What the armed C sender sent, into the leg's and the gate's counts."""
+        if self.fast is not None and self.leg is not None:
+            self.gate.forwarded += self.leg.sync()
+
     def count(self, into: dict[str, int]) -> None:
+        self.sync()
         leg = self.leg
         if leg is not None:
             into["packets"] += leg.packets
@@ -362,6 +467,7 @@ class ForwardTrack(MediaStreamTrack):
             leg.stalls = leg.refused = 0
 
     def stop(self) -> None:
+        self._hold()
         if self.readyState == "live":
             super().stop()
             self._ended.set()

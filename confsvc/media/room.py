@@ -61,7 +61,7 @@ class Clock(Protocol):
 class KeyframeGate:
     """What one subscriber of one slot may be shown: video starts and resumes on a keyframe."""
 
-    __slots__ = ("dropped", "forwarded", "kind", "need_keyframe", "started")
+    __slots__ = ("dropped", "forwarded", "kind", "need_keyframe", "on_gap", "started")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -69,6 +69,9 @@ class KeyframeGate:
         self.need_keyframe = kind == "video"
         self.forwarded = 0
         self.dropped = 0
+        # Called when a gap makes video wait for a keyframe: a subscriber whose frames go
+        # out without asking the gate (the C fan-out) hands them back to it here.
+        self.on_gap: Callable[[], None] | None = None
 
     def start(self) -> bool:
         """The subscriber's connection is up; ``True`` once for video: ask for a keyframe."""
@@ -93,6 +96,8 @@ class KeyframeGate:
         if self.kind != "video":
             return False
         self.need_keyframe = True
+        if self.on_gap is not None:
+            self.on_gap()
         return True
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from confsvc.media import aiortc_internals as internals
+from confsvc.media import fanout
 from confsvc.media.bot import SiteBot, ViewerBot, parse_link
 from confsvc.media.fanout import ForwardTrack
 from confsvc.media.setup import RELAY
@@ -111,6 +112,7 @@ async def test_a_lossy_link_loses_no_frame_when_nacks_are_answered(
     monkeypatch.setattr(internals.Path, "send_one", lossy_one)
     # The loss is made in Python: frames take the Python path (the C one never calls these).
     monkeypatch.setattr(internals.Path, "send_rtp", internals.Path.send_rtp_python)
+    monkeypatch.setattr(fanout, "_NATIVE_FAN_OUT", None)  # nor the C loop over subscribers
     site = SiteBot(parse_link(running.link("site", "olsztyn")), ice_addresses=LOOP)
     await site.start()
     viewer = ViewerBot(parse_link(running.link("participant")), ice_addresses=LOOP, decode=True)
