@@ -160,6 +160,21 @@ async def connect_all(coros: list[Any], size: int = 50) -> list[Any]:
     return out
 
 
+async def loop_lag(session: aiohttp.ClientSession, node: Node) -> float | None:
+    """``confsvc_event_loop_lag_seconds`` from the node's /metrics (None if unreadable)."""
+    try:
+        async with session.get(
+            f"http://127.0.0.1:{node.port}/metrics", timeout=aiohttp.ClientTimeout(total=10)
+        ) as r:
+            text = await r.text()
+    except (aiohttp.ClientError, TimeoutError):
+        return None
+    for line in text.splitlines():
+        if line.startswith("confsvc_event_loop_lag_seconds "):
+            return float(line.split()[1])
+    return None
+
+
 def slope_per_min(samples: list[tuple[float, int]]) -> float:
     """MiB a minute: least squares over (seconds, KiB)."""
     if len(samples) < 2:
@@ -440,6 +455,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             host_faults: list[str] = []
             agenda = asyncio.ensure_future(host(c, a, until, 13, host_faults))
             samples: dict[str, list[tuple[float, int]]] = {n.name: [] for n in c.nodes}
+            lags: dict[str, list[float]] = {n.name: [] for n in c.nodes}
             started = time.monotonic()
             half_wall = time.time() + seconds / 2  # the log's ``at`` is wall-clock time
 
@@ -449,6 +465,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     for n in c.nodes:
                         assert n.proc is not None
                         samples[n.name].append((time.monotonic() - started, rss_kib(n.proc.pid)))
+                        lag = await loop_lag(c.session, n)
+                        if lag is not None:
+                            lags[n.name].append(lag)
                     if args.tracemalloc and not traced and time.monotonic() - started > seconds / 2:
                         traced = True  # the baseline: what grows after this is in the 2nd dump
                         for n in c.nodes:
@@ -546,6 +565,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             k: [round(v[i * (len(v) - 1) // 10][1] / 1024, 1) for i in range(11)]
             for k, v in samples.items()
             if v
+        },
+        # How late each node's event loop ran its probe timer, from its /metrics at each
+        # sample: the largest, and the share of samples over 100 ms and over 1 s.
+        "loop_lag_s_max": {k: round(max(v), 3) for k, v in lags.items() if v},
+        "loop_lag_over_100ms_pct": {
+            k: round(100 * sum(x > 0.1 for x in v) / len(v), 1) for k, v in lags.items() if v
+        },
+        "loop_lag_over_1s_pct": {
+            k: round(100 * sum(x > 1.0 for x in v) / len(v), 1) for k, v in lags.items() if v
         },
         "media_exit_codes": media_exits,
         "viewers_report": viewers,

@@ -516,27 +516,19 @@ static int sender_usable(Sender *s) {
     return ok;
 }
 
-/* One frame on an armed, usable sender: 0, or -1 with an exception set (nothing moved). */
+/* One frame on an armed, usable sender: 0, or -1 with an exception set (nothing sent, nothing
+ * moved: a payload that is not bytes or too long is refused before its batch goes out). */
 static int sender_send(Sender *s, PyObject *payloads, uint32_t timestamp, long size,
                        unsigned long long ntp) {
     Py_ssize_t n = PyList_GET_SIZE(payloads);
     uint32_t ts = s->ts_origin + timestamp;
+    long seq = s->seq;
     long octets = 0, dropped = 0;
-    if (s->history != Py_None) {
-        PyObject *entry = Py_BuildValue("(lkO)", s->seq, (unsigned long)ts, payloads);
-        if (entry == NULL)
-            return -1;
-        Py_ssize_t mask = PyList_GET_SIZE(s->history) - 1;
-        /* PyList_SetItem steals entry and releases what the slot held */
-        if (PyList_SetItem(s->history, (Py_ssize_t)(s->frames & mask), entry) < 0)
-            return -1;
-        s->frames++;
-    }
     if (send_frame(s->fd, (const struct sockaddr *)&s->addr, s->addrlen, s->protect, s->context,
-                   s->first, s->pt, s->seq, ts, s->ssrc, PyBytes_AS_STRING(s->ext),
+                   s->first, s->pt, seq, ts, s->ssrc, PyBytes_AS_STRING(s->ext),
                    PyBytes_GET_SIZE(s->ext), payloads, &octets, &dropped) < 0)
         return -1;
-    s->seq = (s->seq + n) & 0xFFFF;
+    s->seq = (seq + n) & 0xFFFF;
     s->packets += n;
     s->octets += size;
     s->wire_octets += octets;
@@ -544,6 +536,20 @@ static int sender_send(Sender *s, PyObject *payloads, uint32_t timestamp, long s
     s->sent_frames += 1;
     s->last_ts = ts;
     s->last_ntp = ntp;
+    if (s->history != Py_None) {
+        /* What RTX can resend: (first sequence number, timestamp, the shared payloads), as
+         * Leg.send keeps it. Out of memory here only leaves this frame without RTX. */
+        PyObject *entry = Py_BuildValue("(lkO)", seq, (unsigned long)ts, payloads);
+        Py_ssize_t mask = PyList_GET_SIZE(s->history) - 1;
+        if (entry == NULL) {
+            PyErr_Clear();
+            Py_INCREF(Py_None);
+            entry = Py_None;
+        }
+        /* PyList_SetItem steals entry and releases what the slot held */
+        PyList_SetItem(s->history, (Py_ssize_t)(s->frames & mask), entry);
+        s->frames++;
+    }
     return 0;
 }
 
