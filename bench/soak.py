@@ -160,23 +160,35 @@ async def connect_all(coros: list[Any], size: int = 50) -> list[Any]:
     return out
 
 
-async def loop_lag(session: aiohttp.ClientSession, node: Node) -> float | None:
-    """``confsvc_event_loop_lag_seconds`` from the node's /metrics (None if unreadable)."""
+# What each sample reads from a node's /metrics: the event loop's lateness, and where its
+# memory is (Python's live blocks; C malloc's heap in use and freed-but-kept).
+GAUGES = {
+    "confsvc_event_loop_lag_seconds": "loop_lag_s",
+    "confsvc_python_allocated_blocks": "python_blocks",
+    'confsvc_malloc_bytes{kind="in_use"}': "malloc_in_use",
+    'confsvc_malloc_bytes{kind="free"}': "malloc_free",
+}
+
+
+async def gauges(session: aiohttp.ClientSession, node: Node) -> dict[str, float]:
+    """The ``GAUGES`` read from the node's /metrics (those it could not read are absent)."""
     try:
         async with session.get(
             f"http://127.0.0.1:{node.port}/metrics", timeout=aiohttp.ClientTimeout(total=10)
         ) as r:
             text = await r.text()
     except (aiohttp.ClientError, TimeoutError):
-        return None
+        return {}
+    out: dict[str, float] = {}
     for line in text.splitlines():
-        if line.startswith("confsvc_event_loop_lag_seconds "):
-            return float(line.split()[1])
-    return None
+        name, _, value = line.rpartition(" ")
+        if name in GAUGES:
+            out[GAUGES[name]] = float(value)
+    return out
 
 
-def slope_per_min(samples: list[tuple[float, int]]) -> float:
-    """MiB a minute: least squares over (seconds, KiB)."""
+def slope(samples: list[tuple[float, float]]) -> float:
+    """Units a minute: least squares over (seconds, value)."""
     if len(samples) < 2:
         return 0.0
     n = len(samples)
@@ -186,7 +198,12 @@ def slope_per_min(samples: list[tuple[float, int]]) -> float:
     if sxx == 0:
         return 0.0
     sxy = sum((t - mx) * (k - my) for t, k in samples)
-    return sxy / sxx * 60 / 1024
+    return sxy / sxx * 60
+
+
+def slope_per_min(samples: list[tuple[float, int]]) -> float:
+    """MiB a minute: least squares over (seconds, KiB)."""
+    return slope([(t, float(k)) for t, k in samples]) / 1024
 
 
 class Participant:
@@ -456,6 +473,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             agenda = asyncio.ensure_future(host(c, a, until, 13, host_faults))
             samples: dict[str, list[tuple[float, int]]] = {n.name: [] for n in c.nodes}
             lags: dict[str, list[float]] = {n.name: [] for n in c.nodes}
+            # (seconds, value) of the memory gauges, by node and gauge
+            heaps: dict[str, dict[str, list[tuple[float, float]]]] = {n.name: {} for n in c.nodes}
             started = time.monotonic()
             half_wall = time.time() + seconds / 2  # the log's ``at`` is wall-clock time
 
@@ -465,9 +484,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     for n in c.nodes:
                         assert n.proc is not None
                         samples[n.name].append((time.monotonic() - started, rss_kib(n.proc.pid)))
-                        lag = await loop_lag(c.session, n)
-                        if lag is not None:
-                            lags[n.name].append(lag)
+                        read = await gauges(c.session, n)
+                        at = time.monotonic() - started
+                        for key, value in read.items():
+                            if key == "loop_lag_s":
+                                lags[n.name].append(value)
+                            else:
+                                heaps[n.name].setdefault(key, []).append((at, value))
                     if args.tracemalloc and not traced and time.monotonic() - started > seconds / 2:
                         traced = True  # the baseline: what grows after this is in the 2nd dump
                         for n in c.nodes:
@@ -565,6 +588,30 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             k: [round(v[i * (len(v) - 1) // 10][1] / 1024, 1) for i in range(11)]
             for k, v in samples.items()
             if v
+        },
+        # Where the growth is, over the second half: Python's live blocks (thousands a
+        # minute) and C malloc's heap in use and freed-but-kept (MiB a minute). RSS that
+        # grows more than these is memory freed but not given back, or outside both.
+        "heap_per_min_second_half": {
+            node: {
+                (f"{key}_k" if key == "python_blocks" else f"{key}_mib"): round(
+                    slope([s for s in v if s[0] >= seconds / 2])
+                    / (1000 if key == "python_blocks" else 1024 * 1024),
+                    3,
+                )
+                for key, v in sorted(by.items())
+            }
+            for node, by in heaps.items()
+        },
+        "heap_end": {
+            node: {
+                (f"{key}_k" if key == "python_blocks" else f"{key}_mib"): round(
+                    v[-1][1] / (1000 if key == "python_blocks" else 1024 * 1024), 1
+                )
+                for key, v in sorted(by.items())
+                if v
+            }
+            for node, by in heaps.items()
         },
         # How late each node's event loop ran its probe timer, from its /metrics at each
         # sample: the largest, and the share of samples over 100 ms and over 1 s.

@@ -18,6 +18,8 @@ small app of its own, and the main port has no ``/metrics`` route.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import sys
 from collections import Counter as Tally
@@ -131,6 +133,7 @@ class AppCollector(Collector):
         yield from self._bus(app)
         yield from self._media(app)
         yield from self._mail(app)
+        yield from _allocator()
 
     def _bus(self, app: web.Application) -> Iterator[Metric]:
         """Redis subscriptions lost and made again (``RedisBus``; 0 on one node)."""
@@ -251,6 +254,65 @@ class AppCollector(Collector):
         for part, h in sorted(health.items()):
             up.add_metric([part], 0 if h.get("state") in ("held", "down") else 1)
         yield up
+
+
+class _Mallinfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (2.33+): every field a ``size_t``."""
+
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _mallinfo2() -> Any:
+    """glibc's ``mallinfo2``, or None (another libc, or glibc before 2.33)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        fn = libc.mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = _Mallinfo2
+    fn.argtypes = []
+    return fn
+
+
+_MALLINFO2 = _mallinfo2()
+
+
+def _allocator() -> Iterator[Metric]:
+    """Where the process's memory is: Python's live blocks, and C malloc's heap in use
+    and free-but-kept. A resident size that grows while ``in_use`` does not is memory
+    freed but not returned (fragmentation), not a leak (docs/operations.md, "Memory")."""
+    yield GaugeMetricFamily(
+        "confsvc_python_allocated_blocks",
+        "Memory blocks Python has allocated and not freed (sys.getallocatedblocks)",
+        value=sys.getallocatedblocks(),
+    )
+    if _MALLINFO2 is None:
+        return
+    info = _MALLINFO2()
+    heap = GaugeMetricFamily(
+        "confsvc_malloc_bytes",
+        "C malloc's memory (glibc mallinfo2): in_use (allocated, heap and mmap), "
+        "free (freed but kept in the heap), mmap (large blocks mapped one by one)",
+        labels=["kind"],
+    )
+    heap.add_metric(["in_use"], info.uordblks + info.hblkhd)
+    heap.add_metric(["free"], info.fordblks)
+    heap.add_metric(["mmap"], info.hblkhd)
+    yield heap
 
 
 async def metrics_handler(request: web.Request) -> web.Response:

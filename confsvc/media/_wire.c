@@ -481,33 +481,30 @@ static int Sender_init(Sender *s, PyObject *args, PyObject *kwds) {
 }
 
 /* What Wire.prepare checks, without a call into Python: 1 usable, 0 not. */
+/* 1 if obj.name is want (identity), else 0; an attribute that cannot be read is 0. */
+static int attr_is(PyObject *obj, PyObject *name, PyObject *want) {
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int ok = v == want;
+    Py_DECREF(v);
+    return ok;
+}
+
 static int sender_usable(Sender *s) {
     if (s->dtls == NULL || s->transport == NULL)
         return 0;
-    PyObject *v = PyObject_GetAttr(s->dtls, str_state);
+    if (!attr_is(s->dtls, str_state, s->connected) ||
+        !attr_is(s->transport, str_closing, Py_False))
+        return 0;
+    PyObject *v = PyObject_GetAttr(s->transport, str_buffer_size);
     if (v == NULL) {
         PyErr_Clear();
         return 0;
     }
-    int ok = v == s->connected;
-    Py_DECREF(v);
-    if (!ok)
-        return 0;
-    v = PyObject_GetAttr(s->transport, str_closing);
-    if (v == NULL) {
-        PyErr_Clear();
-        return 0;
-    }
-    ok = v == Py_False;
-    Py_DECREF(v);
-    if (!ok)
-        return 0;
-    v = PyObject_GetAttr(s->transport, str_buffer_size);
-    if (v == NULL) {
-        PyErr_Clear();
-        return 0;
-    }
-    ok = PyLong_Check(v) && PyLong_AsLong(v) == 0;
+    int ok = PyLong_Check(v) && PyLong_AsLong(v) == 0;
     Py_DECREF(v);
     if (PyErr_Occurred()) {
         PyErr_Clear();

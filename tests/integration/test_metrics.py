@@ -38,6 +38,8 @@ FAMILIES = {
     "confsvc_media_stalls": "counter",
     "confsvc_media_send_refused": "counter",
     "confsvc_event_loop_lag_seconds": "gauge",
+    "confsvc_python_allocated_blocks": "gauge",
+    "confsvc_malloc_bytes": "gauge",  # glibc (this machine's libc)
 }
 
 
@@ -68,6 +70,21 @@ async def test_every_family_is_there_with_its_type(running: Running) -> None:
     assert {name: got.types.get(name) for name in FAMILIES} == FAMILIES
     assert got.value("confsvc_mail_outbox_rows", status="queued") == 0
     assert got.value("confsvc_mail_inbound_total", outcome="answer") == 0
+
+
+async def test_memory_figures_follow_what_is_allocated(running: Running) -> None:
+    before = await scrape(running.client)
+    blocks = before.value("confsvc_python_allocated_blocks") or 0
+    in_use = before.value("confsvc_malloc_bytes", kind="in_use") or 0
+    assert blocks > 0 and in_use > 0
+    assert (before.value("confsvc_malloc_bytes", kind="free") or 0) >= 0
+    held = [[i] for i in range(200_000)]  # 200,000 lists and ints: Python blocks
+    big = bytearray(64 * 1024 * 1024)  # 64 MiB from C malloc (an mmap of its own)
+    after = await scrape(running.client)
+    assert (after.value("confsvc_python_allocated_blocks") or 0) > blocks + 150_000
+    assert (after.value("confsvc_malloc_bytes", kind="in_use") or 0) > in_use + 60 * 2**20
+    assert (after.value("confsvc_malloc_bytes", kind="mmap") or 0) >= 64 * 2**20
+    del held, big
 
 
 async def test_commands_and_connections_move_the_figures(running: Running) -> None:
