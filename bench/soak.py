@@ -141,8 +141,15 @@ async def cluster(db: str, workdir: Path, trace: Path | None) -> AsyncIterator[C
 
 
 async def command(
-    sock: aiohttp.ClientWebSocketResponse, msg_id: int, name: str, key: str, **args: Any
+    sock: aiohttp.ClientWebSocketResponse,
+    msg_id: int,
+    name: str,
+    key: str,
+    meanwhile: list[dict[str, Any]] | None = None,
+    **args: Any,
 ) -> dict[str, Any]:
+    """Send a keyed command and wait for its answer; what else arrives in the meantime
+    goes to ``meanwhile`` when given (else it is dropped)."""
     await sock.send_json({"type": "command", "id": msg_id, "name": name, "args": args, "key": key})
     while True:
         msg = await sock.receive(timeout=120)
@@ -151,6 +158,8 @@ async def command(
         body = json.loads(msg.data)
         if body.get("id") == msg_id and body.get("type") in ("ack", "error"):
             return body
+        if meanwhile is not None:
+            meanwhile.append(body)
 
 
 async def connect_all(coros: list[Any], size: int = 50) -> list[Any]:
@@ -339,6 +348,7 @@ async def moderate(c: Cluster, node: Any, until: float, approved: set[str]) -> N
         return sock, [q["id"] for q in items if q.get("status") in waiting]
 
     sock, pending = await connect()
+    seen: list[dict[str, Any]] = []
     n = 0
     while time.monotonic() < until + 5 or pending:
         try:
@@ -346,18 +356,22 @@ async def moderate(c: Cluster, node: Any, until: float, approved: set[str]) -> N
         except TimeoutError:
             msg = None
         if msg is not None and msg.type is aiohttp.WSMsgType.TEXT:
-            body = json.loads(msg.data)
-            items = [body["item"]] if body.get("type") == "q.item" else []
-            pending += [q["id"] for q in items if q.get("status") in waiting]
+            seen.append(json.loads(msg.data))
         elif msg is not None and msg.type is not aiohttp.WSMsgType.TEXT:
             sock, pending = await connect()
-        while pending:
+        while seen or pending:
+            for body in seen:  # what came, also while an approval waited for its ack
+                items = [body["item"]] if body.get("type") == "q.item" else []
+                pending += [q["id"] for q in items if q.get("status") in waiting]
+            seen.clear()
+            if not pending:
+                break
             qid = pending.pop()
             if qid in approved:
                 continue
             n += 1
             try:
-                reply = await command(sock, 10_000 + n, "q.approve", f"ok-{qid}", id=qid)
+                reply = await command(sock, 10_000 + n, "q.approve", f"ok-{qid}", seen, id=qid)
             except (ConnectionError, TimeoutError):
                 sock, pending = await connect()
                 continue
