@@ -32,7 +32,7 @@ DemoLinks = Callable[
 def web_features() -> list[Setup]:
     # Imported here, not at the top: every feature imports the web adapter's modules,
     # and the web adapter asks for this list while it builds the app.
-    from confsvc import metrics
+    from confsvc import memtrim, metrics
     from confsvc.desk import setup as desk
     from confsvc.http import schedule
     from confsvc.mail import setup as mail
@@ -55,6 +55,7 @@ def web_features() -> list[Setup]:
         mail.setup,
         report.setup,
         schedule.setup,
+        memtrim.setup,
         metrics.setup,
     ]
 

@@ -141,6 +141,9 @@ class Config(BaseSettings, metaclass=_FieldDefaults):
     # Operations: /metrics only on this port (same host) when set; logs (confsvc.logs).
     metrics_port: int | None = None
     log_format: str = "text"  # text | json (one object a line)
+    # Every N seconds, give the C heap's freed pages back to the OS (glibc malloc_trim,
+    # confsvc/memtrim.py); 0 = never.
+    malloc_trim_s: float = field(default=60.0, ge=0.0, le=86_400.0)
     log_level: str = "info"  # debug | info | warning | error
 
     @property

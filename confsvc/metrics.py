@@ -134,6 +134,7 @@ class AppCollector(Collector):
         yield from self._media(app)
         yield from self._mail(app)
         yield from _allocator()
+        yield from _trims(app)
 
     def _bus(self, app: web.Application) -> Iterator[Metric]:
         """Redis subscriptions lost and made again (``RedisBus``; 0 on one node)."""
@@ -313,6 +314,23 @@ def _allocator() -> Iterator[Metric]:
     heap.add_metric(["free"], info.fordblks)
     heap.add_metric(["mmap"], info.hblkhd)
     yield heap
+
+
+def _trims(app: web.Application) -> Iterator[Metric]:
+    """What ``confsvc.memtrim`` gave back to the OS (absent when that feature is not in)."""
+    trimmer = _feature(app, "confsvc.memtrim", "TRIMMER")
+    if trimmer is None:
+        return
+    yield CounterMetricFamily(
+        "confsvc_malloc_trims",
+        "Times the C heap's free pages were given back (malloc_trim)",
+        value=trimmer.trims,
+    )
+    yield CounterMetricFamily(
+        "confsvc_malloc_trimmed_bytes",
+        "Resident bytes those trims gave back to the OS",
+        value=trimmer.trimmed_bytes,
+    )
 
 
 async def metrics_handler(request: web.Request) -> web.Response:

@@ -40,6 +40,8 @@ FAMILIES = {
     "confsvc_event_loop_lag_seconds": "gauge",
     "confsvc_python_allocated_blocks": "gauge",
     "confsvc_malloc_bytes": "gauge",  # glibc (this machine's libc)
+    "confsvc_malloc_trims": "counter",
+    "confsvc_malloc_trimmed_bytes": "counter",
 }
 
 
