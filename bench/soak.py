@@ -176,6 +176,7 @@ GAUGES = {
     "confsvc_python_allocated_blocks": "python_blocks",
     'confsvc_malloc_bytes{kind="in_use"}': "malloc_in_use",
     'confsvc_malloc_bytes{kind="free"}': "malloc_free",
+    "confsvc_malloc_trimmed_bytes_total": "malloc_trimmed",
 }
 
 
