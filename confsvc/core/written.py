@@ -288,6 +288,10 @@ class WrittenState:
     # The written life of the questions that have one so far (a written.* event named them);
     # every other question's is a fresh ``WrittenQuestion`` (see ``entry``).
     lives: dict[str, WrittenQuestion] = field(default_factory=dict)
+    # The questions that may be written: every pre-session one and every one deferred
+    # (``WrittenQuestion.candidate`` decides; a rejected or merged one is still here). So
+    # ``written`` reads these few, not every question of the queue at every event.
+    maybe: dict[str, None] = field(default_factory=dict)
     added_experts: dict[str, ExpertInfo] = field(default_factory=dict)
     quarantine: list[Quarantined] = field(default_factory=list)
     seen_mail: set[str] = field(default_factory=set)  # Message-IDs stored once
@@ -345,7 +349,18 @@ def by_id(state: ConferenceState) -> dict[str, WrittenQuestion]:
 
 def written(state: ConferenceState) -> list[WrittenQuestion]:
     """Every written question (candidates only), in the order they were asked."""
-    return [q for q in by_id(state).values() if q.candidate]
+    f = written_state(state)
+    items = questions(state).items
+    out = []
+    for qid in f.maybe:
+        q = items.get(qid)
+        if q is None:
+            continue
+        w = f.lives.get(qid) or WrittenQuestion(question=q)
+        if w.candidate:
+            out.append(w)
+    out.sort(key=lambda w: w.question.number)
+    return out
 
 
 def written_question(state: ConferenceState, qid: str) -> WrittenQuestion:
@@ -1026,6 +1041,12 @@ def _on_reminded(state: ConferenceState, event: Event) -> None:
         q.reminders.append((reminded.kind, reminded.now if reminded.now is not None else event.at))
 
 
+def _on_may_be_written(state: ConferenceState, event: Event) -> None:
+    """``q.asked`` (pre-session) and ``q.deferred``: a question that may be written."""
+    if event.type == "q.deferred" or event.data.get("source") == "pre_session":
+        written_state(state).maybe[str(event.data["id"])] = None
+
+
 def _on_digest(state: ConferenceState, event: Event) -> None:
     now = WrittenDigestSent.parse(event.data).now
     written_state(state).last_digest_at = now if now is not None else event.at
@@ -1311,6 +1332,8 @@ PART = Part(
         ),
     },
     reducers={
+        "q.asked": _on_may_be_written,
+        "q.deferred": _on_may_be_written,
         "written.expert_added": _on_expert_added,
         "written.assigned": _on_assigned,
         "written.due_changed": _on_due_changed,

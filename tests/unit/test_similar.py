@@ -121,3 +121,14 @@ def test_a_snapshots_lists_at_once_are_each_questions_own_list() -> None:
     assert any(found for found in lists.values())  # the texts do overlap: lists are not empty
     if items["q-5"].status in ("pending", "approved", "on_air"):
         assert lists["q-dup"][0]["score"] == 100
+
+
+def test_an_edited_text_is_compared_as_edited_not_as_it_was() -> None:
+    a = _q("q-1", "Czy szkoły w Olsztynie są otwarte?")
+    b = _q("q-2", "Jak działa kwarantanna domowa w Weifang?")
+    c = _q("q-3", "Czy szkoły w Olsztynie są teraz otwarte?")
+    items = _items(a, b, c)
+    assert [s["id"] for s in similar(c, items)] == ["q-1"]  # the keys are now kept
+    a.text = "Ile kosztuje bilet tramwajowy?"  # as the edit's reducer sets it
+    b.text = "Czy szkoły w Olsztynie są otwarte teraz?"
+    assert [s["id"] for s in similar(c, items)] == ["q-2"]

@@ -82,6 +82,18 @@ def test_only_deferred_and_pre_session_questions_are_written(w: World) -> None:
         w.run(MOD, "written.assign", question="q-1", expert=EPI, due=T0 + DAY)
 
 
+def test_written_questions_come_in_the_order_asked_not_the_order_deferred(w: World) -> None:
+    for i in range(1, 6):
+        w.ask(f"q-{i}")
+    w.append([NewEvent(type="q.deferred", data={"id": "q-4"})])
+    w.ask("q-6", source="pre_session")
+    w.append([NewEvent(type="q.deferred", data={"id": "q-2"})])
+    assert [q.id for q in W.written(w.state)] == ["q-2", "q-4", "q-6"]
+    # The index holds those three, in the order they came to be written.
+    assert list(W.written_state(w.state).maybe) == ["q-4", "q-6", "q-2"]
+    assert W.view_counts(w.state, w.now)["total"] == 3
+
+
 def test_a_deferred_question_opens_when_it_is_deferred_not_when_asked(w: World) -> None:
     w.ask("q-1")
     w.ask("q-2", source="pre_session")
@@ -403,9 +415,17 @@ def test_the_core_decides_what_an_inbound_mail_is(w: World) -> None:
     assert w.q("q-1").status == W.ANSWERED
 
 
-def test_the_written_part_reads_the_queues_question_and_folds_no_question_event(w: World) -> None:
-    assert [t for t in W.PART.reducers if not t.startswith("written.")] == []
+def test_the_written_part_reads_the_queues_question_and_keeps_only_ids_of_its_events(
+    w: World,
+) -> None:
+    # Of the queue's events it folds only two, and keeps only the question's id from them:
+    # which questions may be written (so its views need not read every question).
+    assert [t for t in W.PART.reducers if not t.startswith("written.")] == [
+        "q.asked",
+        "q.deferred",
+    ]
     w.ask("q-1", source="pre_session")
+    assert W.written_state(w.state).maybe == {"q-1": None}
     w.append([NewEvent(type="q.edited", data={"id": "q-1", "text": "Are schools open?"})])
     w.append([NewEvent(type="q.tagged", data={"id": "q-1", "tags": ["schools"]})])
     assert (w.q("q-1").text, w.q("q-1").tags) == ("Are schools open?", ["schools"])

@@ -391,6 +391,7 @@ def _on_asked(state: ConferenceState, event: Event) -> None:
         email=d.email,
         invite=d.invite,
         asked_at=event.at,
+        number=len(qs.items) + 1,
     )
     if q.invite is not None:
         q.askers.append(q.invite)

@@ -49,6 +49,16 @@ def _key(text: str) -> str:
     return " ".join(sorted(str(utils.default_process(unicodedata.normalize("NFKC", text))).split()))
 
 
+def _key_of(q: Question) -> str:
+    """``_key(q.text)``, kept on the question while its text is the same object: a queue of
+    thousands of questions is past what ``_key``'s cache holds, and each question event
+    compares one question with all of them."""
+    m = q.match
+    if m is None or m[0] is not q.text:
+        m = q.match = (q.text, _key(q.text))
+    return m[1]
+
+
 def _best(scores: Sequence[float], ids: Sequence[str], own: str) -> list[dict[str, object]]:
     """The ``LIMIT`` best of one row of scores (0 = below ``MIN_SCORE``), ``own`` left
     out: the highest first, and among equal scores the earlier question first."""
@@ -64,9 +74,9 @@ def similar(q: Question, items: Mapping[str, Question]) -> list[dict[str, object
     ``[{"id": "q-3", "score": 82}, …]``."""
     if q.status not in (PENDING, APPROVED):
         return []
-    choices = {o.id: _key(o.text) for o in items.values() if o.id != q.id and o.status in TARGETS}
+    choices = {o.id: _key_of(o) for o in items.values() if o.id != q.id and o.status in TARGETS}
     found = process.extract(
-        _key(q.text),
+        _key_of(q),
         choices,
         scorer=fuzz.ratio,
         processor=None,
@@ -86,14 +96,14 @@ def similar_all(items: Mapping[str, Question]) -> dict[str, list[dict[str, objec
     take ~215 ms (one process, this machine, 2026-12-02). Lists equal ``similar``'s, ties
     included (the earlier question first), tests/unit/test_similar.py."""
     targets = [o for o in items.values() if o.status in TARGETS]
-    keys = [_key(o.text) for o in targets]
+    keys = [_key_of(o) for o in targets]
     ids = [o.id for o in targets]
     asking = [q for q in items.values() if q.status in (PENDING, APPROVED)]
     out: dict[str, list[dict[str, object]]] = {q.id: [] for q in items.values()}
     for start in range(0, len(asking), BLOCK):
         block = asking[start : start + BLOCK]
         matrix = process.cdist(
-            [_key(q.text) for q in block],
+            [_key_of(q) for q in block],
             keys,
             scorer=fuzz.ratio,
             processor=None,

@@ -23,6 +23,8 @@ class Question:
     email: str | None
     invite: str | None  # the asker's Principal.identity (stored as "invite" since v1)
     asked_at: float
+    # Its place in the order of asking (1 for the first question of the conference).
+    number: int = 0
     status: str = PENDING
     prev_status: str = PENDING
     askers: list[str] = field(default_factory=list)  # identities: the asker's and merged ones'
@@ -41,6 +43,9 @@ class Question:
     # The desk's: {language: [{at, actor, text, source}, ...]} (confsvc.core.translation).
     translations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     history: list[Step] = field(default_factory=list)  # every event, in order
+    # (text, its similarity key) as last found by confsvc.core.questions.similar: derived
+    # from ``text`` and found again when the text is another object (an edit, an erasure).
+    match: tuple[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def original(self) -> str:
