@@ -21,6 +21,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -32,15 +33,23 @@ log = logging.getLogger(__name__)
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def _load() -> Callable[[int], int] | None:
+def libc_function(name: str) -> Any:
+    """The C library's function ``name`` (a ctypes function), or None: another libc, or
+    one without it (``mallinfo2`` is glibc 2.33+). Also ``confsvc.metrics``'s."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        fn = libc.malloc_trim
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
     except (OSError, AttributeError):
+        return None
+
+
+def _load() -> Callable[[int], int] | None:
+    fn = libc_function("malloc_trim")
+    if fn is None:
         return None
     fn.argtypes = [ctypes.c_size_t]
     fn.restype = ctypes.c_int
-    return fn
+    trim: Callable[[int], int] = fn
+    return trim
 
 
 _MALLOC_TRIM = _load()
@@ -111,4 +120,4 @@ async def _trim_ctx(app: web.Application) -> AsyncIterator[None]:
             await cancel_and_wait(task)
 
 
-__all__ = ["TRIMMER", "Trimmer", "resident_bytes", "setup"]
+__all__ = ["TRIMMER", "Trimmer", "libc_function", "resident_bytes", "setup"]

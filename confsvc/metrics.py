@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import logging
 import sys
 from collections import Counter as Tally
@@ -35,6 +34,7 @@ from prometheus_client.registry import Collector
 from confsvc.aio import cancel_and_wait
 from confsvc.core.registry import RULES
 from confsvc.http.features import CONFIG, HUBS
+from confsvc.memtrim import libc_function
 
 log = logging.getLogger(__name__)
 
@@ -279,10 +279,8 @@ class _Mallinfo2(ctypes.Structure):
 
 def _mallinfo2() -> Any:
     """glibc's ``mallinfo2``, or None (another libc, or glibc before 2.33)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        fn = libc.mallinfo2
-    except (OSError, AttributeError):
+    fn = libc_function("mallinfo2")
+    if fn is None:
         return None
     fn.restype = _Mallinfo2
     fn.argtypes = []
