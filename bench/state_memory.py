@@ -52,9 +52,10 @@ SAMPLE = ROOT / "agenda" / "weifang-olsztyn-2020.yaml"
 class MemoryStore:
     """The part of the event store a hub uses, in a list."""
 
-    def __init__(self) -> None:
+    def __init__(self, wire: bool = False) -> None:
         self.events: list[Event] = []
         self.forgotten = 0  # events dropped from ``events`` (``forget``)
+        self.wire = wire  # hand back each event as another node gets it: decoded from JSON
 
     async def append(
         self, conference: str, expected_seq: int, records: Sequence[NewRecord], **_: Any
@@ -67,6 +68,8 @@ class MemoryStore:
             for i, r in enumerate(records)
         ]
         self.events.extend(new)
+        if self.wire:
+            return [Event(**json.loads(json.dumps(e.as_dict()))) for e in new]
         return new
 
     async def read(self, conference: str, after_seq: int = 0) -> list[Event]:
@@ -90,7 +93,7 @@ def traced() -> int:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     agenda = parse_agenda(SAMPLE.read_bytes())
-    store = MemoryStore()
+    store = MemoryStore(wire=args.wire)
     idempotency.REMEMBERED = args.remembered  # read by remember() on every fold
     hub = Hub(
         conference=agenda.conference.id,
@@ -149,6 +152,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     filling = [r for r in rows if r["backlog_events"] < args.backlog][1:]  # both filling
     return {
         "questions": args.questions,
+        "wire": args.wire,
         "voters": args.voters,
         "commands_per_question": 3,
         "backlog_cap_events": args.backlog,
@@ -178,6 +182,11 @@ def main() -> None:
     parser.add_argument("--voters", type=int, default=300)
     parser.add_argument("--backlog", type=int, default=DEFAULT_SIZE, help="events kept to resume")
     parser.add_argument("--remembered", type=int, default=REMEMBERED, help="idempotency keys")
+    parser.add_argument(
+        "--wire",
+        action="store_true",
+        help="fold every event as decoded from JSON, as a node folds another node's",
+    )
     print(json.dumps(asyncio.run(run(parser.parse_args()))))
 
 

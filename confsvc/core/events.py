@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -120,6 +121,27 @@ def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+# Strings up to this long are kept once however many events carry them (``shared``).
+SHARED_MAX = 64
+
+
+def shared(value: object) -> object:
+    """``value``, and if it is a short string the one copy of it (``sys.intern``).
+
+    An event from another node or the store is decoded from JSON, which makes a new string
+    for every key and value; what the state keeps of it (a question's steps, its fields)
+    would hold a copy of "q.voted", "voter", the voter's identity, the site... for every
+    event, ~0.8 KB a question (bench/state_memory.py ``--wire``). Long strings (a question's
+    text) are left alone: they seldom repeat."""
+    if type(value) is str and len(value) <= SHARED_MAX:
+        return sys.intern(value)
+    return value
+
+
+def _shared_str(value: object) -> str | None:
+    return None if value is None else sys.intern(str(value))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QuestionAsked:
     """``q.asked``: a question joins the queue, asked live or imported from before the
@@ -157,12 +179,12 @@ class QuestionAsked:
         return cls(
             id=str(data["id"]),
             text=str(data["text"]),
-            language=str(data["language"]),
+            language=sys.intern(str(data["language"])),
             name=_opt_str(data.get("name")),
-            site=_opt_str(data.get("site")),
-            source=str(data.get("source") or "live"),
+            site=_shared_str(data.get("site")),
+            source=sys.intern(str(data.get("source") or "live")),
             email=_opt_str(data.get("email")),
-            invite=_opt_str(data.get("invite")),
+            invite=_shared_str(data.get("invite")),
         )
 
 
@@ -186,9 +208,9 @@ class Step:
         return cls(
             seq=event.seq,
             at=event.at,
-            actor=event.actor,
-            type=event.type,
-            data={k: v for k, v in event.data.items() if k not in STEP_HIDDEN},
+            actor=sys.intern(event.actor),
+            type=sys.intern(event.type),
+            data={sys.intern(k): shared(v) for k, v in event.data.items() if k not in STEP_HIDDEN},
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -200,3 +200,38 @@ def test_a_stored_assignment_with_a_broken_due_reads_as_no_due_and_one_without_e
     assert (broken.due, broken.waits_for, broken.untranslated) == (None, None, False)
     with pytest.raises(KeyError):
         WrittenAssigned.parse({"question": "q-2"})
+
+
+def _decoded(seq: int, type_: str, data: dict[str, Any]) -> Event:
+    """An event as another node or the store hands it over: every string decoded anew."""
+    raw = {"seq": seq, "type": type_, "at": T0 + seq, "actor": "participant/inv-7", "data": data}
+    return Event(**json.loads(json.dumps(raw)))
+
+
+def test_steps_of_decoded_events_keep_one_copy_of_their_short_strings() -> None:
+    voter = "inv-7.p-1234"
+    one = Step.of(_decoded(5, "q.voted", {"id": "q-1", "voter": voter}))
+    two = Step.of(_decoded(6, "q.voted", {"id": "q-2", "voter": voter}))
+    assert (one.type, one.actor, one.data) == ("q.voted", "participant/inv-7", {"voter": voter})
+    assert one.type is two.type and one.actor is two.actor
+    [(k1, v1)] = one.data.items()
+    [(k2, v2)] = two.data.items()
+    assert k1 is k2 and v1 is v2
+
+
+def test_a_long_text_in_a_step_is_not_interned_but_kept_whole() -> None:
+    text = "Czy szpitale mają maseczki i rękawiczki dla wszystkich lekarzy oraz pielęgniarek?"
+    assert len(text) > 64
+    one = Step.of(_decoded(5, "q.edited", {"id": "q-1", "text": text}))
+    two = Step.of(_decoded(6, "q.edited", {"id": "q-2", "text": text}))
+    assert one.data["text"] == two.data["text"] == text
+    assert one.data["text"] is not two.data["text"]
+
+
+def test_decoded_asks_share_their_language_source_and_site() -> None:
+    data = ASKED.event().data
+    a = QuestionAsked.parse(json.loads(json.dumps(data)))
+    b = QuestionAsked.parse(json.loads(json.dumps(data)))
+    assert a == b
+    assert a.language is b.language and a.source is b.source and a.site is b.site
+    assert a.invite is b.invite
