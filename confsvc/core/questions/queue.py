@@ -415,6 +415,8 @@ def _reducer(event_type: str) -> Reducer:
         setter = _FIELDS.get(event_type)
         if setter is not None:
             setter(state, q, event)
+        if event_type == "q.edited" or (q.status in MERGE_TARGETS and before not in MERGE_TARGETS):
+            qs.similar_rev += 1
         if q.status == ON_AIR and before != ON_AIR:
             qs.on_air = q.id
         elif q.status != ON_AIR and qs.on_air == q.id:

@@ -21,17 +21,18 @@ Not for: deciding a merge (the moderator does) or the merge rules (life.py, queu
 from __future__ import annotations
 
 import functools
+import itertools
 import unicodedata
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from rapidfuzz import fuzz, process, utils
 
-from confsvc.core.questions.life import APPROVED, ON_AIR, PENDING
+from confsvc.core.questions.life import APPROVED, MERGE_TARGETS, PENDING
 from confsvc.core.questions.state import Question
 
 # Where a question can be merged into (queue.py refuses the others).
-TARGETS = (PENDING, APPROVED, ON_AIR)
+TARGETS = MERGE_TARGETS
 # Below this score two questions are rarely the same one: in the Polish and Chinese
 # near-duplicates of tests/unit/test_similar.py the pairs score 70–80, unrelated ones < 45.
 MIN_SCORE = 60
@@ -69,12 +70,37 @@ def _best(scores: Sequence[float], ids: Sequence[str], own: str) -> list[dict[st
     return [{"id": ids[i], "score": round(scores[i])} for i in ranked[:LIMIT]]
 
 
-def similar(q: Question, items: Mapping[str, Question]) -> list[dict[str, object]]:
+def similar(
+    q: Question, items: Mapping[str, Question], revision: int | None = None
+) -> list[dict[str, object]]:
     """Up to three questions ``q`` could be merged into, the most similar first:
-    ``[{"id": "q-3", "score": 82}, …]``."""
+    ``[{"id": "q-3", "score": 82}, …]``.
+
+    ``items`` in the order of asking (a question's ``number`` is its place), as the queue
+    keeps them. With ``revision`` (the queue's ``similar_rev``) the list is found again
+    only against the questions asked since ``q``'s list was last found, and kept on ``q``
+    (``Question.near``): a vote on one of 20,000 questions compares it with the few asked
+    since, not with all of them. Over the whole queue again when the revision changed (a
+    text was edited, a question came back among the targets) or one of the list left the
+    targets; the lists are the same as without a revision (tests/unit/test_similar.py)."""
     if q.status not in (PENDING, APPROVED):
         return []
-    choices = {o.id: _key_of(o) for o in items.values() if o.id != q.id and o.status in TARGETS}
+    best: list[tuple[float, int, str]] = []
+    start = 0
+    kept = q.near
+    if (
+        revision is not None
+        and kept is not None
+        and kept[0] == revision
+        and kept[1] <= len(items)
+        and all(_targets(items, qid) for _score, _number, qid in kept[2])
+    ):
+        start, best = kept[1], kept[2]
+    choices = {
+        o.id: _key_of(o)
+        for o in itertools.islice(items.values(), start, None)
+        if o.id != q.id and o.status in TARGETS
+    }
     found = process.extract(
         _key_of(q),
         choices,
@@ -83,7 +109,16 @@ def similar(q: Question, items: Mapping[str, Question]) -> list[dict[str, object
         score_cutoff=MIN_SCORE,
         limit=LIMIT,
     )
-    return [{"id": key, "score": round(score)} for _text, score, key in found]
+    new = [(float(score), items[qid].number, str(qid)) for _text, score, qid in found]
+    best = sorted([*best, *new], key=lambda hit: (-hit[0], hit[1]))[:LIMIT]
+    if revision is not None:
+        q.near = (revision, len(items), best)
+    return [{"id": qid, "score": round(score)} for score, _number, qid in best]
+
+
+def _targets(items: Mapping[str, Question], qid: str) -> bool:
+    o = items.get(qid)
+    return o is not None and o.status in TARGETS
 
 
 def similar_all(items: Mapping[str, Question]) -> dict[str, list[dict[str, object]]]:

@@ -46,6 +46,11 @@ class Question:
     # (text, its similarity key) as last found by confsvc.core.questions.similar: derived
     # from ``text`` and found again when the text is another object (an edit, an erasure).
     match: tuple[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+    # Its similar list as confsvc.core.questions.similar last found it: (the queue's
+    # ``similar_rev`` then, how many questions it had, [(score, number, id), ...]).
+    near: tuple[int, int, list[tuple[float, int, str]]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def original(self) -> str:
@@ -69,6 +74,10 @@ class QuestionsState:
     posts: list[Post] = field(default_factory=list)
     asks: dict[str, list[float]] = field(default_factory=dict)  # identity -> times
     votes: dict[str, list[float]] = field(default_factory=dict)  # identity -> times
+    # Counts the changes after which a question's similar list is found again over the
+    # whole queue (a text edited, a question back among the merge targets); new
+    # questions, votes and moves between targets do not count (similar.py).
+    similar_rev: int = 0
 
     def next_id(self) -> str:
         return f"q-{len(self.items) + 1}"

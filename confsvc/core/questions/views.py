@@ -104,7 +104,13 @@ def moderator_view(
     if lists is not None:
         view["similar"] = lists.get(q.id, [])
     else:
-        view["similar"] = similar(q, items) if items is not None else []
+        # The queue's own items: its revision says when q's kept list is still good.
+        revision = (
+            questions(state).similar_rev
+            if state is not None and items is questions(state).items
+            else None
+        )
+        view["similar"] = similar(q, items, revision) if items is not None else []
     view["needs"] = needs(state, q) if state is not None else []
     return view
 
