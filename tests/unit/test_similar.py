@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from confsvc.core.questions.similar import similar
 from confsvc.core.questions.state import Question
 
@@ -132,3 +134,24 @@ def test_an_edited_text_is_compared_as_edited_not_as_it_was() -> None:
     a.text = "Ile kosztuje bilet tramwajowy?"  # as the edit's reducer sets it
     b.text = "Czy szkoły w Olsztynie są otwarte teraz?"
     assert [s["id"] for s in similar(c, items)] == ["q-2"]
+
+
+def test_a_snapshot_finds_the_lists_of_the_newest_open_questions_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past ``SNAPSHOT_LISTS`` open questions, the older ones' lists are left empty (found
+    at their next change); the newest ones' are their own lists."""
+    from confsvc.core.questions import similar as module
+    from confsvc.core.questions.similar import similar_all
+
+    monkeypatch.setattr(module, "SNAPSHOT_LISTS", 4)
+    texts = [PL_1, PL_2, PL_1, ZH_1, ZH_2, PL_2, PL_1, ZH_1]
+    items = _items(*(_q(f"q-{i}", t, "approved") for i, t in enumerate(texts)))
+    items["q-x"] = _q("q-x", PL_1, "answered")  # not open: no list, but a target of none
+    lists = similar_all(items)
+    assert set(lists) == set(items)
+    newest = ["q-4", "q-5", "q-6", "q-7"]
+    for qid, q in items.items():
+        assert lists[qid] == (similar(q, items) if qid in newest else []), qid
+    assert all(lists[qid] for qid in newest)  # each newest one has a duplicate
+    assert similar(items["q-0"], items)  # an older one has a list too: not in the snapshot

@@ -38,6 +38,10 @@ TARGETS = MERGE_TARGETS
 MIN_SCORE = 60
 LIMIT = 3
 BLOCK = 256  # rows of the score matrix at once: 256 x 6,000 questions is 12 MB
+# A staff snapshot finds the lists of this many open questions at most, the newest: the
+# work is rows x targets, so a queue of thousands would otherwise hold the event loop for
+# seconds (18,000 open questions: ~37 s); the older ones get theirs at their next change.
+SNAPSHOT_LISTS = 200
 
 
 @functools.lru_cache(maxsize=4096)
@@ -129,11 +133,15 @@ def similar_all(items: Mapping[str, Question]) -> dict[str, list[dict[str, objec
     the work is still every pending or approved question against every target, but none of
     it per pair in Python: 1,000 questions take ~115 ms where 1,000 calls of ``similar``
     take ~215 ms (one process, this machine, 2026-12-02). Lists equal ``similar``'s, ties
-    included (the earlier question first), tests/unit/test_similar.py."""
+    included (the earlier question first), tests/unit/test_similar.py.
+
+    For the newest ``SNAPSHOT_LISTS`` pending or approved questions only (in the order of
+    asking); the others' lists are empty here and found at their next change
+    (``similar``), so a snapshot's cost grows with the queue, not with its square."""
     targets = [o for o in items.values() if o.status in TARGETS]
     keys = [_key_of(o) for o in targets]
     ids = [o.id for o in targets]
-    asking = [q for q in items.values() if q.status in (PENDING, APPROVED)]
+    asking = [q for q in items.values() if q.status in (PENDING, APPROVED)][-SNAPSHOT_LISTS:]
     out: dict[str, list[dict[str, object]]] = {q.id: [] for q in items.values()}
     for start in range(0, len(asking), BLOCK):
         block = asking[start : start + BLOCK]
