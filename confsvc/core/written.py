@@ -199,7 +199,7 @@ class WrittenQuestion:
 
     @property
     def tags(self) -> list[str]:
-        return self.question.tags
+        return list(self.question.tags)
 
     @property
     def translations(self) -> dict[str, str]:

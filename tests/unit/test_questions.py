@@ -218,7 +218,7 @@ def test_merge_carries_votes_and_askers(w: World) -> None:
     target = w.qs.items["q-1"]
     assert target.voters == {"bob", "site-o", "alice"}
     assert target.askers == ["alice", "bob"]
-    assert target.merged_from == ["q-2"]
+    assert target.merged_from == ("q-2",)
     assert w.qs.items["q-2"].status == "merged"
     assert "merged into q-1" in w.fails(MOD, "q.approve", id="q-2").message
     assert "into itself" in w.fails(MOD, "q.merge", id="q-1", into="q-1").message
@@ -267,7 +267,7 @@ def test_tags_pin_and_notes(w: World) -> None:
     w.do(MOD, "q.note", id="q-1", text="ask Weifang")
     q = w.qs.items["q-1"]
     assert (q.tags, q.pinned, [n["text"] for n in q.notes]) == (
-        ["testing", "schools"],
+        ("testing", "schools"),
         True,
         ["ask Weifang"],
     )

@@ -457,7 +457,7 @@ def _merged(state: ConferenceState, q: Question, event: Event) -> None:
     target = questions(state).items[event.data["into"]]
     target.prev_status = target.status
     q.merged_into = target.id
-    target.merged_from.append(q.id)
+    target.merged_from += (q.id,)
     target.voters |= q.voters
     for invite in q.askers:
         if invite not in target.askers:
@@ -468,14 +468,14 @@ def _merged(state: ConferenceState, q: Question, event: Event) -> None:
 @fields_of("q.edited")
 def _edited(state: ConferenceState, q: Question, event: Event) -> None:
     if not q.edits:
-        q.edits.append({"at": q.asked_at, "actor": "asker", "text": q.text})
-    q.edits.append({"at": event.at, "actor": event.actor, "text": event.data["text"]})
+        q.edits = ({"at": q.asked_at, "actor": "asker", "text": q.text},)
+    q.edits += ({"at": event.at, "actor": event.actor, "text": event.data["text"]},)
     q.text = event.data["text"]
 
 
 @fields_of("q.tagged")
 def _tagged(state: ConferenceState, q: Question, event: Event) -> None:
-    q.tags = list(event.data["tags"])
+    q.tags = tuple(event.data["tags"])
 
 
 @fields_of("q.pinned")
@@ -485,7 +485,7 @@ def _pinned(state: ConferenceState, q: Question, event: Event) -> None:
 
 @fields_of("q.noted")
 def _noted(state: ConferenceState, q: Question, event: Event) -> None:
-    q.notes.append({"at": event.at, "actor": event.actor, "text": event.data["text"]})
+    q.notes += ({"at": event.at, "actor": event.actor, "text": event.data["text"]},)
 
 
 @fields_of("q.voted")

@@ -89,17 +89,14 @@ def similar(
     targets; the lists are the same as without a revision (tests/unit/test_similar.py)."""
     if q.status not in (PENDING, APPROVED):
         return []
-    best: list[tuple[float, int, str]] = []
+    best: list[tuple[float, int, str]] = []  # (score, number, id)
     start = 0
     kept = q.near
-    if (
-        revision is not None
-        and kept is not None
-        and kept[0] == revision
-        and kept[1] <= len(items)
-        and all(_targets(items, qid) for _score, _number, qid in kept[2])
-    ):
-        start, best = kept[1], kept[2]
+    if revision is not None and kept is not None and kept[0] == revision and kept[1] <= len(items):
+        ids, scores = kept[2::2], kept[3::2]
+        if all(_targets(items, qid) for qid in ids):
+            start = kept[1]
+            best = [(s, items[i].number, i) for i, s in zip(ids, scores, strict=True)]
     choices = {
         o.id: _key_of(o)
         for o in itertools.islice(items.values(), start, None)
@@ -116,7 +113,7 @@ def similar(
     new = [(float(score), items[qid].number, str(qid)) for _text, score, qid in found]
     best = sorted([*best, *new], key=lambda hit: (-hit[0], hit[1]))[:LIMIT]
     if revision is not None:
-        q.near = (revision, len(items), best)
+        q.near = (revision, len(items), *(x for s, _n, i in best for x in (i, s)))
     return [{"id": qid, "score": round(score)} for score, _number, qid in best]
 
 

@@ -29,7 +29,9 @@ class Question:
     prev_status: str = PENDING
     askers: list[str] = field(default_factory=list)  # identities: the asker's and merged ones'
     voters: set[str] = field(default_factory=set)
-    tags: list[str] = field(default_factory=list)
+    # Tuples, () until set: most questions are never tagged, merged into, edited or noted,
+    # and an empty tuple is shared where every empty list is one more object.
+    tags: tuple[str, ...] = ()
     pinned: bool = False
     reason: str | None = None
     answered_by: dict[str, str | None] | None = None
@@ -37,20 +39,18 @@ class Question:
     answering: str | None = None  # the site answering while on air
     answered_at: float | None = None
     merged_into: str | None = None
-    merged_from: list[str] = field(default_factory=list)
-    edits: list[dict[str, Any]] = field(default_factory=list)  # {at, actor, text}
-    notes: list[dict[str, Any]] = field(default_factory=list)  # {at, actor, text}
+    merged_from: tuple[str, ...] = ()
+    edits: tuple[dict[str, Any], ...] = ()  # {at, actor, text}
+    notes: tuple[dict[str, Any], ...] = ()  # {at, actor, text}
     # The desk's: {language: [{at, actor, text, source}, ...]} (confsvc.core.translation).
     translations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     history: list[Step] = field(default_factory=list)  # every event, in order
     # (text, its similarity key) as last found by confsvc.core.questions.similar: derived
     # from ``text`` and found again when the text is another object (an edit, an erasure).
     match: tuple[str, str] | None = field(default=None, init=False, repr=False, compare=False)
-    # Its similar list as confsvc.core.questions.similar last found it: (the queue's
-    # ``similar_rev`` then, how many questions it had, [(score, number, id), ...]).
-    near: tuple[int, int, list[tuple[float, int, str]]] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
+    # Its similar list as confsvc.core.questions.similar last found it, flat to be small:
+    # (the queue's ``similar_rev`` then, how many questions it had, id, score, id, ...).
+    near: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def original(self) -> str:

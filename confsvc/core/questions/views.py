@@ -59,7 +59,7 @@ def public_view(q: Question) -> dict[str, Any]:
 
 def room_view(q: Question) -> dict[str, Any]:
     """What participants, sites and experts see of an approved question."""
-    return {**public_view(q), "name": q.name, "tags": q.tags, "pinned": q.pinned}
+    return {**public_view(q), "name": q.name, "tags": list(q.tags), "pinned": q.pinned}
 
 
 def own_view(q: Question) -> dict[str, Any]:
@@ -80,10 +80,10 @@ def staff_view(q: Question) -> dict[str, Any]:
         "email": q.email,
         "askers": len(q.askers),
         "original": q.original,
-        "edits": q.edits,
+        "edits": list(q.edits),
         "versions": q.translations,  # every translation, per language, oldest first
-        "notes": q.notes,
-        "merged_from": q.merged_from,
+        "notes": list(q.notes),
+        "merged_from": list(q.merged_from),
         "history": [h.as_dict() for h in q.history],
     }
 
