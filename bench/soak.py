@@ -560,6 +560,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if args.keep:  # the node logs, the bots' and viewers' output
                 shutil.copytree(tmp, args.keep, dirs_exist_ok=True)
     half = [s for s in next(iter(samples.values())) if s[0] >= seconds / 2]
+    asked_rate = sum(1 for e in late if e.type == "q.asked") / (seconds / 120)
+    rss_late = {k: slope_per_min([s for s in v if s[0] >= seconds / 2]) for k, v in samples.items()}
     return {
         "minutes": args.minutes,
         "nodes": 3,
@@ -569,9 +571,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "asked_stored": len(asked),
         # What the state grows by on every node, by design (bench/state_memory.py gives
         # the bytes per question): the second half's questions and events a minute.
-        "asked_per_min_second_half": round(
-            sum(1 for e in late if e.type == "q.asked") / (seconds / 120), 1
-        ),
+        "asked_per_min_second_half": round(asked_rate, 1),
         "events_per_min_second_half": round(len(late) / (seconds / 120), 1),
         "asked_stored_twice": len(asked) - len(set(asked)),
         "acked_not_stored": len(set(acked) - set(asked)),
@@ -594,9 +594,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             k: round(slope_per_min([s for s in v if s[0] < seconds / 2]), 3)
             for k, v in samples.items()
         },
-        "rss_mib_per_min_second_half": {
-            k: round(slope_per_min([s for s in v if s[0] >= seconds / 2]), 3)
-            for k, v in samples.items()
+        "rss_mib_per_min_second_half": {k: round(v, 3) for k, v in rss_late.items()},
+        # The resident growth per question asked (KiB), to set beside what the state keeps
+        # of one (bench/state_memory.py --wire): more than that is not the state.
+        "rss_kib_per_question_second_half": {
+            k: round(v * 1024 / asked_rate, 2) if asked_rate else None for k, v in rss_late.items()
         },
         "samples": len(half),
         "rss_mib_by_tenth": {
