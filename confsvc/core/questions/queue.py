@@ -31,6 +31,7 @@ from confsvc.core.questions.life import (
     after,
     folded_status,
 )
+from confsvc.core.questions.similar import track_target
 from confsvc.core.questions.state import Question, questions
 from confsvc.core.questions.text import MAX_TEXT, clean_optional, clean_text, guess_language
 from confsvc.core.roles import STAFF, Role
@@ -399,6 +400,7 @@ def _on_asked(state: ConferenceState, event: Event) -> None:
         times.append(event.at)
         del times[:-MAX_ASKS_PER_MIN]
     qs.items[q.id] = q
+    track_target(qs, q)
     _record(q, event)
 
 
@@ -417,6 +419,8 @@ def _reducer(event_type: str) -> Reducer:
             setter(state, q, event)
         if event_type == "q.edited" or (q.status in MERGE_TARGETS and before not in MERGE_TARGETS):
             qs.similar_rev += 1
+        if event_type == "q.edited" or q.status != before:
+            track_target(qs, q)
         if q.status == ON_AIR and before != ON_AIR:
             qs.on_air = q.id
         elif q.status != ON_AIR and qs.on_air == q.id:

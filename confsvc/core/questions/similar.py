@@ -29,7 +29,7 @@ import numpy as np
 from rapidfuzz import fuzz, process, utils
 
 from confsvc.core.questions.life import APPROVED, MERGE_TARGETS, PENDING
-from confsvc.core.questions.state import Question
+from confsvc.core.questions.state import Question, QuestionsState
 
 # Where a question can be merged into (queue.py refuses the others).
 TARGETS = MERGE_TARGETS
@@ -74,8 +74,25 @@ def _best(scores: Sequence[float], ids: Sequence[str], own: str) -> list[dict[st
     return [{"id": ids[i], "score": round(scores[i])} for i in ranked[:LIMIT]]
 
 
+def track_target(qs: QuestionsState, q: Question) -> None:
+    """Keep ``qs.target_keys`` after an event on ``q``: its key while a merge may land in
+    it (in the order of asking: a question back among the targets is put in its place
+    again), gone while not."""
+    keys = qs.target_keys
+    if q.status not in TARGETS:
+        keys.pop(q.id, None)
+        return
+    back = q.id not in keys
+    keys[q.id] = _key_of(q)
+    if back and q.number != len(qs.items):  # not the newest question: back in its place
+        qs.target_keys = dict(sorted(keys.items(), key=lambda kv: qs.items[kv[0]].number))
+
+
 def similar(
-    q: Question, items: Mapping[str, Question], revision: int | None = None
+    q: Question,
+    items: Mapping[str, Question],
+    revision: int | None = None,
+    targets: Mapping[str, str] | None = None,
 ) -> list[dict[str, object]]:
     """Up to three questions ``q`` could be merged into, the most similar first:
     ``[{"id": "q-3", "score": 82}, …]``.
@@ -86,7 +103,9 @@ def similar(
     (``Question.near``): a vote on one of 20,000 questions compares it with the few asked
     since, not with all of them. Over the whole queue again when the revision changed (a
     text was edited, a question came back among the targets) or one of the list left the
-    targets; the lists are the same as without a revision (tests/unit/test_similar.py)."""
+    targets; the lists are the same as without a revision (tests/unit/test_similar_kept.py).
+    ``targets`` (the queue's ``target_keys``) spares the pass over the whole queue its
+    Python loop: RapidFuzz reads the keys from that mapping itself."""
     if q.status not in (PENDING, APPROVED):
         return []
     best: list[tuple[float, int, str]] = []  # (score, number, id)
@@ -97,20 +116,26 @@ def similar(
         if all(_targets(items, qid) for qid in ids):
             start = kept[1]
             best = [(s, items[i].number, i) for i, s in zip(ids, scores, strict=True)]
-    choices = {
-        o.id: _key_of(o)
-        for o in itertools.islice(items.values(), start, None)
-        if o.id != q.id and o.status in TARGETS
-    }
+    choices: Mapping[str, str]
+    if start == 0 and targets is not None:
+        choices = targets  # q among them, perhaps: one more found, q left out below
+    else:
+        choices = {
+            o.id: _key_of(o)
+            for o in itertools.islice(items.values(), start, None)
+            if o.id != q.id and o.status in TARGETS
+        }
     found = process.extract(
         _key_of(q),
         choices,
         scorer=fuzz.ratio,
         processor=None,
         score_cutoff=MIN_SCORE,
-        limit=LIMIT,
+        limit=LIMIT + 1,
     )
-    new = [(float(score), items[qid].number, str(qid)) for _text, score, qid in found]
+    new = [
+        (float(score), items[qid].number, str(qid)) for _text, score, qid in found if qid != q.id
+    ][:LIMIT]
     best = sorted([*best, *new], key=lambda hit: (-hit[0], hit[1]))[:LIMIT]
     if revision is not None:
         q.near = (revision, len(items), *(x for s, _n, i in best for x in (i, s)))

@@ -78,6 +78,9 @@ class QuestionsState:
     # whole queue (a text edited, a question back among the merge targets); new
     # questions, votes and moves between targets do not count (similar.py).
     similar_rev: int = 0
+    # id -> similarity key of every question a merge may land in, in the order of asking:
+    # what a new question is compared with (similar.py, kept by the fold).
+    target_keys: dict[str, str] = field(default_factory=dict)
 
     def next_id(self) -> str:
         return f"q-{len(self.items) + 1}"

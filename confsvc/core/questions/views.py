@@ -105,12 +105,11 @@ def moderator_view(
         view["similar"] = lists.get(q.id, [])
     else:
         # The queue's own items: its revision says when q's kept list is still good.
-        revision = (
-            questions(state).similar_rev
-            if state is not None and items is questions(state).items
-            else None
-        )
-        view["similar"] = similar(q, items, revision) if items is not None else []
+        qs = questions(state) if state is not None else None
+        if qs is not None and items is qs.items:
+            view["similar"] = similar(q, items, qs.similar_rev, qs.target_keys)
+        else:
+            view["similar"] = similar(q, items) if items is not None else []
     view["needs"] = needs(state, q) if state is not None else []
     return view
 
