@@ -9,20 +9,15 @@ from typing import Any
 
 import pytest
 
-from confsvc.core.agenda import parse_agenda
-from confsvc.core.conference import ConferenceState, created_event
 from confsvc.core.errors import DomainError
-from confsvc.core.events import Command, Event, Principal
+from confsvc.core.events import Principal
 from confsvc.core.questions import questions
 from confsvc.core.questions import similar as similar_mod
 from confsvc.core.questions.similar import similar
-from confsvc.core.registry import RULES
 from confsvc.core.roles import Role
-from tests.conftest import SAMPLE
+from tests.unit.core_session import HOST, Session
+from tests.unit.core_session import MODERATOR as MOD
 
-AGENDA = parse_agenda(SAMPLE.read_bytes())
-MOD = Principal(role=Role.MODERATOR, invite="mod")
-HOST = Principal(role=Role.HOST, invite="host")
 PEOPLE = [Principal(role=Role.PARTICIPANT, invite=f"p{i}") for i in range(40)]
 # Near-duplicates (scores 60-100, ties among the copies) and unrelated questions.
 TEXTS = [
@@ -37,24 +32,19 @@ TEXTS = [
 ]
 
 
-class Queue:
+class Queue(Session):
+    """A started conference (tests/unit/core_session.py) whose commands may be refused."""
+
     def __init__(self) -> None:
-        self.state: ConferenceState = RULES.new_state(AGENDA.conference.id)
-        self.now = 1_000_000.0
-        self.fold([created_event(AGENDA)])
-        assert self.do(HOST, "ros.start")
+        super().__init__()
+        self.do(HOST, "ros.start")
 
-    def fold(self, new: list[Any]) -> None:
-        for e in new:
-            event = Event(seq=self.state.seq + 1, type=e.type, at=self.now, actor="x", data=e.data)
-            RULES.fold(self.state, event)
-
-    def do(self, who: Principal, name: str, **args: Any) -> bool:
+    def attempt(self, who: Principal, name: str, **args: Any) -> bool:
+        """Decide and fold; False when the core refuses the command."""
         try:
-            new = RULES.decide(self.state, who, Command(name=name, args=args), self.now)
+            self.do(who, name, **args)
         except DomainError:
             return False
-        self.fold(new)
         return True
 
     def lists_agree(self) -> int:
@@ -85,18 +75,18 @@ def test_kept_lists_equal_whole_queue_lists_through_random_runs(seed: int) -> No
         queue.now += 15
         n = len(questions(queue.state).items)
         if n < 3 or rng.random() < 0.35:
-            queue.do(rng.choice(PEOPLE), "q.ask", text=rng.choice(TEXTS))
+            queue.attempt(rng.choice(PEOPLE), "q.ask", text=rng.choice(TEXTS))
         else:
             qid = f"q-{rng.randint(1, n)}"
             name = rng.choice(commands)
             if name == "q.vote":
-                queue.do(rng.choice(PEOPLE), name, id=qid)
+                queue.attempt(rng.choice(PEOPLE), name, id=qid)
             elif name == "q.merge":
-                queue.do(MOD, name, id=qid, into=f"q-{rng.randint(1, n)}")
+                queue.attempt(MOD, name, id=qid, into=f"q-{rng.randint(1, n)}")
             elif name == "q.edit":
-                queue.do(MOD, name, id=qid, text=rng.choice(TEXTS) + f" ({step})")
+                queue.attempt(MOD, name, id=qid, text=rng.choice(TEXTS) + f" ({step})")
             else:
-                queue.do(MOD, name, id=qid)
+                queue.attempt(MOD, name, id=qid)
         nonempty += queue.lists_agree()
     assert nonempty > 50  # the runs do find duplicates: the lists compared are not all empty
 
@@ -107,14 +97,14 @@ def test_a_vote_compares_the_question_only_with_those_asked_since(
     queue = Queue()
     for i in range(30):
         queue.now += 15
-        assert queue.do(PEOPLE[i], "q.ask", text=TEXTS[i % len(TEXTS)])
-        assert queue.do(MOD, "q.approve", id=f"q-{i + 1}")
+        assert queue.attempt(PEOPLE[i], "q.ask", text=TEXTS[i % len(TEXTS)])
+        assert queue.attempt(MOD, "q.approve", id=f"q-{i + 1}")
     qs = questions(queue.state)
     first = qs.items["q-1"]
     whole = similar(first, qs.items, qs.similar_rev, qs.target_keys)
     assert whole and first.near is not None
     queue.now += 15
-    assert queue.do(PEOPLE[31], "q.ask", text=TEXTS[0])
+    assert queue.attempt(PEOPLE[31], "q.ask", text=TEXTS[0])
     sizes: list[int] = []
     extract = similar_mod.process.extract
 
@@ -123,12 +113,12 @@ def test_a_vote_compares_the_question_only_with_those_asked_since(
         return extract(query, choices, **kw)
 
     monkeypatch.setattr(similar_mod.process, "extract", counted)
-    assert queue.do(PEOPLE[32], "q.vote", id="q-1")
+    assert queue.attempt(PEOPLE[32], "q.vote", id="q-1")
     again = similar(first, qs.items, qs.similar_rev, qs.target_keys)
     assert sizes == [1]  # only q-31, asked since
     assert again == whole  # q-31 is a copy of q-1's text, but the older copies come first
     # An edit anywhere changes the revision: the next list is over the whole queue again.
-    assert queue.do(MOD, "q.edit", id="q-5", text=TEXTS[0])
+    assert queue.attempt(MOD, "q.edit", id="q-5", text=TEXTS[0])
     assert similar(first, qs.items, qs.similar_rev, qs.target_keys) == similar(first, qs.items)
     # over the fold's keys (q-1 among them), then the plain whole-queue pass
     assert sizes[1:] == [31, 30]
